@@ -1,0 +1,156 @@
+"""The Celery app: broker, queues, routes, reliability settings, beat schedule from schedules/.
+
+``app`` exists at import so tasks can register on it; ``configure(settings)`` points it at the
+configured services. The command line configures it before starting a worker, beat or Flower;
+``celery -A pelbiot_jobs.celery_app`` configures it from the environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from .config import Settings, load_settings
+from .scheduling import BEAT_FILE, SHARED_QUEUES, Job, check_dir, parse_beat
+
+#: Modules that define tasks, imported by ``load_tasks``.
+TASK_MODULES = ("pelbiot_jobs.tasks",)
+#: Time limits of a task that does not set its own (seconds): soft first, then the hard kill.
+DEFAULT_SOFT_TIME_LIMIT = 240
+DEFAULT_TIME_LIMIT = 300
+#: The longest hard time limit any task may have; the visibility timeout must stay above it,
+#: or the Redis transport redelivers a task that is still running.
+MAX_TIME_LIMIT = 2 * 3600
+VISIBILITY_TIMEOUT = MAX_TIME_LIMIT + 3600
+#: Beat wakes at least this often (s); RedBeat's lock expires after LOCK_TIMEOUT without a tick,
+#: and a standby beat takes over.
+BEAT_MAX_LOOP_INTERVAL = 5
+REDBEAT_LOCK_TIMEOUT = 30
+REDBEAT_KEY_PREFIX = "pelbiot:redbeat:"
+#: Task results (for Flower and ``run --wait``) are kept this long in the backend (s).
+RESULT_EXPIRES = 24 * 3600
+
+SHIPPED_SCHEDULES = Path(__file__).parent / "schedules"
+
+app = Celery("pelbiot_jobs", task_cls="pelbiot_jobs.runs:PelbiotTask")
+app.pelbiot_settings = None
+
+
+def load_tasks() -> None:
+    """Import every task module so the registry is complete."""
+    for module in TASK_MODULES:
+        importlib.import_module(module)
+    importlib.import_module("pelbiot_jobs.runs")  # connects the recording signals
+
+
+def task_names() -> set[str]:
+    load_tasks()
+    return {name for name in app.tasks if not name.startswith("celery.")}
+
+
+def schedules_dir(settings: Settings) -> Path:
+    return settings.schedules_dir or SHIPPED_SCHEDULES
+
+
+def check_schedules(settings: Settings) -> list[str]:
+    """Every problem of the schedule folder in use, as ``FILE:LINE: message`` lines."""
+    return check_dir(schedules_dir(settings), task_names())
+
+
+def load_jobs(settings: Settings) -> list[Job]:
+    """The jobs of beat.yaml; raise ScheduleError listing every problem of the folder."""
+    from .errors import ScheduleError
+
+    problems = check_schedules(settings)
+    if problems:
+        raise ScheduleError(problems)
+    return parse_beat(schedules_dir(settings) / BEAT_FILE, task_names(), [])
+
+
+def beat_schedule(jobs: list[Job]) -> dict:
+    schedule = {}
+    for job in jobs:
+        if not job.enabled:
+            continue
+        options = {}
+        if job.queue:
+            options["queue"] = job.queue
+        if job.expires:
+            options["expires"] = job.expires
+        schedule[job.name] = {"task": job.task, "schedule": job.celery_schedule(),
+                              "kwargs": dict(job.kwargs), "options": options}
+    return schedule
+
+
+def celery_config(settings: Settings) -> dict:
+    """The Celery settings: one place for every reliability choice, with the reason."""
+    transport = {
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 10,
+        "health_check_interval": 25,
+    }
+    redis_broker = settings.broker_is_redis
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend_url,
+        "broker_transport_options": transport if redis_broker else {},
+        "result_backend_transport_options": {"socket_timeout": 30, "health_check_interval": 25},
+        "broker_connection_retry_on_startup": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "result_expires": RESULT_EXPIRES,
+        "result_extended": True,
+        # Tasks are idempotent: ack after the work, so a killed worker's task runs again.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # A long task does not hold a second message hostage on a busy worker.
+        "worker_prefetch_multiplier": 1,
+        # With late acks, a task whose worker lost the broker would run twice; cancel it instead.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_soft_time_limit": DEFAULT_SOFT_TIME_LIMIT,
+        "task_time_limit": DEFAULT_TIME_LIMIT,
+        "task_track_started": True,
+        "task_send_sent_event": True,
+        "worker_send_task_events": True,
+        "task_default_queue": "sampling",
+        # One direct exchange per queue, bound by its own name: a message goes to one queue only.
+        "task_queues": [Queue(q, Exchange(q, type="direct"), routing_key=q)
+                        for q in (*SHARED_QUEUES, settings.host_queue)],
+        "task_create_missing_queues": True,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "beat_max_loop_interval": BEAT_MAX_LOOP_INTERVAL,
+        "beat_scheduler": "pelbiot_jobs.beat:RedBeatScheduler" if redis_broker else "pelbiot_jobs.beat:FileScheduler",
+        "beat_schedule_filename": str(settings.var_dir / "beat-schedule"),
+        "redbeat_redis_url": settings.coordination_redis_url,
+        "redbeat_key_prefix": REDBEAT_KEY_PREFIX,
+        "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT,
+        "redbeat_redis_options": {"socket_timeout": 30, "retry_period": 60},
+    }
+
+
+def configure(settings: Settings | None = None, *, with_schedule: bool = False) -> Celery:
+    """Point ``app`` at the configured services; with ``with_schedule``, load beat.yaml too."""
+    settings = settings or load_settings()
+    load_tasks()
+    app.conf.update(celery_config(settings))
+    app.pelbiot_settings = settings
+    if with_schedule:
+        app.conf.beat_schedule = beat_schedule(load_jobs(settings))
+    return app
+
+
+def current_settings() -> Settings:
+    """The settings of the configured app, configuring from the environment if needed."""
+    if app.pelbiot_settings is None:
+        configure()
+    return app.pelbiot_settings
+

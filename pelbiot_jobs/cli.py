@@ -1,0 +1,582 @@
+"""The ``pelbiot-jobs`` command.
+
+Errors are caught in one place (``main``): one line on stderr and a documented exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from . import __version__
+from .config import Settings, load_settings, mask_url, scrub
+from .errors import ConfigError, InputError, PelbiotError, ScheduleError, ServiceUnavailable, is_transient
+
+#: Exit codes.
+EXIT_OK = 0
+EXIT_FAILED = 1  # a job or command ran and failed
+EXIT_USAGE = 2  # bad configuration, arguments, schedules or input files
+EXIT_UNAVAILABLE = 3  # a required service (database, Redis, broker) does not answer
+EXIT_INTERRUPTED = 130
+
+#: How long ``up --once`` and ``run --wait`` wait for the runs they sent (s).
+DEFAULT_WAIT = 600.0
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+EPILOG = """\
+examples:
+  pelbiot-jobs up                         # worker + beat + Flower on the embedded default
+  pelbiot-jobs up --once                  # every enabled job once, a table of outcomes, exit
+  pelbiot-jobs run db.table_stats --wait  # trigger a task by hand through the broker
+  pelbiot-jobs run maintenance.retention --param job_runs_days=7 --local
+  pelbiot-jobs status --json              # last run and next due time of every job
+  pelbiot-jobs schedules check            # validate schedules/*.yaml (exit 2 on problems)
+  pelbiot-jobs demo-data --devices 50 --days 7
+  pelbiot-jobs worker -Q maintenance -c 1 # production: a dedicated maintenance worker
+  pelbiot-jobs db upgrade && pelbiot-jobs db check
+
+exit codes: 0 ok, 1 a job or command failed, 2 bad configuration or input,
+            3 a required service does not answer, 130 interrupted
+"""
+
+
+class Fail(PelbiotError):
+    """A command finished its work and found failures: exit 1 without a traceback."""
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _prepare(settings: Settings, *, upgrade: bool = True):
+    """Folders, the embedded Redis when in use, and the ops schema; return the embedded handle."""
+    from .db import migrate
+
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    embedded = None
+    if settings.embedded_redis:
+        from .embedded import ensure_running
+
+        embedded = ensure_running(settings.var_dir)
+    if upgrade:
+        migrate.upgrade(settings.ops_db_url)
+    return embedded
+
+
+def _require_broker(settings: Settings) -> None:
+    if settings.embedded_redis:
+        from .embedded import answers
+
+        if not answers(settings.embedded_socket):
+            raise ServiceUnavailable(
+                f"the embedded broker is not running ({settings.embedded_socket}); "
+                "start `pelbiot-jobs up` in another terminal, or add --local to run here")
+
+
+def _app(settings: Settings, with_schedule: bool = False):
+    from .celery_app import configure
+
+    return configure(settings, with_schedule=with_schedule)
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+def cmd_schedules_check(settings: Settings, args) -> int:
+    from .celery_app import SHIPPED_SCHEDULES, task_names
+    from .scheduling import BEAT_FILE, check_dir, parse_beat
+
+    directory = Path(args.dir).resolve() if args.dir else (settings.schedules_dir or SHIPPED_SCHEDULES)
+    problems = check_dir(directory, task_names())
+    if problems:
+        raise ScheduleError(problems)
+    jobs = parse_beat(directory / BEAT_FILE, task_names(), [])
+    print(f"{directory}: ok ({len(jobs)} jobs, {sum(j.enabled for j in jobs)} enabled)")
+    return EXIT_OK
+
+
+def cmd_db(settings: Settings, args) -> int:
+    from .db import migrate
+
+    url = settings.ops_db_url
+    if args.action == "upgrade":
+        migrate.upgrade(url)
+        print(f"ops database {mask_url(url)} is at revision {migrate.current(url)}")
+    elif args.action == "check":
+        migrate.check(url)
+        print(f"ops database {mask_url(url)}: models and migrations agree (revision {migrate.current(url)})")
+    elif args.action == "current":
+        print(migrate.current(url) or "empty (run `pelbiot-jobs db upgrade`)")
+    elif args.action == "downgrade":
+        migrate.downgrade(url, args.revision)
+        print(f"ops database {mask_url(url)} is at revision {migrate.current(url) or 'base'}")
+    return EXIT_OK
+
+
+def cmd_demo_data(settings: Settings, args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .db.demo import DemoPlan, seed
+    from .db.engine import make_engine
+
+    plan = DemoPlan(devices=args.devices, days=args.days, sensor_days=args.sensor_days, seed=args.seed)
+    total = sum(plan.row_counts().values())
+    engine = make_engine(settings.app_db_url)
+    started = time.monotonic()
+    with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), transient=not sys.stderr.isatty(), console=_stderr_console()) as bar:
+        task = bar.add_task("demo data", total=total)
+
+        def progress(table: str, rows: int) -> None:
+            bar.update(task, advance=rows, description=table)
+
+        written = seed(engine, plan, progress=progress)
+    engine.dispose()
+    print(f"demo data in {mask_url(settings.app_db_url)}: {sum(written.values()):,} rows in "
+          f"{len(written)} tables ({time.monotonic() - started:.1f}s)")
+    return EXIT_OK
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _parse_params(pairs: list[str]) -> dict:
+    import yaml
+
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise InputError(f"--param {pair!r} is not KEY=VALUE (KEY a Python identifier)")
+        try:
+            params[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            params[key] = value
+    return params
+
+
+def _outcome_table(rows: list[tuple[str, dict | None]], title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("job", "state", "duration", "result / error"):
+        table.add_column(col, overflow="fold")
+    for name, row in rows:
+        if row is None:
+            table.add_row(name, "[red]NOT RUN[/]", "", "no run recorded before the timeout")
+            continue
+        colour = {"SUCCESS": "green", "SKIPPED": "yellow"}.get(row["state"], "red")
+        duration = f"{row['duration_s']:.2f}s" if row.get("duration_s") is not None else ""
+        table.add_row(name, f"[{colour}]{row['state']}[/]", duration, (row.get("error") or row.get("result") or "")[:200])
+    return table
+
+
+def cmd_run(settings: Settings, args) -> int:
+    from .db.engine import engine_for
+    from .runs import is_skipped, publishing
+    from .status import wait_for_runs
+    from .supervisor import new_task_id
+
+    app = _app(settings)
+    task = app.tasks.get(args.task)
+    if task is None or args.task.startswith("celery."):
+        known = ", ".join(sorted(n for n in app.tasks if not n.startswith("celery.")))
+        raise InputError(f"unknown task {args.task!r} (known: {known})")
+    params = _parse_params(args.param)
+    task_id = new_task_id()
+    if args.local:
+        from .db import migrate
+
+        migrate.upgrade(settings.ops_db_url)
+        result = task.apply(kwargs=params, task_id=task_id)
+        value = result.result
+        if result.failed():
+            raise Fail(f"{args.task} failed: {scrub(f'{type(value).__name__}: {value}', settings.secrets())}")
+        state = "SKIPPED" if is_skipped(value) else "SUCCESS"
+        if args.json:
+            _print_json({"task_id": task_id, "state": state, "result": value})
+        else:
+            print(f"{args.task} [{task_id}] {state}: {json.dumps(value, default=str)}")
+        return EXIT_OK
+    _require_broker(settings)
+    with publishing("cli"):
+        task.apply_async(kwargs=params, task_id=task_id)
+    if not args.wait:
+        if args.json:
+            _print_json({"task_id": task_id, "state": "SENT"})
+        else:
+            print(f"sent {args.task} [{task_id}]; follow it in Flower or with `pelbiot-jobs status`")
+        return EXIT_OK
+    row = wait_for_runs(engine_for(settings.ops_db_url), [task_id], args.timeout).get(task_id)
+    if args.json:
+        _print_json({"task_id": task_id, **(row or {"state": "TIMEOUT"})})
+    else:
+        _console().print(_outcome_table([(args.task, row)], title=f"{args.task} [{task_id}]"))
+    if row is None or row["state"] not in ("SUCCESS", "SKIPPED"):
+        raise Fail(f"{args.task} did not succeed: " + (row["error"] or row["state"] if row else
+                                                       f"no final state within {args.timeout:.0f}s"))
+    return EXIT_OK
+
+
+def cmd_status(settings: Settings, args) -> int:
+    from .celery_app import load_jobs
+    from .db import migrate
+    from .db.engine import engine_for
+    from .runs import utcnow
+    from .status import job_status
+
+    migrate.upgrade(settings.ops_db_url)
+    jobs = load_jobs(settings)
+    beat_due, workers = {}, []
+    broker_up = not settings.embedded_redis or _embedded_answers(settings)
+    if broker_up and not args.offline:
+        app = _app(settings)
+        beat_due = _redbeat_due(app, jobs)
+        try:
+            workers = sorted(name for reply in app.control.ping(timeout=1.0) for name in reply)
+        except Exception:
+            workers = []
+    rows = job_status(engine_for(settings.ops_db_url), jobs, utcnow(), beat_due)
+    if args.json:
+        _print_json({"jobs": rows, "workers": workers, "settings": settings.describe()})
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table(title="pelbiot-jobs status (UTC)")
+    for col in ("job", "schedule", "last state", "last finished", "duration", "next due"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        colour = {"SUCCESS": "green", "SKIPPED": "yellow", None: "dim"}.get(r["last_state"], "red")
+        table.add_row(r["name"] + ("" if r["enabled"] else " (disabled)"), r["schedule"],
+                      f"[{colour}]{r['last_state'] or 'never run'}[/]", (r["last_finished"] or "")[:19],
+                      f"{r['last_duration_s']:.2f}s" if r["last_duration_s"] is not None else "",
+                      (r["next_due"] or "")[:19])
+    console = _console()
+    console.print(table)
+    console.print(f"workers online: {', '.join(workers) if workers else 'none answered'}")
+    return EXIT_OK
+
+
+def _embedded_answers(settings: Settings) -> bool:
+    from .embedded import answers
+
+    return answers(settings.embedded_socket)
+
+
+def _redbeat_due(app, jobs) -> dict:
+    """Due times as RedBeat holds them, when beat runs on Redis; {} otherwise."""
+    if not app.pelbiot_settings.broker_is_redis:
+        return {}
+    try:
+        from redbeat import RedBeatSchedulerEntry
+
+        due = {}
+        for job in jobs:
+            try:
+                entry = RedBeatSchedulerEntry.from_key(app.conf.redbeat_key_prefix + job.name, app=app)
+            except KeyError:
+                continue
+            if entry.last_run_at and entry.last_run_at.year > 1:
+                due[job.name] = entry.due_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return due
+    except Exception:
+        return {}
+
+
+def cmd_worker(settings: Settings, args) -> int:
+    extra = list(args.celery_args)
+    beat = "-B" in extra or "--beat" in extra
+    embedded = _prepare(settings)
+    app = _app(settings, with_schedule=True)  # refuses to start on invalid schedules
+    argv = ["worker", "--loglevel", settings.log_level]
+    if not _has_option(extra, "-Q", "--queues"):
+        argv += ["-Q", ",".join(["sampling", "maintenance", "reports", settings.host_queue])]
+    if not _has_option(extra, "-c", "--concurrency"):
+        argv += ["-c", str(settings.worker_concurrency)]
+    if not _has_option(extra, "-n", "--hostname"):
+        argv += ["-n", f"pelbiot@{settings.hostname}"]
+    if beat and not _has_option(extra, "-s", "--schedule"):
+        argv += ["-s", str(settings.var_dir / "beat-schedule")]
+    try:
+        app.worker_main(argv + extra)
+    finally:
+        if embedded:
+            embedded.stop()
+    return EXIT_OK
+
+
+def _has_option(extra: list[str], short: str, long: str) -> bool:
+    return any(a == short or a == long or a.startswith(long + "=") or (a.startswith(short) and len(a) > 2
+               and not a.startswith("--")) for a in extra)
+
+
+def cmd_beat(settings: Settings, args) -> int:
+    embedded = _prepare(settings, upgrade=False)
+    app = _app(settings, with_schedule=True)
+    try:
+        app.start(["beat", "--loglevel", settings.log_level, *args.celery_args])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        if embedded:
+            embedded.stop()
+    return EXIT_OK
+
+
+def cmd_flower(settings: Settings, args) -> int:
+    from .supervisor import flower_credentials
+
+    address = args.address or settings.flower.address
+    port = args.port or settings.flower.port
+    creds = flower_credentials(settings)
+    unauthenticated = args.unauthenticated or settings.flower.unauthenticated
+    if creds is None:
+        if not unauthenticated:
+            raise ConfigError("PELBIOT_FLOWER_USER and PELBIOT_FLOWER_PASSWORD are not set: Flower will not start "
+                              "without authentication (set them, or pass --unauthenticated with "
+                              "--address 127.0.0.1 for a local-only Flower)")
+        if address not in LOCAL_HOSTS:
+            raise ConfigError(f"PELBIOT_FLOWER_ADDRESS={address!r} is not valid with an unauthenticated Flower: "
+                              "an open Flower may only listen on 127.0.0.1")
+    embedded = _prepare(settings, upgrade=False)
+    app = _app(settings)
+    if creds:
+        # Through the environment, not argv: the command line of a process is world-readable.
+        os.environ["FLOWER_BASIC_AUTH"] = f"{creds[0]}:{creds[1]}"
+    try:
+        app.start(["flower", f"--address={address}", f"--port={port}", *args.celery_args])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        if embedded:
+            embedded.stop()
+    return EXIT_OK
+
+
+def cmd_up(settings: Settings, args) -> int:
+    from .celery_app import load_jobs
+    from .db.demo import DemoPlan, device_count, seed
+    from .db.engine import make_engine
+    from .supervisor import Supervisor, flower_credentials
+
+    jobs = load_jobs(settings)  # invalid schedules stop us before anything starts
+    console = _console()
+    embedded = _prepare(settings)
+    supervisor = Supervisor(settings)
+    stopping = {"signal": None}
+
+    def on_term(signum, _frame):
+        stopping["signal"] = signum
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        if not os.environ.get("PELBIOT_APP_DB_URL"):
+            app_engine = make_engine(settings.app_db_url)
+            if device_count(app_engine) == 0:
+                console.print("seeding the demo PELBIOT database (first start)...")
+                written = seed(app_engine, DemoPlan())
+                console.print(f"  {sum(written.values()):,} rows in {len(written)} tables")
+            app_engine.dispose()
+        if args.once:
+            return _up_once(settings, supervisor, jobs, args, console)
+        supervisor.start("worker", ["worker"])
+        supervisor.start("beat", ["beat"])
+        flower = None
+        if not args.no_flower:
+            creds = flower_credentials(settings)
+            if creds is None and not settings.flower.unauthenticated:
+                raise ConfigError("PELBIOT_FLOWER_USER and PELBIOT_FLOWER_PASSWORD are not set: Flower will not "
+                                  "start without authentication (set them, or use --no-flower)")
+            supervisor.start("flower", ["flower"])
+            flower = creds
+        _banner(console, settings, jobs, flower)
+        while True:
+            child = supervisor.first_exited()
+            if child is not None:
+                console.print(f"[red]{child.name} exited with code {child.process.returncode}; stopping[/]")
+                return EXIT_FAILED
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("stopping: beat and Flower, then the worker (finishing its current tasks)...")
+        return EXIT_OK if stopping["signal"] == signal.SIGTERM else EXIT_INTERRUPTED
+    finally:
+        supervisor.stop_all()
+        if embedded:
+            embedded.stop()
+
+
+def _banner(console, settings: Settings, jobs, flower) -> None:
+    lines = ["[bold]pelbiot-jobs is up[/]: worker, beat" + (" and Flower" if flower else "")]
+    if flower:
+        user, password, source = flower
+        shown = password if source.endswith("flower-credentials") else "(as configured)"
+        lines.append(f"  Flower      http://{settings.flower.address}:{settings.flower.port}  "
+                     f"user {user}, password {shown}  [dim]({source})[/]")
+    lines += [f"  ops db      {mask_url(settings.ops_db_url)}",
+              f"  app db      {mask_url(settings.app_db_url)}",
+              f"  broker      {mask_url(settings.broker_url)}",
+              f"  reports     {settings.reports_dir}",
+              f"  jobs        {sum(j.enabled for j in jobs)} enabled; `pelbiot-jobs status` shows them",
+              "  Ctrl-C stops everything."]
+    console.print("\n".join(lines))
+
+
+def _up_once(settings: Settings, supervisor, jobs, args, console) -> int:
+    from .db.engine import engine_for
+    from .runs import publishing
+    from .status import wait_for_runs
+    from .supervisor import new_task_id
+
+    log = settings.var_dir / "up-once-worker.log"
+    supervisor.start("worker", ["worker"], log=log)
+    app = _app(settings)
+    sent: list[tuple[str, str]] = []
+    for job in jobs:
+        if not job.enabled:
+            continue
+        task_id = new_task_id()
+        options = {"queue": job.queue} if job.queue else {}
+        # No expiry here: a manual run waits for the worker to start instead of being dropped.
+        with publishing("once", job=job.name):
+            app.send_task(job.task, kwargs=dict(job.kwargs), task_id=task_id, **options)
+        sent.append((job.name, task_id))
+    console.print(f"sent {len(sent)} jobs; waiting for the worker (log: {log})")
+    rows = wait_for_runs(engine_for(settings.ops_db_url), [t for _, t in sent], args.timeout)
+    outcome = [(name, rows.get(task_id)) for name, task_id in sent]
+    console.print(_outcome_table(outcome, title="pelbiot-jobs up --once"))
+    bad = [name for name, row in outcome if row is None or row["state"] not in ("SUCCESS", "SKIPPED")]
+    if bad:
+        raise Fail(f"{len(bad)} of {len(outcome)} jobs did not succeed: {', '.join(bad)}")
+    return EXIT_OK
+
+
+# --- parsing and the one place errors are handled --------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pelbiot-jobs", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Scheduled jobs that tune, watch and report on a PELBIOT installation (Celery + MySQL + Redis).")
+    parser.add_argument("--version", action="version", version=f"pelbiot-jobs {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, fn, help, examples=""):
+        p = sub.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog=textwrap.dedent(examples) if examples else None)
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("up", cmd_up, "run worker, beat and Flower (the main job); Ctrl-C stops everything",
+            "examples:\n  pelbiot-jobs up\n  pelbiot-jobs up --once   # each enabled job once, then exit\n")
+    p.add_argument("--once", action="store_true", help="send every enabled job once, wait, print outcomes, exit")
+    p.add_argument("--no-flower", action="store_true", help="do not start Flower")
+    p.add_argument("--timeout", type=float, default=DEFAULT_WAIT, help="seconds --once waits (default 600)")
+
+    for name, fn, text in (("worker", cmd_worker, "run a Celery worker (extra options go to celery worker)"),
+                           ("beat", cmd_beat, "run Celery beat (RedBeat on Redis: a second one stands by)"),
+                           ("flower", cmd_flower, "run Flower, with authentication")):
+        p = add(name, fn, text, f"examples:\n  pelbiot-jobs {name}\n" + (
+            "  pelbiot-jobs worker -Q maintenance -c 1\n" if name == "worker" else ""))
+        if name == "flower":
+            p.add_argument("--address", help="listen address (default PELBIOT_FLOWER_ADDRESS or 127.0.0.1)")
+            p.add_argument("--port", type=int, help="port (default PELBIOT_FLOWER_PORT or 5555)")
+            p.add_argument("--unauthenticated", action="store_true",
+                           help="allow no credentials; only with --address 127.0.0.1")
+        p.add_argument("celery_args", nargs=argparse.REMAINDER, help="passed through to Celery/Flower")
+
+    p = add("run", cmd_run, "trigger a task by hand",
+            "examples:\n  pelbiot-jobs run db.table_stats --wait\n"
+            "  pelbiot-jobs run maintenance.retention --param job_runs_days=7 --local\n")
+    p.add_argument("task", help="task name, e.g. db.table_stats")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="keyword argument (repeatable)")
+    p.add_argument("--wait", action="store_true", help="wait for the outcome (exit 1 unless SUCCESS/SKIPPED)")
+    p.add_argument("--local", action="store_true", help="run in this process (still recorded)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_WAIT)
+    p.add_argument("--json", action="store_true")
+
+    p = add("status", cmd_status, "last run and next due time of every scheduled job; workers online",
+            "examples:\n  pelbiot-jobs status\n  pelbiot-jobs status --json | jq '.jobs[].last_state'\n")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--offline", action="store_true", help="read the ops DB only (no broker)")
+
+    p = add("db", cmd_db, "ops database migrations", "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n")
+    p.add_argument("action", choices=("upgrade", "check", "current", "downgrade"))
+    p.add_argument("revision", nargs="?", default="base", help="for downgrade (default base)")
+
+    p = add("demo-data", cmd_demo_data, "create the PELBIOT tables if missing and fill an empty app DB",
+            "examples:\n  pelbiot-jobs demo-data\n  pelbiot-jobs demo-data --devices 50 --days 7\n")
+    p.add_argument("--devices", type=_positive, default=200)
+    p.add_argument("--days", type=_positive, default=30)
+    p.add_argument("--sensor-days", type=_positive, default=1, help="days of per-minute sensor data (default 1)")
+    p.add_argument("--seed", type=int, default=42)
+
+    p = add("schedules", cmd_schedules_check, "validate the schedule files",
+            "examples:\n  pelbiot-jobs schedules check\n  pelbiot-jobs schedules check ./my-schedules\n")
+    p.add_argument("action", choices=("check",))
+    p.add_argument("dir", nargs="?", help="folder (default: the schedules in use)")
+    return parser
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {value!r}")
+    return number
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    secrets: list[str] = []
+    try:
+        settings = load_settings()
+        secrets = settings.secrets()
+        from .logs import setup_logging
+
+        setup_logging(settings)
+        return args.fn(settings, args)
+    except ScheduleError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    except (ConfigError, InputError) as exc:
+        print(f"pelbiot-jobs: error: {scrub(str(exc), secrets)}", file=sys.stderr)
+        return EXIT_USAGE
+    except ServiceUnavailable as exc:
+        print(f"pelbiot-jobs: error: {scrub(str(exc), secrets)}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except Fail as exc:
+        print(f"pelbiot-jobs: {scrub(str(exc), secrets)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from .runs import one_line
+
+        if is_transient(exc):
+            print(f"pelbiot-jobs: error: a service does not answer: {one_line(exc, secrets)}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

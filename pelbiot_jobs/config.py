@@ -1,0 +1,343 @@
+"""Settings, read once from the environment (and ``./.env``), typed and validated.
+
+With nothing set, everything runs on one machine with nothing to install: SQLite files and an
+embedded Redis server whose socket lives under ``./var/``. Setting the URLs switches to
+MySQL/MariaDB and a real Redis; nothing else changes.
+
+A bad value raises ``ConfigError`` with one line naming the variable and what is allowed; the
+command line turns it into exit code 2. URLs are only ever shown through ``mask_url``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import parse_qs, urlsplit
+
+from .errors import ConfigError
+
+PREFIX = "PELBIOT_"
+
+#: Where the embedded default keeps its state, relative to the working directory.
+DEFAULT_VAR_DIR = "var"
+#: Where reports go unless PELBIOT_REPORTS_DIR says otherwise.
+DEFAULT_REPORTS_DIR = "reports/out"
+#: Redis database numbers on the embedded server: broker (noeviction) and cache apart.
+EMBEDDED_BROKER_DB = 0
+EMBEDDED_CACHE_DB = 1
+#: A unix socket path must fit in sockaddr_un.sun_path (108 bytes on Linux, with the NUL).
+MAX_SOCKET_PATH = 107
+
+DB_SCHEMES = ("sqlite", "mysql+pymysql")
+BROKER_SCHEMES = ("redis", "rediss", "redis+socket", "amqp", "pyamqp")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str | None = None
+    port: int = 587
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = True
+    sender: str = "pelbiot-jobs@localhost"
+    recipients: tuple[str, ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
+class FlowerSettings:
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    address: str = "127.0.0.1"
+    port: int = 5555
+    unauthenticated: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the project reads from its environment, resolved to concrete values."""
+
+    app_db_url: str
+    ops_db_url: str
+    broker_url: str
+    cache_redis_url: str
+    result_backend_url: str
+    schedules_dir: Path | None  # None: the shipped schedules (package data)
+    reports_dir: Path
+    var_dir: Path
+    hostname: str
+    embedded_redis: bool
+    smtp: SmtpSettings
+    flower: FlowerSettings
+    log_level: str = "INFO"
+    worker_concurrency: int = 2
+    retention_job_runs_days: int = 30
+    retention_table_stats_days: int = 400
+
+    @property
+    def embedded_socket(self) -> Path:
+        return self.var_dir / "redis.sock"
+
+    @property
+    def broker_is_redis(self) -> bool:
+        return self.broker_url.split(":", 1)[0] in ("redis", "rediss", "redis+socket")
+
+    @property
+    def coordination_redis_url(self) -> str:
+        """The Redis that holds locks and the beat schedule: the broker's (noeviction) if it is one."""
+        if not self.broker_is_redis:
+            return self.cache_redis_url
+        if self.broker_url.startswith("redis+socket://"):
+            path = urlsplit(self.broker_url).path
+            return f"unix://{path}?db={EMBEDDED_BROKER_DB}"
+        return self.broker_url
+
+    @property
+    def host_queue(self) -> str:
+        return f"host.{self.hostname}"
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured, so that messages can be scrubbed of them."""
+        found = [s for s in (self.smtp.password, self.flower.password) if s]
+        for url in (self.app_db_url, self.ops_db_url, self.broker_url, self.cache_redis_url,
+                    self.result_backend_url):
+            password = urlsplit(url).password
+            if password:
+                found.append(password)
+        return found
+
+    def describe(self) -> dict[str, str]:
+        """The settings as a user may see them: every URL masked."""
+        return {
+            "app database": mask_url(self.app_db_url),
+            "ops database": mask_url(self.ops_db_url),
+            "broker": mask_url(self.broker_url) + (" (embedded)" if self.embedded_redis else ""),
+            "cache redis": mask_url(self.cache_redis_url),
+            "schedules": str(self.schedules_dir or "shipped defaults"),
+            "reports": str(self.reports_dir),
+            "host queue": self.host_queue,
+        }
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)")
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\g<head>***\g<at>", url)
+
+
+def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """Remove URL passwords and the given secret values from a message."""
+    text = mask_url(text)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if k.startswith(PREFIX) and v is not None}
+
+
+class _Reader:
+    """Typed access to PELBIOT_* variables; every error names the variable."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(PREFIX + name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def fail(self, name: str, value: str, allowed: str) -> ConfigError:
+        return ConfigError(f"{PREFIX}{name}={mask_url(value)!r} is not valid: {allowed}")
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() in TRUE_WORDS:
+            return True
+        if value.lower() in FALSE_WORDS:
+            return False
+        raise self.fail(name, value, "use true or false")
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise self.fail(name, value, f"use a whole number from {low} to {high}")
+        return number
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.upper() not in allowed:
+            raise self.fail(name, value, "use one of " + ", ".join(allowed))
+        return value.upper()
+
+    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        scheme = parts.scheme.lower()
+        if scheme == "mysql" and "mysql+pymysql" in schemes:
+            # Only PyMySQL is installed; say so rather than fail later on a missing driver.
+            value = "mysql+pymysql" + value[len("mysql"):]
+            parts, scheme = urlsplit(value), "mysql+pymysql"
+        if scheme not in schemes:
+            raise self.fail(name, value, "use a URL starting with " + ", ".join(f"{s}://" for s in schemes))
+        if scheme in ("sqlite", "unix", "redis+socket"):
+            if not parts.path or parts.path == "/":
+                raise self.fail(name, value, f"{scheme}:// needs a file path")
+        else:
+            if not parts.hostname:
+                raise self.fail(name, value, "the URL names no host")
+            try:
+                parts.port
+            except ValueError:
+                raise self.fail(name, value, "the port is not a number from 1 to 65535") from None
+        if scheme == "mysql+pymysql" and len(parts.path.strip("/")) == 0:
+            raise self.fail(name, value, "name the database, e.g. mysql+pymysql://user:pw@host:3306/pelbiot")
+        if scheme in ("redis", "rediss", "unix"):
+            db = parts.path.strip("/") if scheme != "unix" else (parse_qs(parts.query).get("db") or ["0"])[0]
+            if db and not db.isdigit():
+                raise self.fail(name, value, "the Redis database must be a number, e.g. redis://host:6379/0")
+        return value
+
+    def path(self, name: str, default: Path | None) -> Path | None:
+        value = self.raw(name)
+        return Path(value).expanduser().resolve() if value else default
+
+    def addresses(self, name: str) -> tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return ()
+        found = tuple(a.strip() for a in value.split(",") if a.strip())
+        for address in found:
+            if not re.fullmatch(r"[^@\s,]+@[^@\s,]+", address):
+                raise self.fail(name, value, "use comma-separated e-mail addresses")
+        return found
+
+
+def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Read and validate every setting; raise ``ConfigError`` on the first bad value."""
+    cwd = (cwd or Path.cwd()).resolve()
+    env = dict(_read_dotenv(cwd / ".env"))
+    env.update(os.environ if environ is None else environ)
+    r = _Reader(env)
+
+    var_dir = r.path("VAR_DIR", None) or cwd / DEFAULT_VAR_DIR
+    app_db = r.url("APP_DB_URL", DB_SCHEMES) or f"sqlite:///{var_dir / 'app.db'}"
+    ops_db = r.url("OPS_DB_URL", DB_SCHEMES) or f"sqlite:///{var_dir / 'ops.db'}"
+    broker = r.url("BROKER_URL", BROKER_SCHEMES)
+    cache = r.url("CACHE_REDIS_URL", REDIS_SCHEMES)
+    result_backend = r.url("RESULT_BACKEND_URL", ("redis", "rediss", "redis+socket", "rpc"))
+
+    embedded = broker is None
+    if embedded:
+        sock = var_dir / "redis.sock"
+        if len(str(sock)) > MAX_SOCKET_PATH:
+            raise ConfigError(
+                f"{PREFIX}VAR_DIR={str(var_dir)!r} is not valid: the embedded Redis socket path would be "
+                f"longer than {MAX_SOCKET_PATH} bytes; use a shorter folder")
+        broker = f"redis+socket://{sock}?virtual_host={EMBEDDED_BROKER_DB}"
+        cache = cache or f"unix://{sock}?db={EMBEDDED_CACHE_DB}"
+    elif cache is None:
+        if broker.split(":", 1)[0] not in ("redis", "rediss"):
+            raise ConfigError(f"{PREFIX}CACHE_REDIS_URL is not set: it is required when "
+                              f"{PREFIX}BROKER_URL is not a Redis URL (use redis://host:6379/1)")
+        cache = broker  # same server; the cache keys live under their own prefixes
+    if result_backend is None:
+        if broker.split(":", 1)[0] in ("redis", "rediss", "redis+socket"):
+            result_backend = broker
+        else:
+            result_backend = "rpc://"
+
+    hostname = r.raw("HOSTNAME") or socket.gethostname().split(".")[0]
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", hostname):
+        raise r.fail("HOSTNAME", hostname, "use letters, digits, '-', '_' or '.' (at most 63)")
+
+    smtp = SmtpSettings(
+        host=r.raw("SMTP_HOST"),
+        port=r.integer("SMTP_PORT", 587, 1, 65535),
+        user=r.raw("SMTP_USER"),
+        password=r.raw("SMTP_PASSWORD"),
+        starttls=r.boolean("SMTP_STARTTLS", True),
+        sender=r.raw("SMTP_FROM") or "pelbiot-jobs@localhost",
+        recipients=r.addresses("MAIL_TO"),
+    )
+    flower = FlowerSettings(
+        user=r.raw("FLOWER_USER"),
+        password=r.raw("FLOWER_PASSWORD"),
+        address=r.raw("FLOWER_ADDRESS") or "127.0.0.1",
+        port=r.integer("FLOWER_PORT", 5555, 1, 65535),
+        unauthenticated=r.boolean("FLOWER_UNAUTHENTICATED", False),
+    )
+    if bool(flower.user) != bool(flower.password):
+        missing = "FLOWER_PASSWORD" if flower.user else "FLOWER_USER"
+        raise ConfigError(f"{PREFIX}{missing} is not set: Flower needs both a user and a password")
+
+    return Settings(
+        app_db_url=app_db,
+        ops_db_url=ops_db,
+        broker_url=broker,
+        cache_redis_url=cache,
+        result_backend_url=result_backend,
+        schedules_dir=r.path("SCHEDULES_DIR", None) or (cwd / "schedules" if (cwd / "schedules").is_dir() else None),
+        reports_dir=r.path("REPORTS_DIR", None) or cwd / DEFAULT_REPORTS_DIR,
+        var_dir=var_dir,
+        hostname=hostname,
+        embedded_redis=embedded,
+        smtp=smtp,
+        flower=flower,
+        log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+        worker_concurrency=r.integer("WORKER_CONCURRENCY", 2, 1, 64),
+        retention_job_runs_days=r.integer("RETENTION_JOB_RUNS_DAYS", 30, 1, 3650),
+        retention_table_stats_days=r.integer("RETENTION_TABLE_STATS_DAYS", 400, 1, 3650),
+    )
+
+
+def settings_environ(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process resolve to the same settings."""
+    env = {
+        "APP_DB_URL": settings.app_db_url,
+        "OPS_DB_URL": settings.ops_db_url,
+        "VAR_DIR": str(settings.var_dir),
+        "REPORTS_DIR": str(settings.reports_dir),
+        "HOSTNAME": settings.hostname,
+        "LOG_LEVEL": settings.log_level,
+    }
+    if not settings.embedded_redis:
+        env["BROKER_URL"] = settings.broker_url
+        env["CACHE_REDIS_URL"] = settings.cache_redis_url
+        env["RESULT_BACKEND_URL"] = settings.result_backend_url
+    if settings.schedules_dir:
+        env["SCHEDULES_DIR"] = str(settings.schedules_dir)
+    return {PREFIX + k: v for k, v in env.items()}
+

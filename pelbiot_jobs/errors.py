@@ -1,0 +1,64 @@
+"""One error hierarchy.
+
+``TransientError`` means "the world was briefly unavailable, try again": tasks retry it with
+backoff. Everything else fails fast with a message a user can act on. The command line maps
+each branch to a documented exit code (see ``cli.EXIT_*``).
+"""
+
+from __future__ import annotations
+
+
+class PelbiotError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(PelbiotError):
+    """A setting is missing or has a value that is not allowed (exit code 2)."""
+
+
+class InputError(PelbiotError):
+    """A file, argument or spec given by the user is invalid (exit code 2)."""
+
+
+class ScheduleError(InputError):
+    """One or more schedule files are invalid; ``problems`` holds ``FILE:LINE: message`` lines."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ServiceUnavailable(PelbiotError):
+    """A required service (database, Redis, broker) does not answer (exit code 3)."""
+
+
+class TransientError(PelbiotError):
+    """A failure that is expected to go away by itself; Celery retries it with backoff."""
+
+
+#: MySQL/MariaDB error codes that mean "try again": lost connection, server gone, cannot
+#: connect, lock wait timeout, deadlock, too many connections, server shutting down.
+TRANSIENT_MYSQL_CODES = frozenset({1040, 1053, 1205, 1213, 2003, 2006, 2013, 2055})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tell whether ``exc`` is worth a retry (network blips, deadlocks, restarts)."""
+    if isinstance(exc, TransientError):
+        return True
+    # Imported here so this module stays importable without the service clients.
+    import redis.exceptions
+    import sqlalchemy.exc
+
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                        redis.exceptions.BusyLoadingError)):
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = getattr(exc, "orig", None)
+        code = orig.args[0] if orig is not None and orig.args else None
+        if isinstance(code, int) and code in TRANSIENT_MYSQL_CODES:
+            return True
+        if "database is locked" in str(orig):  # SQLite writer contention
+            return True
+    return isinstance(exc, (ConnectionError, TimeoutError))

@@ -1,0 +1,34 @@
+"""Retention: prune ops rows past their age, in small batches so no long lock is held."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterable
+
+from sqlalchemy import ColumnElement, Engine, Table, delete, select
+
+#: Rows deleted per transaction: short transactions keep the InnoDB undo log and locks small.
+DELETE_BATCH = 5000
+
+
+def cutoffs(now: dt.datetime, ages: Iterable[tuple[Table, ColumnElement, int]]) -> list[tuple[Table, ColumnElement, dt.datetime]]:
+    """Pure: the cutoff time of each (table, time expression, age in days)."""
+    return [(table, column, now - dt.timedelta(days=days)) for table, column, days in ages]
+
+
+def prune(engine: Engine, plan: list[tuple[Table, ColumnElement, dt.datetime]]) -> dict[str, int]:
+    """Delete rows older than each cutoff; return the number deleted per table."""
+    deleted: dict[str, int] = {}
+    for table, column, cutoff in plan:
+        pk = list(table.primary_key.columns)[0]
+        total = 0
+        while True:
+            with engine.begin() as conn:
+                ids = conn.execute(select(pk).where(column < cutoff).order_by(pk).limit(DELETE_BATCH)).scalars().all()
+                if not ids:
+                    break
+                total += conn.execute(delete(table).where(pk.in_(ids))).rowcount
+            if len(ids) < DELETE_BATCH:
+                break
+        deleted[table.name] = total
+    return deleted

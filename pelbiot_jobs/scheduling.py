@@ -1,0 +1,294 @@
+"""Parse and validate ``schedules/beat.yaml``: what runs when.
+
+Pure: no Celery app, no database. Every problem is reported as ``FILE:LINE: what is wrong`` so
+that ``pelbiot-jobs schedules check`` and a refusing worker or beat say exactly the same thing.
+
+    jobs:
+      db.table_stats:            # the job's name; also the task unless `task:` says otherwise
+        cron: "0 * * * *"        # minute hour day-of-month month day-of-week, UTC
+        queue: maintenance
+      metrics.sample_mysql:
+        every: 15s               # or a number of seconds
+        expires: 15s             # a sample not run within 15 s is dropped, not replayed
+        kwargs: {}
+        enabled: true
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+#: The schedule file that drives beat.
+BEAT_FILE = "beat.yaml"
+#: Keys a job may have.
+JOB_KEYS = ("task", "every", "cron", "kwargs", "queue", "expires", "enabled", "description")
+#: Shared queues; besides these, ``host.<name>`` targets one host's worker.
+SHARED_QUEUES = ("sampling", "maintenance", "reports")
+#: An interval at or below this is "frequent": it gets an expiry equal to its interval by default.
+FREQUENT_SECONDS = 300
+#: The shortest interval accepted; beat's loop cannot honour less.
+MIN_EVERY_SECONDS = 1
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class LineMap(dict):
+    """A mapping read from YAML that remembers the line of each key (1-based)."""
+
+    line: int = 0
+    lines: dict
+
+
+class _LineLoader(yaml.SafeLoader):
+    duplicates: list[tuple[str, int]]
+
+    def construct_mapping(self, node, deep=False):
+        mapping = LineMap()
+        mapping.line = node.start_mark.line + 1
+        mapping.lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in mapping:
+                self.duplicates.append((str(key), key_node.start_mark.line + 1))
+            mapping[key] = self.construct_object(value_node, deep=deep)
+            mapping.lines[key] = key_node.start_mark.line + 1
+        return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping)
+
+
+def load_yaml(path: Path, problems: list[str]) -> Any:
+    """Load a YAML file keeping line numbers; append syntax problems and return None on error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}:1: cannot read the file: {exc}")
+        return None
+    loader = _LineLoader(text)
+    loader.duplicates = []
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problems.append(f"{path}:{line}: YAML syntax error: {exc.problem or exc.context}")
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(f"{path}:1: YAML error: {exc}")
+        return None
+    finally:
+        loader.dispose()
+    for key, line in loader.duplicates:
+        problems.append(f"{path}:{line}: duplicate key {key!r}")
+    return data
+
+
+def parse_duration(value: Any) -> float:
+    """Turn ``15``, ``"15s"``, ``"5m"``, ``"1h30m"``, ``"250ms"`` into seconds; raise ValueError."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 15s, 5m or 1h, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if not text or _DURATION_PART.sub("", text):
+            raise ValueError(f"expected a duration such as 15s, 5m or 1h, got {value!r}")
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    else:
+        raise ValueError(f"expected a duration such as 15s, 5m or 1h, got {type(value).__name__}")
+    if seconds <= 0:
+        raise ValueError(f"a duration must be above zero, got {value!r}")
+    return seconds
+
+
+def parse_cron(expr: Any):
+    """Turn a five-field cron expression into a Celery ``crontab``; raise ValueError."""
+    from celery.schedules import crontab  # pure: parsing only, no app
+
+    if not isinstance(expr, str):
+        raise ValueError(f"cron must be a quoted string of five fields, got {type(expr).__name__}")
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron {expr!r} has {len(fields)} fields; use five: minute hour day month weekday")
+    minute, hour, day_of_month, month, day_of_week = fields
+    try:
+        return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
+                       month_of_year=month, day_of_week=day_of_week)
+    except Exception as exc:  # celery raises ValueError and its own ParseException
+        raise ValueError(f"cron {expr!r} is invalid: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scheduled job, validated."""
+
+    name: str
+    task: str
+    every: float | None = None
+    cron: str | None = None
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    expires: float | None = None
+    enabled: bool = True
+    description: str = ""
+    source: str = ""
+
+    @property
+    def schedule_text(self) -> str:
+        return f"every {_fmt_seconds(self.every)}" if self.every is not None else f"cron {self.cron}"
+
+    def celery_schedule(self):
+        from celery.schedules import schedule
+
+        if self.every is not None:
+            return schedule(run_every=self.every)
+        return parse_cron(self.cron)
+
+
+def _fmt_seconds(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _check_queue(queue: Any) -> str:
+    if not isinstance(queue, str):
+        raise ValueError(f"queue must be a string, got {type(queue).__name__}")
+    if queue in SHARED_QUEUES or re.fullmatch(r"host\.[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", queue):
+        return queue
+    raise ValueError(f"unknown queue {queue!r}; use one of {', '.join(SHARED_QUEUES)} or host.<hostname>")
+
+
+def parse_beat(path: Path, known_tasks: Callable[[str], bool] | set[str],
+               problems: list[str]) -> list[Job]:
+    """Read beat.yaml; append ``FILE:LINE: problem`` lines to ``problems``; return the valid jobs."""
+    is_known = known_tasks if callable(known_tasks) else known_tasks.__contains__
+    data = load_yaml(path, problems)
+    if data is None:
+        if not problems:
+            problems.append(f"{path}:1: the file is empty; it needs a 'jobs:' mapping")
+        return []
+    if not isinstance(data, LineMap):
+        problems.append(f"{path}:1: expected a mapping with a 'jobs:' key, got {type(data).__name__}")
+        return []
+    for key in data:
+        if key != "jobs":
+            problems.append(f"{path}:{data.lines[key]}: unknown key {key!r} (allowed: jobs)")
+    jobs_map = data.get("jobs")
+    if not isinstance(jobs_map, LineMap):
+        if "jobs" in data and jobs_map is not None:
+            problems.append(f"{path}:{data.lines['jobs']}: 'jobs' must be a mapping of job name to settings")
+        elif "jobs" not in data:
+            problems.append(f"{path}:{data.line}: missing 'jobs:' mapping")
+        return []
+
+    jobs = []
+    for name, spec in jobs_map.items():
+        line = jobs_map.lines[name]
+        where = f"{path}:{line}"
+        before = len(problems)
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+", name):
+            problems.append(f"{where}: job name {name!r} must look like area.verb (lower case)")
+            continue
+        if not isinstance(spec, LineMap):
+            problems.append(f"{where}: job {name!r} must be a mapping (every: or cron:, ...), "
+                            f"got {type(spec).__name__}")
+            continue
+
+        def at(key: str) -> str:
+            return f"{path}:{spec.lines.get(key, line)}"
+
+        for key in spec:
+            if key not in JOB_KEYS:
+                hint = difflib.get_close_matches(str(key), JOB_KEYS, n=1)
+                problems.append(f"{at(key)}: unknown key {key!r} in job {name!r}"
+                                + (f" (did you mean {hint[0]!r}?)" if hint else f" (allowed: {', '.join(JOB_KEYS)})"))
+        task = spec.get("task", name)
+        if not isinstance(task, str):
+            problems.append(f"{at('task')}: task must be a string, got {type(task).__name__}")
+        elif not is_known(task):
+            problems.append(f"{at('task') if 'task' in spec else where}: unknown task {task!r}")
+
+        every = cron = expires = None
+        if ("every" in spec) == ("cron" in spec):
+            problems.append(f"{where}: job {name!r} needs exactly one of 'every' or 'cron'")
+        elif "every" in spec:
+            try:
+                every = parse_duration(spec["every"])
+                if every < MIN_EVERY_SECONDS:
+                    raise ValueError(f"every must be at least {MIN_EVERY_SECONDS}s")
+            except ValueError as exc:
+                problems.append(f"{at('every')}: {exc}")
+        else:
+            try:
+                parse_cron(spec["cron"])
+                cron = " ".join(spec["cron"].split())
+            except ValueError as exc:
+                problems.append(f"{at('cron')}: {exc}")
+
+        kwargs = spec.get("kwargs", {})
+        if kwargs is None:
+            kwargs = {}
+        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            problems.append(f"{at('kwargs')}: kwargs must be a mapping of names to values")
+            kwargs = {}
+        queue = spec.get("queue")
+        if queue is not None:
+            try:
+                _check_queue(queue)
+            except ValueError as exc:
+                problems.append(f"{at('queue')}: {exc}")
+        if "expires" in spec:
+            try:
+                expires = parse_duration(spec["expires"])
+            except ValueError as exc:
+                problems.append(f"{at('expires')}: {exc}")
+        elif every is not None and every <= FREQUENT_SECONDS:
+            # A backlog of stale samples is worse than a gap: drop what is not run in time.
+            expires = every
+        enabled = spec.get("enabled", True)
+        if not isinstance(enabled, bool):
+            problems.append(f"{at('enabled')}: enabled must be true or false, got {enabled!r}")
+        description = spec.get("description", "")
+        if not isinstance(description, str):
+            problems.append(f"{at('description')}: description must be a string")
+        if len(problems) == before:
+            jobs.append(Job(name=name, task=task, every=every, cron=cron, kwargs=dict(kwargs),
+                            queue=queue, expires=expires, enabled=enabled,
+                            description=description, source=where))
+    return jobs
+
+
+#: Validators of the other schedule files, registered by their areas: file name -> function
+#: ``(path, problems) -> None``. A file with no validator is reported, so typos do not go unseen.
+FILE_CHECKERS: dict[str, Callable[[Path, list[str]], None]] = {}
+
+
+def check_dir(directory: Path, known_tasks: Callable[[str], bool] | set[str]) -> list[str]:
+    """Validate every YAML file in ``directory``; return the problems (empty when all is well)."""
+    problems: list[str] = []
+    if not directory.is_dir():
+        return [f"{directory}:0: not a folder"]
+    beat = directory / BEAT_FILE
+    if not beat.is_file():
+        problems.append(f"{beat}:0: missing; it declares what runs when")
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        if path.name == BEAT_FILE:
+            parse_beat(path, known_tasks, problems)
+        elif path.name in FILE_CHECKERS:
+            FILE_CHECKERS[path.name](path, problems)
+        else:
+            expected = ", ".join(sorted([BEAT_FILE, *FILE_CHECKERS]))
+            problems.append(f"{path}:1: unknown schedule file (expected one of {expected})")
+    return problems

@@ -1,0 +1,43 @@
+"""The tasks: thin shells that fetch, call the pure core, store.
+
+Names are ``<area>.<verb>``, the same in schedules/beat.yaml, Flower and ``pelbiot-jobs run``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+
+from .celery_app import app
+from .db.engine import engine_for
+from .db.ops_models import job_runs, table_stats
+from .db.table_stats import hour_bucket, read_table_stats
+from .db.upsert import upsert
+from .maintenance.retention import cutoffs, prune
+from .runs import utcnow
+
+
+@app.task(name="db.table_stats", queue="maintenance", exclusive=True,
+          soft_time_limit=240, time_limit=300)
+def db_table_stats() -> dict:
+    """Record rows, data, index and free bytes of every app DB table (one row per table and hour)."""
+    settings = app.pelbiot_settings
+    rows = read_table_stats(engine_for(settings.app_db_url))
+    captured = hour_bucket(utcnow())
+    for row in rows:
+        row["captured_at"] = captured
+    with engine_for(settings.ops_db_url).begin() as conn:
+        upsert(conn, table_stats, rows, key=("schema_name", "table_name", "captured_at"))
+    return {"tables": len(rows), "rows": sum(r["row_count"] or 0 for r in rows),
+            "bytes": sum((r["data_bytes"] or 0) + (r["index_bytes"] or 0) for r in rows)}
+
+
+@app.task(name="maintenance.retention", queue="maintenance", exclusive=True,
+          soft_time_limit=1700, time_limit=1800)
+def maintenance_retention(job_runs_days: int | None = None, table_stats_days: int | None = None) -> dict:
+    """Prune job runs and table statistics past their configured age."""
+    settings = app.pelbiot_settings
+    plan = cutoffs(utcnow(), [
+        (job_runs, func.coalesce(job_runs.c.finished_at, job_runs.c.started_at), job_runs_days or settings.retention_job_runs_days),
+        (table_stats, table_stats.c.captured_at, table_stats_days or settings.retention_table_stats_days),
+    ])
+    return {"deleted": prune(engine_for(settings.ops_db_url), plan)}
