@@ -34,6 +34,15 @@ REDBEAT_KEY_PREFIX = "pelbiot:redbeat:"
 RESULT_EXPIRES = 24 * 3600
 
 SHIPPED_SCHEDULES = Path(__file__).parent / "schedules"
+#: Which queue each area's tasks go to unless a beat.yaml job says otherwise. DDL and ANALYZE go
+#: to `maintenance`, meant for a worker with concurrency 1; host-local work goes to `host.<name>`.
+TASK_ROUTES = {
+    "db.*": "maintenance",
+    "indexes.*": "maintenance",
+    "maintenance.*": "maintenance",
+    "reports.*": "reports",
+    "*": "sampling",
+}
 
 app = Celery("pelbiot_jobs", task_cls="pelbiot_jobs.runs:PelbiotTask")
 app.pelbiot_settings = None
@@ -121,6 +130,7 @@ def celery_config(settings: Settings) -> dict:
         "task_send_sent_event": True,
         "worker_send_task_events": True,
         "task_default_queue": "sampling",
+        "task_routes": [{pattern: {"queue": queue} for pattern, queue in TASK_ROUTES.items()}],
         # One direct exchange per queue, bound by its own name: a message goes to one queue only.
         "task_queues": [Queue(q, Exchange(q, type="direct"), routing_key=q)
                         for q in (*SHARED_QUEUES, settings.host_queue)],

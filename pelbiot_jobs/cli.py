@@ -243,16 +243,16 @@ def cmd_status(settings: Settings, args) -> int:
 
     migrate.upgrade(settings.ops_db_url)
     jobs = load_jobs(settings)
-    beat_due, workers = {}, []
+    beat_last_run, workers = {}, []
     broker_up = not settings.embedded_redis or _embedded_answers(settings)
     if broker_up and not args.offline:
         app = _app(settings)
-        beat_due = _redbeat_due(app, jobs)
+        beat_last_run = _redbeat_last_run(app, jobs)
         try:
             workers = sorted(name for reply in app.control.ping(timeout=1.0) for name in reply)
         except Exception:
             workers = []
-    rows = job_status(engine_for(settings.ops_db_url), jobs, utcnow(), beat_due)
+    rows = job_status(engine_for(settings.ops_db_url), jobs, utcnow(), beat_last_run)
     if args.json:
         _print_json({"jobs": rows, "workers": workers, "settings": settings.describe()})
         return EXIT_OK
@@ -279,8 +279,8 @@ def _embedded_answers(settings: Settings) -> bool:
     return answers(settings.embedded_socket)
 
 
-def _redbeat_due(app, jobs) -> dict:
-    """Due times as RedBeat holds them, when beat runs on Redis; {} otherwise."""
+def _redbeat_last_run(app, jobs) -> dict:
+    """When RedBeat last sent each job (naive UTC), when beat runs on Redis; {} otherwise."""
     if not app.pelbiot_settings.broker_is_redis:
         return {}
     try:
@@ -293,7 +293,7 @@ def _redbeat_due(app, jobs) -> dict:
             except KeyError:
                 continue
             if entry.last_run_at and entry.last_run_at.year > 1:
-                due[job.name] = entry.due_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+                due[job.name] = entry.last_run_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
         return due
     except Exception:
         return {}
@@ -379,13 +379,11 @@ def cmd_up(settings: Settings, args) -> int:
     console = _console()
     embedded = _prepare(settings)
     supervisor = Supervisor(settings)
-    stopping = {"signal": None}
-
-    def on_term(signum, _frame):
-        stopping["signal"] = signum
+    def on_term(_signum, _frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)  # also when started with SIGINT ignored (a background job)
     try:
         if not os.environ.get("PELBIOT_APP_DB_URL"):
             app_engine = make_engine(settings.app_db_url)
@@ -415,7 +413,7 @@ def cmd_up(settings: Settings, args) -> int:
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping: beat and Flower, then the worker (finishing its current tasks)...")
-        return EXIT_OK if stopping["signal"] == signal.SIGTERM else EXIT_INTERRUPTED
+        return EXIT_OK  # a requested stop is a clean stop
     finally:
         supervisor.stop_all()
         if embedded:

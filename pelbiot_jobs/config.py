@@ -64,7 +64,7 @@ class FlowerSettings:
     unauthenticated: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Everything the project reads from its environment, resolved to concrete values."""
 
@@ -84,6 +84,10 @@ class Settings:
     worker_concurrency: int = 2
     retention_job_runs_days: int = 30
     retention_table_stats_days: int = 400
+
+    def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
+        fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
+        return f"Settings({fields})"
 
     @property
     def embedded_socket(self) -> Path:

@@ -114,6 +114,9 @@ class PelbiotTask(Task):
     #: True: at most one run at a time, cluster-wide; a second is recorded as SKIPPED.
     exclusive = False
     max_retries = 5
+    #: Retry backoff of this task (see ``compute_backoff``).
+    backoff_base = BACKOFF_BASE_SECONDS
+    backoff_max = BACKOFF_MAX_SECONDS
 
     def __call__(self, *args, **kwargs):
         settings = self.app.pelbiot_settings
@@ -130,7 +133,8 @@ class PelbiotTask(Task):
             return super().__call__(*args, **kwargs)
         except Exception as exc:
             if is_transient(exc) and not self.request.called_directly:
-                countdown = compute_backoff(self.request.retries or 0)
+                countdown = compute_backoff(self.request.retries or 0, base=self.backoff_base,
+                                            maximum=self.backoff_max)
                 raise self.retry(exc=exc, countdown=countdown)
             raise
         finally:

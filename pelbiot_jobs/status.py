@@ -28,27 +28,30 @@ def latest_run(engine: Engine, job: Job) -> dict | None:
 
 
 def next_due(job: Job, last_run_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
-    """When beat will next send ``job``, from its schedule and its last run (naive UTC)."""
+    """When beat will next send ``job``, from its schedule and its last run (naive UTC).
+
+    Celery's ``remaining_estimate`` is the time from *now* to the next run after ``last_run_at``.
+    """
     schedule = job.celery_schedule()
     aware_now = now.replace(tzinfo=dt.timezone.utc)
     schedule.nowfun = lambda: aware_now
     last = (last_run_at or now).replace(tzinfo=dt.timezone.utc)
-    remaining = schedule.remaining_estimate(last)
-    due = last + remaining
-    if due < aware_now:
-        due = aware_now
-    return due.replace(tzinfo=None)
+    remaining = max(schedule.remaining_estimate(last), dt.timedelta(0))
+    return (aware_now + remaining).replace(tzinfo=None)
 
 
 def job_status(engine: Engine, jobs: Iterable[Job], now: dt.datetime,
-               beat_due: dict[str, dt.datetime] | None = None) -> list[dict]:
+               beat_last_run: dict[str, dt.datetime] | None = None) -> list[dict]:
     """One dict per job: schedule, last run and next due time (ISO 8601 UTC strings)."""
     out = []
     for job in jobs:
         last = latest_run(engine, job)
         finished = last["finished_at"] if last else None
-        last_sched = (last.get("scheduled_at") or last.get("started_at")) if last and last.get("job") else None
-        due = (beat_due or {}).get(job.name) or next_due(job, last_sched, now)
+        # Beat's own record of its last send wins; else the last run beat sent, by its due time.
+        last_sent = (beat_last_run or {}).get(job.name)
+        if last_sent is None and last and last.get("trigger") == "beat":
+            last_sent = last.get("scheduled_at") or last.get("started_at")
+        due = next_due(job, last_sent, now)
         out.append({
             "name": job.name,
             "task": job.task,

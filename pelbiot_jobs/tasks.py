@@ -16,7 +16,7 @@ from .maintenance.retention import cutoffs, prune
 from .runs import utcnow
 
 
-@app.task(name="db.table_stats", queue="maintenance", exclusive=True,
+@app.task(name="db.table_stats", exclusive=True,
           soft_time_limit=240, time_limit=300)
 def db_table_stats() -> dict:
     """Record rows, data, index and free bytes of every app DB table (one row per table and hour)."""
@@ -31,7 +31,7 @@ def db_table_stats() -> dict:
             "bytes": sum((r["data_bytes"] or 0) + (r["index_bytes"] or 0) for r in rows)}
 
 
-@app.task(name="maintenance.retention", queue="maintenance", exclusive=True,
+@app.task(name="maintenance.retention", exclusive=True,
           soft_time_limit=1700, time_limit=1800)
 def maintenance_retention(job_runs_days: int | None = None, table_stats_days: int | None = None) -> dict:
     """Prune job runs and table statistics past their configured age."""

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Make sure the services the tests talk to answer: MariaDB on 127.0.0.1:3306 and Redis on
+# 127.0.0.1:6379. Start them when they are installed but stopped; fail with how to fix otherwise.
+set -u
+
+MYSQL_HOST=${PELBIOT_TEST_MYSQL_HOST:-127.0.0.1}
+MYSQL_PORT=${PELBIOT_TEST_MYSQL_PORT:-3306}
+REDIS_PORT=${PELBIOT_TEST_REDIS_PORT:-6379}
+
+tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_for() {  # name host port seconds
+    for _ in $(seq 1 "$(( $4 * 5 ))"); do
+        tcp_open "$2" "$3" && return 0
+        sleep 0.2
+    done
+    echo "ensure-services: $1 did not answer on $2:$3 within $4 s" >&2
+    return 1
+}
+
+if ! tcp_open "$MYSQL_HOST" "$MYSQL_PORT"; then
+    if [ -x /usr/sbin/mariadbd ]; then
+        echo "ensure-services: starting MariaDB"
+        start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+        wait_for MariaDB "$MYSQL_HOST" "$MYSQL_PORT" 60 || exit 1
+    else
+        echo "ensure-services: MariaDB does not answer on $MYSQL_HOST:$MYSQL_PORT and is not installed;" \
+             "install it (apt-get install mariadb-server) or point PELBIOT_TEST_MYSQL_HOST/PORT at one" >&2
+        exit 1
+    fi
+fi
+
+if ! tcp_open 127.0.0.1 "$REDIS_PORT"; then
+    if command -v redis-server >/dev/null; then
+        echo "ensure-services: starting Redis"
+        redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no
+        wait_for Redis 127.0.0.1 "$REDIS_PORT" 30 || exit 1
+    else
+        echo "ensure-services: Redis does not answer on 127.0.0.1:$REDIS_PORT and is not installed;" \
+             "install it (apt-get install redis-server)" >&2
+        exit 1
+    fi
+fi
+echo "ensure-services: MariaDB and Redis answer"

@@ -1,0 +1,113 @@
+"""Shared fixtures: a fresh MariaDB database per session, a dedicated Redis database flushed per
+test, settings pointing at them, and a real Celery worker thread on the Redis broker.
+
+Services are real. When one does not answer, the test fails with how to start it: `make test`
+starts them (scripts/ensure-services.sh).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+MYSQL_HOST = os.environ.get("PELBIOT_TEST_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = int(os.environ.get("PELBIOT_TEST_MYSQL_PORT", "3306"))
+MYSQL_USER = os.environ.get("PELBIOT_TEST_MYSQL_USER", "root")
+MYSQL_PASSWORD = os.environ.get("PELBIOT_TEST_MYSQL_PASSWORD", "")
+REDIS_PORT = int(os.environ.get("PELBIOT_TEST_REDIS_PORT", "6379"))
+#: The Redis database the tests own (flushed before each test that uses it).
+REDIS_DB = int(os.environ.get("PELBIOT_TEST_REDIS_DB", "13"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _require(host: str, port: int, what: str) -> None:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        pytest.fail(f"{what} does not answer on {host}:{port} ({exc}); run `make test`, which starts it "
+                    f"(scripts/ensure-services.sh)", pytrace=False)
+
+
+def mysql_url(database: str) -> str:
+    auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
+    return f"mysql+pymysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{database}"
+
+
+@pytest.fixture(scope="session")
+def mariadb():
+    """Create fresh app and ops databases for this session; drop them at the end."""
+    _require(MYSQL_HOST, MYSQL_PORT, "MariaDB")
+    import pymysql
+
+    tag = uuid.uuid4().hex[:8]
+    names = {"app": f"pjt_{tag}_app", "ops": f"pjt_{tag}_ops"}
+    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
+                           autocommit=True)
+    with conn.cursor() as cur:
+        for name in names.values():
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    yield {k: mysql_url(v) for k, v in names.items()} | {"names": names}
+    from pelbiot_jobs.db.engine import dispose_all
+
+    dispose_all()
+    with conn.cursor() as cur:
+        for name in names.values():
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def fresh_mysql_db():
+    """A factory of extra empty databases, dropped at the end of the session."""
+    _require(MYSQL_HOST, MYSQL_PORT, "MariaDB")
+    import pymysql
+
+    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
+                           autocommit=True)
+    made = []
+
+    def make() -> str:
+        name = f"pjt_{uuid.uuid4().hex[:10]}"
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        made.append(name)
+        return mysql_url(name)
+
+    yield make
+    with conn.cursor() as cur:
+        for name in made:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    conn.close()
+
+
+@pytest.fixture
+def redis_url():
+    """The tests' own Redis database, flushed before the test."""
+    _require("127.0.0.1", REDIS_PORT, "Redis")
+    import redis
+
+    url = f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def service_env(mariadb: dict, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """PELBIOT_* variables for MariaDB + Redis, state under tmp_path."""
+    return {
+        "PELBIOT_APP_DB_URL": mariadb["app"],
+        "PELBIOT_OPS_DB_URL": mariadb["ops"],
+        "PELBIOT_BROKER_URL": redis_url,
+        "PELBIOT_CACHE_REDIS_URL": redis_url,
+        "PELBIOT_VAR_DIR": str(tmp_path / "var"),
+        "PELBIOT_REPORTS_DIR": str(tmp_path / "reports"),
+        "PELBIOT_HOSTNAME": "testhost",
+    }
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without any PELBIOT_* variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")}

@@ -1,0 +1,43 @@
+import datetime as dt
+
+from pelbiot_jobs.runs import compute_backoff, is_skipped, one_line, skipped, summarize
+from pelbiot_jobs.status import next_due
+from pelbiot_jobs.scheduling import Job
+
+
+def test_one_line_scrubs_secrets_and_newlines():
+    exc = RuntimeError("cannot connect to redis://:topsecret@cache:6379/0\nsecond line with pw-xyz")
+    text = one_line(exc, ["pw-xyz"])
+    assert text == "RuntimeError: cannot connect to redis://:***@cache:6379/0 second line with ***"
+
+
+def test_one_line_is_bounded():
+    assert len(one_line(ValueError("x" * 5000))) == 1000
+
+
+def test_backoff_grows_and_is_capped():
+    assert [compute_backoff(a) for a in range(4)] == [2, 4, 8, 16]
+    assert compute_backoff(20) == 300
+
+
+def test_skipped_marker_round_trip():
+    assert is_skipped(skipped("busy")) and not is_skipped({"rows": 1}) and not is_skipped(None)
+
+
+def test_summarize_sorts_and_scrubs():
+    assert summarize({"b": 1, "a": "mysql://u:pw123@h/db"}) == '{"a": "mysql://u:***@h/db", "b": 1}'
+
+
+NOW = dt.datetime(2026, 11, 28, 22, 34, 52)
+
+
+def test_next_due_of_a_cron_job_is_the_next_matching_minute():
+    job = Job(name="db.table_stats", task="db.table_stats", cron="5 * * * *")
+    assert next_due(job, NOW, NOW) == dt.datetime(2026, 11, 28, 23, 5)
+    assert next_due(job, None, NOW) == dt.datetime(2026, 11, 28, 23, 5)
+
+
+def test_next_due_of_an_interval_job_counts_from_its_last_run():
+    job = Job(name="metrics.sample_mysql", task="metrics.sample_mysql", every=15)
+    assert next_due(job, NOW - dt.timedelta(seconds=10), NOW) == NOW + dt.timedelta(seconds=5)
+    assert next_due(job, NOW - dt.timedelta(minutes=5), NOW) == NOW  # overdue: due now
