@@ -302,8 +302,8 @@ def _redbeat_last_run(app, jobs) -> dict:
 def cmd_worker(settings: Settings, args) -> int:
     extra = list(args.celery_args)
     beat = "-B" in extra or "--beat" in extra
-    embedded = _prepare(settings)
     app = _app(settings, with_schedule=True)  # refuses to start on invalid schedules
+    embedded = _prepare(settings)
     argv = ["worker", "--loglevel", settings.log_level]
     if not _has_option(extra, "-Q", "--queues"):
         argv += ["-Q", ",".join(["sampling", "maintenance", "reports", settings.host_queue])]
@@ -327,8 +327,8 @@ def _has_option(extra: list[str], short: str, long: str) -> bool:
 
 
 def cmd_beat(settings: Settings, args) -> int:
+    app = _app(settings, with_schedule=True)  # refuses to start on invalid schedules
     embedded = _prepare(settings, upgrade=False)
-    app = _app(settings, with_schedule=True)
     try:
         app.start(["beat", "--loglevel", settings.log_level, *args.celery_args])
     except SystemExit as exc:

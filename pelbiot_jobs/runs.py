@@ -242,7 +242,9 @@ def _on_retry(request=None, reason=None, sender=None, **_):
     if settings is None or request is None:
         return
     with _guard:
-        _errors[(request.id, request.retries or 0)] = one_line(reason, settings.secrets())
+        # `reason` is Celery's Retry wrapper; the operator wants the error that caused it.
+        cause = getattr(reason, "exc", None) or reason
+        _errors[(request.id, request.retries or 0)] = one_line(cause, settings.secrets())
 
 
 @signals.task_failure.connect

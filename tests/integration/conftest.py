@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from pelbiot_jobs.celery_app import configure
+from pelbiot_jobs.config import load_settings
+from pelbiot_jobs.db import migrate
+from pelbiot_jobs.db.engine import engine_for
+from pelbiot_jobs.db.ops_models import job_runs
+from tests.conftest import service_env
+
+from . import testing_tasks  # noqa: F401  (registers the testing.* tasks)
+from .testing_tasks import LEAKED_SECRET
+
+
+@pytest.fixture(scope="session")
+def ops_schema(mariadb):
+    migrate.upgrade(mariadb["ops"])
+    return mariadb
+
+
+@pytest.fixture
+def settings(ops_schema, redis_url, tmp_path):
+    env = service_env(ops_schema, redis_url, tmp_path) | {"PELBIOT_SMTP_PASSWORD": LEAKED_SECRET}
+    return load_settings(env, cwd=tmp_path)
+
+
+@pytest.fixture
+def app(settings):
+    return configure(settings)
+
+
+@pytest.fixture
+def worker(app, settings):
+    """A real Celery worker (threads pool, 2 slots) consuming the shared queues from Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING",
+                      queues=["sampling", "maintenance", "reports", settings.host_queue],
+                      shutdown_timeout=30) as w:
+        yield w
+
+
+def runs_of(settings, task_id: str) -> list[dict]:
+    with engine_for(settings.ops_db_url).connect() as conn:
+        rows = conn.execute(select(job_runs).where(job_runs.c.task_id == task_id)
+                            .order_by(job_runs.c.attempt)).mappings().all()
+    return [dict(r) for r in rows]

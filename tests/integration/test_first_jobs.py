@@ -1,0 +1,78 @@
+"""db.table_stats and maintenance.retention on the real MariaDB, through the worker."""
+
+import datetime as dt
+import uuid
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from pelbiot_jobs.db.demo import DemoPlan, seed
+from pelbiot_jobs.db.engine import engine_for
+from pelbiot_jobs.db.ops_models import job_runs, table_stats
+from pelbiot_jobs.runs import publishing
+from pelbiot_jobs.status import wait_for_runs
+
+from .conftest import runs_of
+
+
+@pytest.fixture(scope="session")
+def demo_app_db(ops_schema):
+    engine = engine_for(ops_schema["app"])
+    written = seed(engine, DemoPlan(devices=20, days=3, sensor_days=1))
+    return written
+
+
+def run(app, settings, name, **kwargs):
+    task_id = str(uuid.uuid4())
+    with publishing("cli"):
+        app.tasks[name].apply_async(kwargs=kwargs, task_id=task_id)
+    row = wait_for_runs(engine_for(settings.ops_db_url), [task_id], 60)[task_id]
+    assert row["state"] == "SUCCESS", row
+    return row
+
+
+def test_table_stats_records_every_app_table_once_per_hour(app, worker, settings, demo_app_db, mariadb):
+    run(app, settings, "db.table_stats")
+    run(app, settings, "db.table_stats")  # same hour: upserted, not duplicated
+    with engine_for(settings.ops_db_url).connect() as conn:
+        rows = conn.execute(select(table_stats).where(table_stats.c.schema_name == mariadb["names"]["app"])).mappings().all()
+    by_table = {r["table_name"]: r for r in rows}
+    assert len(by_table) == len(rows) == 25
+    assert by_table["sensor_data"]["data_bytes"] > 0 and by_table["sensor_data"]["index_bytes"] > 0
+    assert by_table["devices"]["engine"] == "InnoDB"
+    # InnoDB's TABLE_ROWS is an estimate; it must be in the right range.
+    assert 0.5 * demo_app_db["sensor_data"] <= by_table["sensor_data"]["row_count"] <= 1.5 * demo_app_db["sensor_data"]
+
+
+def test_table_stats_on_sqlite_counts_exactly(app, settings, tmp_path):
+    from dataclasses import replace
+
+    from pelbiot_jobs.celery_app import configure
+
+    sqlite_settings = replace(settings, app_db_url=f"sqlite:///{tmp_path / 'app.db'}")
+    seed(engine_for(sqlite_settings.app_db_url), DemoPlan(devices=5, days=2, sensor_days=1))
+    configure(sqlite_settings)
+    task_id = str(uuid.uuid4())
+    app.tasks["db.table_stats"].apply(task_id=task_id)
+    assert runs_of(settings, task_id)[0]["state"] == "SUCCESS"
+    with engine_for(settings.ops_db_url).connect() as conn:
+        row = conn.execute(select(table_stats).where(table_stats.c.schema_name == "main",
+                                                     table_stats.c.table_name == "load_profiles")).mappings().one()
+    assert row["row_count"] == 5 * 2 * 24 and row["exact"] == 1 and row["data_bytes"] > 0
+
+
+def test_retention_prunes_only_what_is_past_its_age(app, worker, settings):
+    old = dt.datetime.utcnow() - dt.timedelta(days=45)
+    marker = uuid.uuid4().hex[:8]
+    with engine_for(settings.ops_db_url).begin() as conn:
+        conn.execute(insert(job_runs), [
+            {"task_id": f"old-{marker}-{i}", "attempt": 0, "task": "testing.ok", "trigger": "cli",
+             "state": "SUCCESS", "started_at": old, "finished_at": old} for i in range(30)])
+        conn.execute(insert(job_runs), [{"task_id": f"new-{marker}", "attempt": 0, "task": "testing.ok",
+                                         "trigger": "cli", "state": "SUCCESS", "started_at": dt.datetime.utcnow()}])
+    row = run(app, settings, "maintenance.retention", job_runs_days=30)
+    assert '"ops_job_runs": 30' in row["result"]
+    with engine_for(settings.ops_db_url).connect() as conn:
+        left = conn.execute(select(func.count()).select_from(job_runs)
+                            .where(job_runs.c.task_id.like(f"%-{marker}%"))).scalar_one()
+    assert left == 1

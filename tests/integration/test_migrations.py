@@ -1,0 +1,55 @@
+"""Migrations on MariaDB and SQLite: upgrade to head, no drift against the models, downgrade."""
+
+import pytest
+from sqlalchemy import inspect, text
+
+from pelbiot_jobs.db import migrate
+from pelbiot_jobs.db.engine import make_engine
+from pelbiot_jobs.db.ops_models import metadata
+from pelbiot_jobs.errors import InputError
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def empty_db(request, tmp_path, fresh_mysql_db):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ops.db'}"
+    return fresh_mysql_db()
+
+
+def tables(url):
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_check_downgrade(empty_db):
+    migrate.upgrade(empty_db)
+    assert set(metadata.tables) <= tables(empty_db)
+    assert migrate.current(empty_db) is not None
+    migrate.check(empty_db)  # raises when models and migrations differ
+    migrate.upgrade(empty_db)  # idempotent
+    migrate.downgrade(empty_db, "base")
+    assert not (set(metadata.tables) & tables(empty_db))
+    assert migrate.current(empty_db) is None
+
+
+def test_check_finds_drift(empty_db):
+    migrate.upgrade(empty_db)
+    engine = make_engine(empty_db)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE ops_table_stats ADD COLUMN surprise INTEGER"))
+    engine.dispose()
+    with pytest.raises(InputError, match="the ops models and the migrations differ"):
+        migrate.check(empty_db)
+
+
+def test_app_tables_in_the_same_database_are_not_drift(empty_db):
+    from pelbiot_jobs.db.demo import create_schema
+
+    engine = make_engine(empty_db)
+    create_schema(engine)  # the PELBIOT tables beside the ops tables: ops DB == app DB
+    engine.dispose()
+    migrate.upgrade(empty_db)
+    migrate.check(empty_db)
