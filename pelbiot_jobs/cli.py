@@ -304,6 +304,7 @@ def cmd_worker(settings: Settings, args) -> int:
     beat = "-B" in extra or "--beat" in extra
     app = _app(settings, with_schedule=True)  # refuses to start on invalid schedules
     embedded = _prepare(settings)
+    extra = _expand_host_queue(extra, settings.host_queue)
     argv = ["worker", "--loglevel", settings.log_level]
     if not _has_option(extra, "-Q", "--queues"):
         argv += ["-Q", ",".join(["sampling", "maintenance", "reports", settings.host_queue])]
@@ -319,6 +320,28 @@ def cmd_worker(settings: Settings, args) -> int:
         if embedded:
             embedded.stop()
     return EXIT_OK
+
+
+def _expand_host_queue(extra: list[str], host_queue: str) -> list[str]:
+    """In ``-Q``/``--queues`` values, the word ``host`` means this host's own queue."""
+    def expand(value: str) -> str:
+        return ",".join(host_queue if q == "host" else q for q in value.split(","))
+
+    out, expand_next = [], False
+    for arg in extra:
+        if expand_next:
+            out.append(expand(arg))
+            expand_next = False
+        elif arg in ("-Q", "--queues"):
+            out.append(arg)
+            expand_next = True
+        elif arg.startswith("--queues="):
+            out.append("--queues=" + expand(arg.split("=", 1)[1]))
+        elif arg.startswith("-Q") and len(arg) > 2:
+            out.append("-Q" + expand(arg[2:]))
+        else:
+            out.append(arg)
+    return out
 
 
 def _has_option(extra: list[str], short: str, long: str) -> bool:
