@@ -215,6 +215,9 @@ def cmd_run(settings: Settings, args) -> int:
             print(f"{args.task} [{task_id}] {state}: {json.dumps(value, default=str)}")
         return EXIT_OK
     _require_broker(settings)
+    from .db import migrate
+
+    migrate.upgrade(settings.ops_db_url)  # --wait reads ops_job_runs; a new ops DB may not have it yet
     with publishing("cli"):
         task.apply_async(kwargs=params, task_id=task_id)
     if not args.wait:
@@ -479,7 +482,15 @@ def _up_once(settings: Settings, supervisor, jobs, args, console) -> int:
             app.send_task(job.task, kwargs=dict(job.kwargs), task_id=task_id, **options)
         sent.append((job.name, task_id))
     console.print(f"sent {len(sent)} jobs; waiting for the worker (log: {log})")
-    rows = wait_for_runs(engine_for(settings.ops_db_url), [t for _, t in sent], args.timeout)
+
+    def worker_alive(_done: int, _total: int) -> None:
+        child = supervisor.first_exited()
+        if child is not None:
+            raise Fail(f"the worker exited with code {child.process.returncode} before the jobs finished; "
+                       f"see {log}")
+
+    rows = wait_for_runs(engine_for(settings.ops_db_url), [t for _, t in sent], args.timeout,
+                         on_progress=worker_alive)
     outcome = [(name, rows.get(task_id)) for name, task_id in sent]
     console.print(_outcome_table(outcome, title="pelbiot-jobs up --once"))
     bad = [name for name, row in outcome if row is None or row["state"] not in ("SUCCESS", "SKIPPED")]
@@ -509,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
     p.add_argument("--timeout", type=float, default=DEFAULT_WAIT, help="seconds --once waits (default 600)")
 
-    for name, fn, text in (("worker", cmd_worker, "run a Celery worker (extra options go to celery worker)"),
+    for name, fn, text in (("worker", cmd_worker, "run a Celery worker (other options go to celery worker)"),
                            ("beat", cmd_beat, "run Celery beat (RedBeat on Redis: a second one stands by)"),
                            ("flower", cmd_flower, "run Flower, with authentication")):
         p = add(name, fn, text, f"examples:\n  pelbiot-jobs {name}\n" + (
@@ -519,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--port", type=int, help="port (default PELBIOT_FLOWER_PORT or 5555)")
             p.add_argument("--unauthenticated", action="store_true",
                            help="allow no credentials; only with --address 127.0.0.1")
-        p.add_argument("celery_args", nargs=argparse.REMAINDER, help="passed through to Celery/Flower")
+        p.set_defaults(passthrough=True)
 
     p = add("run", cmd_run, "trigger a task by hand",
             "examples:\n  pelbiot-jobs run db.table_stats --wait\n"
@@ -566,7 +577,11 @@ def _positive(value: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # worker, beat and flower pass the options they do not know to Celery/Flower.
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.celery_args = unknown
     secrets: list[str] = []
     try:
         settings = load_settings()

@@ -175,14 +175,14 @@ def _settings_of(task):
     return getattr(task.app, "pelbiot_settings", None)
 
 
-def _write(task, row: dict) -> None:
+def _write(task, row: dict, update: tuple[str, ...] | None = None) -> None:
     """Upsert one job-run row; a failure to record never fails the task itself."""
     settings = _settings_of(task)
     if settings is None:
         return
     try:
         with engine_for(settings.ops_db_url).begin() as conn:
-            upsert(conn, job_runs, [row], key=("task_id", "attempt"))
+            upsert(conn, job_runs, [row], key=("task_id", "attempt"), update=update)
     except Exception as exc:
         log.error("could not record job run %s[%s]: %s", row.get("task"), row.get("task_id"),
                   one_line(exc, settings.secrets()))
@@ -260,9 +260,11 @@ def _on_failure(task_id=None, exception=None, sender=None, **_):
             _errors[(task_id, attempt)] = error
     if not known:
         # Failures seen by the parent process only (hard time limit, worker lost): no postrun follows.
+        # Update only what the parent knows; the child's row keeps its trigger, start and args.
         _write(sender, {"task_id": task_id, "attempt": attempt, "task": sender.name,
                         "trigger": "manual", "state": "FAILURE", "error": error,
-                        "finished_at": utcnow(), "host": _HOST})
+                        "finished_at": utcnow(), "host": _HOST},
+               update=("state", "error", "finished_at"))
 
 
 @signals.task_postrun.connect

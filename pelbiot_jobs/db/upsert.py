@@ -10,16 +10,17 @@ from sqlalchemy import Connection, Table
 BATCH_ROWS = 1000
 
 
-def upsert(conn: Connection, table: Table, rows: Sequence[Mapping], key: Iterable[str]) -> int:
+def upsert(conn: Connection, table: Table, rows: Sequence[Mapping], key: Iterable[str],
+           update: Iterable[str] | None = None) -> int:
     """Insert ``rows``, or update the row with the same ``key`` columns; return the rows sent.
 
-    Only the columns present in the rows are written, so a partial row (say, a failure known
-    only to the parent process) updates what it knows and leaves the rest.
+    On conflict, the ``update`` columns are overwritten (default: every non-key column present
+    in the rows), so a partial row updates what it knows and leaves the rest.
     """
     if not rows:
         return 0
     key = list(key)
-    columns = [c for c in rows[0] if c not in key]
+    columns = list(update) if update is not None else [c for c in rows[0] if c not in key]
     dialect = conn.dialect.name
     if dialect in ("mysql", "mariadb"):
         from sqlalchemy.dialects.mysql import insert

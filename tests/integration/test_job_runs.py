@@ -107,3 +107,22 @@ def test_local_runs_are_recorded_too(app, settings):
     app.tasks["testing.ok"].apply(kwargs={"x": 3}, task_id=task_id)
     [row] = runs_of(settings, task_id)
     assert row["trigger"] == "local" and row["state"] == "SUCCESS"
+
+
+def test_a_job_that_expired_in_the_queue_is_skipped_not_run(app, settings):
+    """A backlog of frequent jobs is dropped, and the drop is recorded with its reason."""
+    import time
+
+    from celery.contrib.testing.worker import start_worker
+
+    task_id = str(uuid.uuid4())
+    with publishing("beat", job="testing.ok"):
+        app.tasks["testing.ok"].apply_async(task_id=task_id, expires=0.5)
+    time.sleep(1.5)  # no worker yet: the message expires in the queue
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, loglevel="WARNING",
+                      queues=["sampling"]):
+        row = wait(settings, task_id)[task_id]
+    assert row["state"] == "SKIPPED"
+    assert row["result"].startswith("expired")
+    assert row["trigger"] == "beat" and row["job"] == "testing.ok"
+    assert row["started_at"] is None  # it never ran

