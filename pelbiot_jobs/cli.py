@@ -37,6 +37,7 @@ examples:
   pelbiot-jobs run db.table_stats --wait  # trigger a task by hand through the broker
   pelbiot-jobs run maintenance.retention --param job_runs_days=7 --local
   pelbiot-jobs status --json              # last run and next due time of every job
+  pelbiot-jobs metrics --since 1h         # latest value and trend of every metric
   pelbiot-jobs schedules check            # validate schedules/*.yaml (exit 2 on problems)
   pelbiot-jobs demo-data --devices 50 --days 7
   pelbiot-jobs worker -Q maintenance -c 1 # production: a dedicated maintenance worker
@@ -274,6 +275,58 @@ def cmd_status(settings: Settings, args) -> int:
     console.print(table)
     console.print(f"workers online: {', '.join(workers) if workers else 'none answered'}")
     return EXIT_OK
+
+
+def cmd_metrics(settings: Settings, args) -> int:
+    from .db import migrate
+    from .db.engine import engine_for
+    from .metrics.view import read_metrics
+    from .runs import utcnow
+    from .scheduling import parse_duration
+
+    try:
+        window = parse_duration(args.since)
+    except ValueError as exc:
+        raise InputError(f"--since {args.since!r}: {exc}") from None
+    migrate.upgrade(settings.ops_db_url)
+    data = read_metrics(engine_for(settings.ops_db_url), utcnow() - dt.timedelta(seconds=window), args.host)
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    from rich.table import Table
+
+    console = _console()
+    if not data["metrics"] and not data["requests"]:
+        console.print(f"no samples in the last {args.since}" + (f" for host {args.host}" if args.host else "")
+                      + "; is `pelbiot-jobs up` (or a worker and beat) running?")
+        return EXIT_OK
+    table = Table(title=f"metrics, last {args.since} (UTC)")
+    for col in ("host", "metric", "latest", "min", "max", "trend"):
+        table.add_column(col, overflow="fold")
+    for m in data["metrics"]:
+        table.add_row(m["host"], m["metric"], "n/a" if m["not_applicable"] else _num(m["latest"]),
+                      _num(m["min"]), _num(m["max"]), m["trend"])
+    console.print(table)
+    if data["requests"]:
+        req = Table(title="API requests per minute")
+        for col in ("minute", "source", "requests", "5xx", "error %", "p50 ms", "p95 ms", "p99 ms", "slowest"):
+            req.add_column(col, overflow="fold")
+        for r in data["requests"][-15:]:
+            slowest = r["slowest_routes"][0]["route"] if r["slowest_routes"] else ""
+            req.add_row(r["minute"][11:16], r["source"], str(r["requests"]), str(r["c5xx"]),
+                        _num(r["error_rate_percent"]), _num(r["p50_ms"]), _num(r["p95_ms"]), _num(r["p99_ms"]), slowest)
+        console.print(req)
+    return EXIT_OK
+
+
+def _num(value) -> str:
+    if value is None:
+        return ""
+    if abs(value) >= 1e9:
+        return f"{value / 1e9:.2f}G"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
 
 
 def _embedded_answers(settings: Settings) -> bool:
@@ -546,6 +599,13 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n  pelbiot-jobs status\n  pelbiot-jobs status --json | jq '.jobs[].last_state'\n")
     p.add_argument("--json", action="store_true")
     p.add_argument("--offline", action="store_true", help="read the ops DB only (no broker)")
+
+    p = add("metrics", cmd_metrics, "latest value and trend of every sampled metric; API requests per minute",
+            "examples:\n  pelbiot-jobs metrics\n  pelbiot-jobs metrics --since 6h --host web1\n"
+            "  pelbiot-jobs metrics --json | jq '.metrics[] | select(.metric==\"host.cpu_percent\")'\n")
+    p.add_argument("--since", default="1h", help="window, e.g. 15m, 1h, 1d (default 1h)")
+    p.add_argument("--host", help="only this host (a host name, mysql@db:3306, redis@cache:6379...)")
+    p.add_argument("--json", action="store_true")
 
     p = add("db", cmd_db, "ops database migrations", "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n")
     p.add_argument("action", choices=("upgrade", "check", "current", "downgrade"))

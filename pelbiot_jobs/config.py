@@ -84,6 +84,11 @@ class Settings:
     worker_concurrency: int = 2
     retention_job_runs_days: int = 30
     retention_table_stats_days: int = 400
+    retention_samples_days: int = 14
+    retention_rollups_days: int = 400
+    requests_stream: str | None = "pelbiot:requests"  # None: no stream source
+    requests_redis_url: str = ""  # the Redis the API appends its request stream to
+    access_log: Path | None = None
 
     def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
         fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
@@ -115,7 +120,7 @@ class Settings:
         """Every secret value configured, so that messages can be scrubbed of them."""
         found = [s for s in (self.smtp.password, self.flower.password) if s]
         for url in (self.app_db_url, self.ops_db_url, self.broker_url, self.cache_redis_url,
-                    self.result_backend_url):
+                    self.result_backend_url, self.requests_redis_url):
             password = urlsplit(url).password
             if password:
                 found.append(password)
@@ -324,7 +329,23 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         worker_concurrency=r.integer("WORKER_CONCURRENCY", 2, 1, 64),
         retention_job_runs_days=r.integer("RETENTION_JOB_RUNS_DAYS", 30, 1, 3650),
         retention_table_stats_days=r.integer("RETENTION_TABLE_STATS_DAYS", 400, 1, 3650),
+        retention_samples_days=r.integer("RETENTION_SAMPLES_DAYS", 14, 1, 3650),
+        retention_rollups_days=r.integer("RETENTION_ROLLUPS_DAYS", 400, 1, 3650),
+        requests_stream=_stream_name(r),
+        requests_redis_url=r.url("REQUESTS_REDIS_URL", REDIS_SCHEMES) or cache,
+        access_log=r.path("ACCESS_LOG", None),
     )
+
+
+def _stream_name(r: _Reader) -> str | None:
+    value = r.raw("REQUESTS_STREAM")
+    if value is None:
+        return "pelbiot:requests"
+    if value.lower() in ("off", "none", "false"):
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9:_.-]{1,200}", value):
+        raise r.fail("REQUESTS_STREAM", value, "use a Redis key of letters, digits, ':', '_', '.', '-', or off")
+    return value
 
 
 def settings_environ(settings: Settings) -> dict[str, str]:

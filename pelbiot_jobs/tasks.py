@@ -9,7 +9,7 @@ from sqlalchemy import func
 
 from .celery_app import app
 from .db.engine import engine_for
-from .db.ops_models import job_runs, table_stats
+from .db.ops_models import job_runs, metric_rollups, metric_samples, request_minutes, table_stats
 from .db.table_stats import hour_bucket, read_table_stats
 from .db.upsert import upsert
 from .maintenance.retention import cutoffs, prune
@@ -33,11 +33,15 @@ def db_table_stats() -> dict:
 
 @app.task(name="maintenance.retention", exclusive=True,
           soft_time_limit=1700, time_limit=1800)
-def maintenance_retention(job_runs_days: int | None = None, table_stats_days: int | None = None) -> dict:
-    """Prune job runs and table statistics past their configured age."""
+def maintenance_retention(job_runs_days: int | None = None, table_stats_days: int | None = None,
+                          samples_days: int | None = None, rollups_days: int | None = None) -> dict:
+    """Prune job runs, table statistics, raw samples and rollups past their configured age."""
     settings = app.pelbiot_settings
     plan = cutoffs(utcnow(), [
         (job_runs, func.coalesce(job_runs.c.finished_at, job_runs.c.started_at), job_runs_days or settings.retention_job_runs_days),
         (table_stats, table_stats.c.captured_at, table_stats_days or settings.retention_table_stats_days),
+        (metric_samples, metric_samples.c.ts, samples_days or settings.retention_samples_days),
+        (request_minutes, request_minutes.c.minute, samples_days or settings.retention_samples_days),
+        (metric_rollups, metric_rollups.c.hour, rollups_days or settings.retention_rollups_days),
     ])
     return {"deleted": prune(engine_for(settings.ops_db_url), plan)}

@@ -62,3 +62,59 @@ table_stats = Table(
     UniqueConstraint("schema_name", "table_name", "captured_at"),
     Index(None, "captured_at"),
 )
+
+# --- metrics ----------------------------------------------------------------------------------
+
+metric_samples = Table(
+    "ops_metric_samples", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("metric", String(160), nullable=False),  # e.g. host.cpu_percent, host.disk_used_percent{/}
+    Column("host", String(120), nullable=False),  # the sampled thing: a host name, mysql@db:3306, redis@cache:6379
+    Column("ts", UtcDateTime, nullable=False),  # the sample's slot (its scheduled second): redelivery upserts
+    Column("value", Float),  # NULL: not applicable to this source (never a fake zero)
+    UniqueConstraint("metric", "host", "ts"),
+    Index(None, "ts"),
+    Index(None, "host", "ts"),
+)
+
+metric_rollups = Table(
+    "ops_metric_rollups", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("metric", String(160), nullable=False),
+    Column("host", String(120), nullable=False),
+    Column("hour", UtcDateTime, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("min", Float),
+    Column("avg", Float),
+    Column("max", Float),
+    Column("p95", Float),
+    UniqueConstraint("metric", "host", "hour"),
+    Index(None, "hour"),
+)
+
+request_minutes = Table(
+    "ops_request_minutes", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),  # stream or access_log
+    Column("minute", UtcDateTime, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("c4xx", Integer, nullable=False),
+    Column("c5xx", Integer, nullable=False),
+    Column("error_rate_percent", Float),
+    Column("p50_ms", Float),
+    Column("p95_ms", Float),
+    Column("p99_ms", Float),
+    Column("avg_ms", Float),
+    Column("max_ms", Float),
+    Column("slowest_routes", Text),  # JSON list
+    Column("agg", Text, nullable=False),  # mergeable aggregate (histogram, per route) as JSON
+    UniqueConstraint("source", "minute"),
+    Index(None, "minute"),
+)
+
+sampler_state = Table(
+    "ops_sampler_state", metadata,
+    Column("name", String(200), primary_key=True),  # e.g. host:web1, db:mysql@db:3306, stream:pelbiot:requests
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: the last reading, offsets, stream ids
+)
