@@ -1,7 +1,7 @@
 """Which hosts have a worker on their host queue: a Redis hash of host -> last seen.
 
-Each worker that consumes its host queue writes its host name when it is ready and with its
-heartbeats (at most every REGISTER_EVERY seconds). The dispatcher sends host-local tasks to
+Each worker that consumes its host queue writes its host name when its consumer starts and
+every REGISTER_EVERY seconds after (a consumer bootstep on the worker's own timer). The dispatcher sends host-local tasks to
 the hosts seen recently: a host that is down gets no task, and shows as a gap.
 """
 
@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import time
 
-from celery import signals
+from celery import bootsteps
+
+from ..celery_app import app
 
 KEY = "pelbiot:hosts"
 #: Seconds between two registrations of the same worker.
 REGISTER_EVERY = 10.0
 #: A host not seen for this long (s) is considered down.
 HOST_TIMEOUT = 45.0
-
-_state = {"consumes_host_queue": False, "last": 0.0}
-
 
 def register(client, hostname: str, now: float | None = None) -> None:
     client.hset(KEY, hostname, f"{now if now is not None else time.time():.3f}")
@@ -35,36 +34,40 @@ def live_hosts(client, now: float | None = None, timeout: float = HOST_TIMEOUT) 
     return sorted(alive)
 
 
-def _register_now() -> None:
-    from ..celery_app import app
+def _register(app) -> None:
     from ..runs import coordination_redis
 
     settings = app.pelbiot_settings
-    if settings is None:
-        return
     try:
         register(coordination_redis(settings), settings.hostname)
-        _state["last"] = time.time()
-    except Exception:  # the broker is down: the worker reconnects, we register with the next beat
+    except Exception:  # the broker is down: the worker reconnects, the next tick registers
         pass
 
 
-@signals.worker_ready.connect
-def _on_worker_ready(sender=None, **_):
-    from ..celery_app import app
+class HostRegistry(bootsteps.StartStopStep):
+    """Worker consumer step: register this host while the worker consumes its host queue."""
 
-    settings = app.pelbiot_settings
-    queues = set()
-    try:
-        queues = {q.name for q in sender.task_consumer.queues}
-    except Exception:
-        pass
-    _state["consumes_host_queue"] = settings is not None and settings.host_queue in queues
-    if _state["consumes_host_queue"]:
-        _register_now()
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, consumer, **kwargs):
+        super().__init__(consumer, **kwargs)
+        self.tref = None
+
+    def start(self, consumer):
+        app = consumer.app
+        settings = app.pelbiot_settings
+        queues = {q.name for q in consumer.task_consumer.queues} if consumer.task_consumer else set()
+        if settings is None or settings.host_queue not in queues:
+            return  # e.g. a maintenance-only worker: it takes no host-local work
+        _register(app)
+        self.tref = consumer.timer.call_repeatedly(REGISTER_EVERY, _register, (app,))
+
+    def stop(self, consumer):
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+    shutdown = stop
 
 
-@signals.heartbeat_sent.connect
-def _on_heartbeat(**_):
-    if _state["consumes_host_queue"] and time.time() - _state["last"] >= REGISTER_EVERY:
-        _register_now()
+app.steps["consumer"].add(HostRegistry)

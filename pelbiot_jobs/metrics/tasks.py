@@ -26,12 +26,9 @@ HOST_SAMPLE_EXPIRES = 15
 
 
 def sample_slot(request) -> dt.datetime:
-    """The second this sample stands for: beat's due time when beat sent it, else now.
-
-    A redelivered message has the same due time, so its rows overwrite themselves.
-    """
-    when = _parse_time(_header(request, H_SCHEDULED)) or utcnow()
-    return when.replace(microsecond=0)
+    """The time this sample stands for: beat's due second when beat sent it, else now."""
+    scheduled = _parse_time(_header(request, H_SCHEDULED))
+    return scheduled.replace(microsecond=0) if scheduled else utcnow()
 
 
 def source_label(url: str) -> str:
@@ -47,17 +44,26 @@ def source_label(url: str) -> str:
     return f"{'mysql' if scheme == 'mysql' else scheme}@{parts.hostname}:{parts.port or ''}".rstrip(":")
 
 
-def _record(state_name: str, host: str, slot: dt.datetime, cur: Reading, compute) -> dict:
-    """Compute metrics against the stored baseline, write them and the new baseline atomically."""
+def _record(request, state_name: str, host: str, cur: Reading, compute) -> dict:
+    """Compute metrics against the stored baseline, write them and the new baseline atomically.
+
+    A redelivered message (same task id as the last sample) rewrites that sample's rows, at
+    that sample's time, against that sample's baseline: nothing is written twice.
+    """
     settings = app.pelbiot_settings
     with engine_for(settings.ops_db_url).begin() as conn:
         state = get_state(conn, state_name, lock=True) or {}
-        redelivered = state.get("slot") == slot.isoformat()
-        prev = Reading.from_json(state.get("previous") if redelivered else state.get("reading"))
+        redelivered = request.id is not None and state.get("task_id") == request.id
+        if redelivered:
+            slot = dt.datetime.fromisoformat(state["slot"])
+            prev = Reading.from_json(state.get("previous"))
+        else:
+            slot = sample_slot(request)
+            prev = Reading.from_json(state.get("reading"))
         values = compute(prev, cur)
         rows = sample_rows(host, slot, values)
         write_samples(conn, rows)
-        put_state(conn, state_name, {"slot": slot.isoformat(), "reading": cur.to_json(),
+        put_state(conn, state_name, {"task_id": request.id, "slot": slot.isoformat(), "reading": cur.to_json(),
                                      "previous": prev.to_json() if prev else None}, utcnow())
     return {"host": host, "metrics": len(rows), "with_rates": prev is not None}
 
@@ -66,7 +72,7 @@ def _record(state_name: str, host: str, slot: dt.datetime, cur: Reading, compute
 def sample_host(self) -> dict:
     """Sample the host this worker runs on (sent to its host queue)."""
     host = app.pelbiot_settings.hostname
-    return _record(f"host:{host}", host, sample_slot(self.request), read_host(), host_metrics)
+    return _record(self.request, f"host:{host}", host, read_host(), host_metrics)
 
 
 @app.task(name="metrics.sample_hosts", bind=True, **SAMPLER_OPTIONS)
@@ -88,7 +94,7 @@ def sample_mysql(self) -> dict:
     settings = app.pelbiot_settings
     label = source_label(settings.app_db_url)
     cur = read_database(engine_for(settings.app_db_url))
-    return _record(f"db:{label}", label, sample_slot(self.request), cur, database_metrics)
+    return _record(self.request, f"db:{label}", label, cur, database_metrics)
 
 
 _cache_clients: dict[str, redis.Redis] = {}
@@ -107,7 +113,7 @@ def sample_redis(self) -> dict:
     settings = app.pelbiot_settings
     label = source_label(settings.cache_redis_url)
     cur = read_redis(cache_redis(settings.cache_redis_url))
-    return _record(f"redis:{label}", label, sample_slot(self.request), cur, redis_metrics)
+    return _record(self.request, f"redis:{label}", label, cur, redis_metrics)
 
 
 @app.task(name="metrics.ingest_requests", exclusive=True, soft_time_limit=100, time_limit=120)
