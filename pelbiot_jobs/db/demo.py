@@ -65,8 +65,9 @@ def _round(x: float, n: int = 2) -> float:
 def generate(plan: DemoPlan, now: dt.datetime) -> Iterator[tuple[str, list[dict]]]:
     """Yield (table name, batch of rows) in foreign-key order. Pure: no database."""
     rnd = random.Random(plan.seed)
+    # The last day is today, up to the current hour: "the last 24 hours" has data.
     end_day = now.date()
-    start = dt.datetime.combine(end_day - dt.timedelta(days=plan.days), dt.time())
+    start = dt.datetime.combine(end_day - dt.timedelta(days=plan.days - 1), dt.time())
 
     yield "users", [
         {"id": i + 1, "username": name, "email": f"{name}@pelbiot.example", "role": role,
@@ -119,7 +120,8 @@ def generate(plan: DemoPlan, now: dt.datetime) -> Iterator[tuple[str, list[dict]
         wf = weekday_factor(day)
         for i in range(plan.devices):
             energy = peak_of_day = 0.0
-            for hour in range(24):
+            hours = 24 if day < end_day else now.hour + 1
+            for hour in range(hours):
                 load = base[i] * load_shape(hour) * wf * rnd.uniform(0.9, 1.1)
                 if rnd.random() < ANOMALY_RATE:
                     load *= rnd.choice((0.05, 2.8))
@@ -129,9 +131,9 @@ def generate(plan: DemoPlan, now: dt.datetime) -> Iterator[tuple[str, list[dict]
                 profiles.append({"device_id": i + 1, "hour": hour, "load": _round(load), "peak": _round(peak),
                                  "average": _round(load * rnd.uniform(0.86, 0.96)),
                                  "created_at": dt.datetime.combine(day, dt.time(hour))})
-            trends.append({"device_id": i + 1, "date": day, "power": _round(energy / 24),
+            trends.append({"device_id": i + 1, "date": day, "power": _round(energy / hours),
                            "energy": _round(energy), "temperature": _round(rnd.gauss(31, 2.5)),
-                           "load": _round(min(99.99, 100 * energy / 24 / (base[i] * 1.2 / 1000))),
+                           "load": _round(min(99.99, 100 * energy / hours / (base[i] * 1.2 / 1000))),
                            "created_at": dt.datetime.combine(day, dt.time(23, 59))})
         if len(profiles) >= BATCH:
             yield "load_profiles", profiles
@@ -173,7 +175,7 @@ def generate(plan: DemoPlan, now: dt.datetime) -> Iterator[tuple[str, list[dict]
 
     # Per-minute readings of each device's power sensor, for the last sensor_days days.
     minutes = min(plan.sensor_days, plan.days) * 1440
-    first = dt.datetime.combine(end_day, dt.time()) - dt.timedelta(minutes=minutes)
+    first = now.replace(second=0, microsecond=0) - dt.timedelta(minutes=minutes)
     batch = []
     for i in range(plan.devices):
         sid = i + 1

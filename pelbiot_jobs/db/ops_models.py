@@ -118,3 +118,20 @@ sampler_state = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("data", Text, nullable=False),  # JSON: the last reading, offsets, stream ids
 )
+
+# --- cache warming ----------------------------------------------------------------------------
+
+cache_warm_runs = Table(
+    "ops_cache_warm_runs", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),  # the task id: a retried run updates its rows
+    Column("warmer", String(100), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("duration_s", Float),
+    Column("keys", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("error", String(1000)),
+    UniqueConstraint("run_id", "warmer"),
+    Index(None, "started_at"),
+)

@@ -20,6 +20,14 @@ def ops_schema(mariadb):
     return mariadb
 
 
+@pytest.fixture(scope="session")
+def demo_app_db(ops_schema):
+    """The session's app DB filled with demo data once; the rows written per table."""
+    from pelbiot_jobs.db.demo import DemoPlan, seed
+
+    return seed(engine_for(ops_schema["app"]), DemoPlan(devices=20, days=3, sensor_days=1))
+
+
 @pytest.fixture
 def settings(ops_schema, redis_url, tmp_path):
     env = service_env(ops_schema, redis_url, tmp_path) | {"PELBIOT_SMTP_PASSWORD": LEAKED_SECRET}

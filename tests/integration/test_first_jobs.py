@@ -3,7 +3,6 @@
 import datetime as dt
 import uuid
 
-import pytest
 from sqlalchemy import func, insert, select
 
 from pelbiot_jobs.db.demo import DemoPlan, seed
@@ -13,13 +12,6 @@ from pelbiot_jobs.runs import publishing
 from pelbiot_jobs.status import wait_for_runs
 
 from .conftest import runs_of
-
-
-@pytest.fixture(scope="session")
-def demo_app_db(ops_schema):
-    engine = engine_for(ops_schema["app"])
-    written = seed(engine, DemoPlan(devices=20, days=3, sensor_days=1))
-    return written
 
 
 def run(app, settings, name, **kwargs):

@@ -16,7 +16,8 @@ def rows_by_table(plan):
 def test_volumes_follow_the_plan():
     rows = rows_by_table(DemoPlan(devices=10, days=7, sensor_days=1))
     assert len(rows["devices"]) == 10
-    assert len(rows["load_profiles"]) == 10 * 7 * 24
+    assert len(rows["load_profiles"]) == 10 * (6 * 24 + NOW.hour + 1)  # today up to the current hour
+    assert max(r["created_at"] for r in rows["load_profiles"]) == NOW.replace(minute=0)
     assert len(rows["trends"]) == 10 * 7
     assert len(rows["sensor_data"]) == 10 * 1440
 

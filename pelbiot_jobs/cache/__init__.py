@@ -1,0 +1,1 @@
+"""Cache warming: precompute what the PELBIOT API serves into the Redis keys it reads."""

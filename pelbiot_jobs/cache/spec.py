@@ -1,0 +1,184 @@
+"""``schedules/cache.yaml``: the declared warmers, validated when the file is loaded.
+
+Each warmer's SQL must be exactly one read-only SELECT, checked with a real SQL parser
+(sqlglot, MySQL dialect): no other statement kind, no second statement, no SELECT ... INTO,
+no locking read. Problems are reported as ``FILE:LINE: what is wrong``; a file with problems
+is never run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+
+from ..scheduling import FILE_CHECKERS, LineMap, load_yaml, parse_duration
+
+FILE = "cache.yaml"
+WARMER_KEYS = ("key", "sql", "params_sql", "shape", "ttl", "jitter", "window", "enabled", "description")
+SHAPES = ("list", "first")
+#: Parameters every warmer may use: the window start, now, and today's date (UTC).
+BUILTIN_PARAMS = ("since", "now", "today")
+#: Defaults: the API caches for 300 s; keys warmed together expire up to 30 s apart.
+DEFAULT_TTL = 300
+DEFAULT_JITTER = 30
+
+
+@dataclass(frozen=True)
+class Warmer:
+    name: str
+    key: str
+    sql: str
+    shape: str = "list"
+    params_sql: str | None = None
+    ttl: int = DEFAULT_TTL
+    jitter: int = DEFAULT_JITTER
+    window: float | None = None
+    enabled: bool = True
+    description: str = ""
+
+    @property
+    def key_fields(self) -> list[str]:
+        return [f for _, f, _, _ in string.Formatter().parse(self.key) if f]
+
+
+def check_select(sql: str) -> tuple[str | None, list[str], list[str]]:
+    """Pure: (problem, placeholders, output column names) of a SQL text that must be one SELECT."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="mysql") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        first = str(exc).splitlines()[0]
+        return f"SQL does not parse: {first}", [], []
+    if len(statements) != 1:
+        return f"SQL must be a single SELECT, found {len(statements)} statements", [], []
+    tree = statements[0]
+    if not isinstance(tree, (exp.Select, exp.Union)):
+        return f"SQL must be a SELECT, found {tree.key.upper()}", [], []
+    for select in tree.find_all(exp.Select):
+        if select.args.get("into"):
+            return "SQL must not be SELECT ... INTO (it writes)", [], []
+        if select.args.get("locks"):
+            return "SQL must not lock rows (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)", [], []
+    for node in tree.walk():
+        if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Command)):
+            return f"SQL must only read, found {node.key.upper()}", [], []
+    placeholders = sorted({p.name for p in tree.find_all(exp.Placeholder) if p.name})
+    first_select = tree if isinstance(tree, exp.Select) else next(tree.find_all(exp.Select))
+    columns = [e.alias_or_name for e in first_select.expressions]
+    return None, placeholders, columns
+
+
+def parse_cache_file(path: Path, problems: list[str]) -> list[Warmer]:
+    """Read cache.yaml; append ``FILE:LINE: problem`` lines; return the valid warmers."""
+    data = load_yaml(path, problems)
+    if data is None:
+        return []
+    if not isinstance(data, LineMap):
+        problems.append(f"{path}:1: expected a mapping with 'warmers:' (and optional 'defaults:')")
+        return []
+    for key in data:
+        if key not in ("warmers", "defaults"):
+            problems.append(f"{path}:{data.lines[key]}: unknown key {key!r} (allowed: defaults, warmers)")
+    defaults = data.get("defaults") or LineMap()
+    if not isinstance(defaults, dict):
+        problems.append(f"{path}:{data.lines['defaults']}: 'defaults' must be a mapping")
+        defaults = LineMap()
+    warmers_map = data.get("warmers")
+    if not isinstance(warmers_map, LineMap):
+        problems.append(f"{path}:{data.lines.get('warmers', data.line)}: 'warmers' must be a mapping of name to warmer")
+        return []
+    out = []
+    for name, spec in warmers_map.items():
+        line = warmers_map.lines[name]
+        before = len(problems)
+        if not isinstance(spec, LineMap):
+            problems.append(f"{path}:{line}: warmer {name!r} must be a mapping")
+            continue
+
+        def at(key: str) -> str:
+            return f"{path}:{spec.lines.get(key, line)}"
+
+        merged = {**{k: v for k, v in defaults.items()}, **spec}
+        for key in spec:
+            if key not in WARMER_KEYS:
+                hint = difflib.get_close_matches(str(key), WARMER_KEYS, n=1)
+                problems.append(f"{at(key)}: unknown key {key!r} in warmer {name!r}"
+                                + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        for key in defaults:
+            if key not in WARMER_KEYS:
+                problems.append(f"{path}:{defaults.lines.get(key, 1)}: unknown key {key!r} in defaults")
+        key = merged.get("key")
+        sql = merged.get("sql")
+        if not isinstance(key, str) or not key or not re.fullmatch(r"[\x21-\x7e]+", key):
+            problems.append(f"{at('key')}: warmer {name!r} needs a 'key' of printable characters without spaces")
+        if not isinstance(sql, str) or not sql.strip():
+            problems.append(f"{at('sql')}: warmer {name!r} needs 'sql', a single SELECT")
+            continue
+        problem, placeholders, _ = check_select(sql)
+        if problem:
+            problems.append(f"{at('sql')}: warmer {name!r}: {problem}")
+            continue
+        params_sql = merged.get("params_sql")
+        param_columns: list[str] = []
+        if params_sql is not None:
+            problem, _, param_columns = check_select(str(params_sql))
+            if problem:
+                problems.append(f"{at('params_sql')}: warmer {name!r}: params_sql: {problem}")
+                continue
+            if "*" in param_columns:
+                problems.append(f"{at('params_sql')}: warmer {name!r}: params_sql must name its columns, not *")
+                continue
+        shape = merged.get("shape", "list")
+        if shape not in SHAPES:
+            problems.append(f"{at('shape')}: shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+        ttl, jitter, window = merged.get("ttl", DEFAULT_TTL), merged.get("jitter", DEFAULT_JITTER), None
+        try:
+            ttl = int(parse_duration(ttl))
+        except ValueError as exc:
+            problems.append(f"{at('ttl')}: ttl: {exc}")
+        try:
+            jitter = int(parse_duration(jitter)) if jitter not in (0, "0", "0s") else 0
+            if isinstance(ttl, int) and jitter >= ttl:
+                problems.append(f"{at('jitter')}: jitter ({jitter}s) must be below ttl ({ttl}s)")
+        except ValueError as exc:
+            problems.append(f"{at('jitter')}: jitter: {exc}")
+        if "window" in merged:
+            try:
+                window = parse_duration(merged["window"])
+            except ValueError as exc:
+                problems.append(f"{at('window')}: window: {exc}")
+        available = set(param_columns) | set(BUILTIN_PARAMS)
+        missing = [p for p in placeholders if p not in available]
+        if missing:
+            problems.append(f"{at('sql')}: warmer {name!r} uses :{', :'.join(missing)}, which neither params_sql "
+                            f"nor the built-ins ({', '.join(BUILTIN_PARAMS)}) provide")
+        if "since" in placeholders and window is None:
+            problems.append(f"{at('sql')}: warmer {name!r} uses :since but sets no 'window' (e.g. window: 24h)")
+        if isinstance(key, str):
+            fields = [f for _, f, _, _ in string.Formatter().parse(key) if f]
+            unknown = [f for f in fields if f not in param_columns]
+            if unknown:
+                problems.append(f"{at('key')}: key field {{{unknown[0]}}} is not a column of params_sql")
+            if param_columns and not fields:
+                problems.append(f"{at('key')}: warmer {name!r} has params_sql but its key has no {{field}}: "
+                                "every parameter set would write the same key")
+        enabled = merged.get("enabled", True)
+        if not isinstance(enabled, bool):
+            problems.append(f"{at('enabled')}: enabled must be true or false")
+        if len(problems) == before:
+            out.append(Warmer(name=name, key=key, sql=sql.strip(), shape=shape,
+                              params_sql=str(params_sql).strip() if params_sql else None, ttl=ttl, jitter=jitter,
+                              window=window, enabled=enabled, description=str(merged.get("description", ""))))
+    return out
+
+
+def _check(path: Path, problems: list[str]) -> None:
+    parse_cache_file(path, problems)
+
+
+FILE_CHECKERS[FILE] = _check
