@@ -338,6 +338,141 @@ def cmd_cache(settings: Settings, args) -> int:
     return EXIT_OK
 
 
+def cmd_health(settings: Settings, args) -> int:
+    from sqlalchemy import select
+
+    from .db import migrate
+    from .db.engine import engine_for
+    from .db.ops_models import health_scores
+    from .metrics.view import sparkline
+
+    migrate.upgrade(settings.ops_db_url)
+    h = health_scores.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        latest_ts = conn.execute(select(h.ts).order_by(h.ts.desc()).limit(1)).scalar()
+        rows = [] if latest_ts is None else conn.execute(select(health_scores).where(h.ts == latest_ts)
+                                                          .order_by(h.host)).mappings().all()
+        trend = conn.execute(select(h.ts, h.score).where(h.host == "*").order_by(h.ts.desc()).limit(60)).all()
+    scores = [{"host": r["host"], "ts": r["ts"].isoformat() + "Z", "score": r["score"], "status": r["status"],
+               "present": r["present"], **json.loads(r["components"])} for r in rows]
+    overall = next((s for s in scores if s["host"] == "*"), None)
+    if args.json:
+        _print_json({"overall": overall, "hosts": [s for s in scores if s["host"] != "*"],
+                     "trend": [{"ts": t.isoformat() + "Z", "score": v} for t, v in reversed(trend)]})
+        return EXIT_OK
+    console = _console()
+    if overall is None:
+        console.print("no health score yet; health.score runs every minute once `pelbiot-jobs up` is running")
+        return EXIT_OK
+    from rich.table import Table
+
+    colour = {"EXCELLENT": "green", "GOOD": "green", "WARNING": "yellow"}.get(overall["status"], "red")
+    console.print(f"health [{colour}]{_num(overall['score']) if overall['score'] is not None else '-'} "
+                  f"{overall['status']}[/] at {overall['ts'][:16]} UTC, resting on {overall['present']} of "
+                  f"{overall['of']} components; last hour {sparkline([v for _, v in reversed(trend)])}")
+    table = Table()
+    for col in ("host", "score", "status", *(c["name"] for c in overall["components"])):
+        table.add_column(col)
+    for s in scores:
+        parts = [("missing" if c["missing"] else f"{_num(c['value'])} → {_num(c['score'])}") for c in s["components"]]
+        table.add_row("all" if s["host"] == "*" else s["host"], _num(s["score"]) if s["score"] is not None else "-",
+                      s["status"], *parts)
+    console.print(table)
+    return EXIT_OK
+
+
+def _who(args) -> str:
+    import getpass
+
+    return args.by or os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def cmd_incidents(settings: Settings, args) -> int:
+    from sqlalchemy import select
+
+    from .db import migrate
+    from .db.engine import engine_for
+    from .db.ops_models import incident_events, incidents
+    from .health.engine import acknowledge, resolve_by_hand
+    from .runs import utcnow
+
+    migrate.upgrade(settings.ops_db_url)
+    engine = engine_for(settings.ops_db_url)
+    if args.action in ("ack", "resolve", "show") and args.id is None:
+        raise InputError(f"incidents {args.action} needs an incident ID")
+    if args.action == "ack":
+        result = acknowledge(engine, args.id, _who(args), utcnow(), hold=args.hold)
+    elif args.action == "resolve":
+        result = resolve_by_hand(engine, args.id, _who(args), utcnow())
+    else:
+        i = incidents.c
+        with engine.connect() as conn:
+            if args.action == "show":
+                row = conn.execute(select(incidents).where(i.id == args.id)).mappings().first()
+                if row is None:
+                    raise InputError(f"no incident #{args.id}")
+                events = conn.execute(select(incident_events).where(incident_events.c.incident_id == args.id)
+                                      .order_by(incident_events.c.at, incident_events.c.id)).mappings().all()
+                result = {**dict(row), "events": [dict(e) for e in events]}
+            else:
+                query = select(incidents).order_by(i.id.desc()).limit(args.limit)
+                if not args.all:
+                    query = query.where(i.status != "resolved")
+                result = [dict(r) for r in conn.execute(query).mappings()]
+    if args.json:
+        _print_json(result)
+        return EXIT_OK
+    if args.action in ("ack", "resolve"):
+        print(f"incident #{result['id']} {result['status']} by {result['by']}")
+    elif args.action == "show":
+        print(f"#{result['id']} {result['status']} {result['severity']} {result['summary']}")
+        print(f"opened {result['opened_at']:%Y-%m-%d %H:%M:%S} UTC" + (
+            f", resolved {result['resolved_at']:%Y-%m-%d %H:%M:%S} by {result['resolved_by']}"
+            if result["resolved_at"] else ""))
+        for e in result["events"]:
+            print(f"  {e['at']:%Y-%m-%d %H:%M:%S}  {e['kind']:<12} {e['actor']:<14} {e['detail'] or ''}")
+    else:
+        from rich.table import Table
+
+        table = Table(title="incidents" + ("" if args.all else " (open and acknowledged; --all for every one)"))
+        for col in ("id", "status", "severity", "rule", "host", "opened (UTC)", "acknowledged by", "last value"):
+            table.add_column(col)
+        for r in result:
+            table.add_row(str(r["id"]), r["status"], r["severity"], r["rule"], r["host"],
+                          f"{r['opened_at']:%Y-%m-%d %H:%M}", r["acknowledged_by"] or "", _num(r["last_value"]))
+        _console().print(table)
+    return EXIT_OK
+
+
+def cmd_silence(settings: Settings, args) -> int:
+    from .db import migrate
+    from .db.engine import engine_for
+    from .health.engine import add_silence
+    from .health.tasks import load_alerts
+    from .runs import utcnow
+    from .scheduling import parse_duration
+
+    rules, _ = load_alerts(settings)
+    names = sorted(r.name for r in rules)
+    if args.rule not in names:
+        raise InputError(f"unknown rule {args.rule!r} (rules: {', '.join(names) or 'none'})")
+    try:
+        seconds = parse_duration(args.for_)
+    except ValueError as exc:
+        raise InputError(f"--for {args.for_!r}: {exc}") from None
+    migrate.upgrade(settings.ops_db_url)
+    now = utcnow()
+    until = now + dt.timedelta(seconds=seconds)
+    silence_id = add_silence(engine_for(settings.ops_db_url), args.rule, args.host, until, _who(args), now,
+                             args.reason)
+    if args.json:
+        _print_json({"id": silence_id, "rule": args.rule, "host": args.host, "until": until.isoformat() + "Z"})
+    else:
+        print(f"silence #{silence_id}: {args.rule}" + (f" on {args.host}" if args.host else " on every host")
+              + f" muted until {until:%Y-%m-%d %H:%M} UTC")
+    return EXIT_OK
+
+
 def _num(value) -> str:
     if value is None:
         return ""
@@ -633,6 +768,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("invalidate",))
     p.add_argument("pattern", help="a Redis glob pattern, e.g. 'route:/api/devices*'")
     p.add_argument("--dry-run", action="store_true", help="count the keys, unlink nothing")
+    p.add_argument("--json", action="store_true")
+
+    p = add("health", cmd_health, "the current health score (0-100), its components and trend",
+            "examples:\n  pelbiot-jobs health\n  pelbiot-jobs health --json\n")
+    p.add_argument("--json", action="store_true")
+
+    p = add("incidents", cmd_incidents, "list, show, acknowledge or resolve incidents",
+            "examples:\n  pelbiot-jobs incidents\n  pelbiot-jobs incidents show 12\n"
+            "  pelbiot-jobs incidents ack 12 --by alice            # auto-resolves when the alert clears\n"
+            "  pelbiot-jobs incidents ack 12 --hold                # stays open until resolved by hand\n"
+            "  pelbiot-jobs incidents resolve 12\n")
+    p.add_argument("action", nargs="?", default="list", choices=("list", "show", "ack", "resolve"))
+    p.add_argument("id", nargs="?", type=int)
+    p.add_argument("--all", action="store_true", help="list resolved incidents too")
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--hold", action="store_true", help="with ack: keep it open until resolved by hand")
+    p.add_argument("--by", help="who is acting (default: the login name)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("silence", cmd_silence, "mute the notifications of a rule (on one host or all) for a while",
+            "examples:\n  pelbiot-jobs silence cpu_high --host web1 --for 2h --reason 'reindexing'\n")
+    p.add_argument("rule")
+    p.add_argument("--host", help="only this host (default: every host)")
+    p.add_argument("--for", dest="for_", required=True, help="how long, e.g. 30m, 2h, 1d")
+    p.add_argument("--reason")
+    p.add_argument("--by", help="who is acting (default: the login name)")
     p.add_argument("--json", action="store_true")
 
     p = add("db", cmd_db, "ops database migrations", "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n")

@@ -42,8 +42,10 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 class LineMap(dict):
     """A mapping read from YAML that remembers the line of each key (1-based)."""
 
-    line: int = 0
-    lines: dict
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.lines: dict = {}
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -52,7 +54,6 @@ class _LineLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         mapping = LineMap()
         mapping.line = node.start_mark.line + 1
-        mapping.lines = {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in mapping:

@@ -135,3 +135,99 @@ cache_warm_runs = Table(
     UniqueConstraint("run_id", "warmer"),
     Index(None, "started_at"),
 )
+
+# --- health, alerts, incidents, notifications -------------------------------------------------
+
+health_scores = Table(
+    "ops_health_scores", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("host", String(120), nullable=False),  # a host name, or "*" for the whole installation
+    Column("ts", UtcDateTime, nullable=False),  # the minute it stands for
+    Column("score", Float),  # NULL: no component had data
+    Column("status", String(16), nullable=False),
+    Column("present", Integer, nullable=False),  # components with data
+    Column("components", Text, nullable=False),  # JSON
+    UniqueConstraint("host", "ts"),
+    Index(None, "ts"),
+)
+
+alert_states = Table(
+    "ops_alert_states", metadata,
+    Column("rule", String(100), primary_key=True),
+    Column("host", String(120), primary_key=True),
+    Column("state", String(16), nullable=False),  # inactive, pending, firing
+    Column("since", UtcDateTime),
+    Column("clearing_since", UtcDateTime),
+    Column("fired_at", UtcDateTime),
+    Column("value", Float),
+    Column("evaluated_at", UtcDateTime, nullable=False),
+    Column("last_notified_at", UtcDateTime),
+)
+
+incidents = Table(
+    "ops_incidents", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule", String(100), nullable=False),
+    Column("host", String(120), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # open, acknowledged, resolved
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime),
+    Column("acknowledged_by", String(100)),
+    Column("acknowledged_at", UtcDateTime),
+    Column("hold", Integer, nullable=False, default=0),  # 1: acknowledged to be closed by hand
+    Column("resolved_by", String(100)),  # "auto" or an operator
+    Column("last_value", Float),
+    Column("summary", String(500)),
+    Index(None, "rule", "host", "status"),
+    Index(None, "opened_at"),
+)
+
+incident_events = Table(
+    "ops_incident_events", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigInteger, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),  # opened, acknowledged, resolved, notified, reopened
+    Column("actor", String(100), nullable=False),  # "pelbiot-jobs" or the operator
+    Column("detail", String(1000)),
+    Index(None, "incident_id", "at"),
+)
+
+silences = Table(
+    "ops_silences", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule", String(100), nullable=False),
+    Column("host", String(120)),  # NULL: every host
+    Column("until", UtcDateTime, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("reason", String(500)),
+    Index(None, "rule", "until"),
+)
+
+notifications = Table(
+    "ops_notifications", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),  # alerts
+    Column("subject", String(500), nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("recipients", String(1000), nullable=False),
+    Column("status", String(16), nullable=False),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("sent_at", UtcDateTime),
+    Column("last_error", String(1000)),
+    Index(None, "status", "created_at"),
+)
+
+notification_attempts = Table(
+    "ops_notification_attempts", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("notification_id", BigInteger, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),  # sent, outbox, failed
+    Column("detail", String(1000)),
+    Index(None, "notification_id"),
+)

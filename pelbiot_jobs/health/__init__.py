@@ -1,0 +1,1 @@
+"""Health score, alert rules, incidents and notifications."""

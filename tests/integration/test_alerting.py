@@ -1,0 +1,238 @@
+"""Rules driven by real metrics in MariaDB, evaluated by the real task on a real worker, mail to a
+real SMTP server (aiosmtpd)."""
+
+import datetime as dt
+import email
+import multiprocessing
+import shutil
+import time
+import uuid
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import insert, select
+
+from pelbiot_jobs.celery_app import SHIPPED_SCHEDULES, configure
+from pelbiot_jobs.config import load_settings
+from pelbiot_jobs.db.engine import engine_for
+from pelbiot_jobs.db.ops_models import (alert_states, incidents, metric_samples, notification_attempts,
+                                        notifications)
+from pelbiot_jobs.runs import publishing, utcnow
+from pelbiot_jobs.status import wait_for_runs
+from tests.conftest import free_port, service_env
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def smtp_server(port):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, inbox
+
+
+RULES = """\
+notify:
+  cooldown: 0s
+rules:
+  cpu_high:
+    metric: host.cpu_percent
+    aggregate: {aggregate}
+    window: {window}
+    op: ">"
+    threshold: 80
+    clear_threshold: 70
+    for: 2s
+    clear_for: 0s
+    severity: critical
+"""
+
+
+@pytest.fixture
+def alerting(ops_schema, redis_url, tmp_path):
+    """Settings with a schedules folder of test rules and SMTP on a free port (no server yet)."""
+    def make(aggregate="last", window="30s"):
+        folder = tmp_path / "schedules"
+        folder.mkdir(exist_ok=True)
+        shutil.copy(SHIPPED_SCHEDULES / "beat.yaml", folder / "beat.yaml")
+        (folder / "alerts.yaml").write_text(RULES.format(aggregate=aggregate, window=window))
+        port = free_port()
+        env = service_env(ops_schema, redis_url, tmp_path) | {
+            "PELBIOT_SCHEDULES_DIR": str(folder), "PELBIOT_SMTP_HOST": "127.0.0.1", "PELBIOT_SMTP_PORT": str(port),
+            "PELBIOT_SMTP_STARTTLS": "false", "PELBIOT_MAIL_TO": "oncall@example.com"}
+        return load_settings(env, cwd=tmp_path), port
+    return make
+
+
+def sample(settings, host, value, at=None):
+    with engine_for(settings.ops_db_url).begin() as conn:
+        conn.execute(insert(metric_samples).values(metric="host.cpu_percent", host=host,
+                                                   ts=at or utcnow(), value=value))
+
+
+def evaluate(app, settings):
+    task_id = str(uuid.uuid4())
+    with publishing("cli"):
+        app.tasks["alerts.evaluate"].apply_async(task_id=task_id)
+    row = wait_for_runs(engine_for(settings.ops_db_url), [task_id], 60)[task_id]
+    assert row["state"] == "SUCCESS", row
+    return row
+
+
+def state_of(settings, host):
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return conn.execute(select(alert_states.c.state).where(alert_states.c.rule == "cpu_high",
+                                                               alert_states.c.host == host)).scalar()
+
+
+def incident_of(settings, host):
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return conn.execute(select(incidents).where(incidents.c.host == host)
+                            .order_by(incidents.c.id.desc())).mappings().first()
+
+
+def wait_for_mail(inbox, count, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(inbox.messages) < count:
+        time.sleep(0.1)
+    assert len(inbox.messages) >= count, [m["Subject"] for m in inbox.messages]
+    return inbox.messages[count - 1]
+
+
+def body_text(message):
+    return message.get_body(("plain",)).get_content() if hasattr(message, "get_body") else \
+        next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+
+
+def test_metrics_fire_a_rule_open_an_incident_mail_it_then_resolve(app, worker, alerting):
+    settings, port = alerting()
+    configure(settings)
+    controller, inbox = smtp_server(port)
+    host = f"web-{uuid.uuid4().hex[:6]}"
+    try:
+        sample(settings, host, 95.0)
+        evaluate(app, settings)
+        assert state_of(settings, host) == "pending"
+        time.sleep(2.2)
+        sample(settings, host, 96.5)
+        evaluate(app, settings)
+        assert state_of(settings, host) == "firing"
+        incident = incident_of(settings, host)
+        assert incident["status"] == "open" and incident["severity"] == "critical"
+        fired = wait_for_mail(inbox, 1)
+        assert "FIRING" in fired["Subject"] and "cpu_high" in fired["Subject"] and host in fired["Subject"]
+        assert fired["To"] == "oncall@example.com"
+        text = next(p for p in fired.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+        assert "96.50" in text and f"incident #{incident['id']}" in text
+        assert any(p.get_content_type() == "text/html" for p in fired.walk())
+
+        sample(settings, host, 10.0)  # the value recovers
+        evaluate(app, settings)
+        assert state_of(settings, host) == "inactive"
+        assert incident_of(settings, host)["status"] == "resolved"
+        assert incident_of(settings, host)["resolved_by"] == "auto"
+        resolved = wait_for_mail(inbox, 2)
+        assert "RESOLVED" in resolved["Subject"] and host in resolved["Subject"]
+    finally:
+        controller.stop()
+
+
+def test_smtp_down_the_send_is_retried_and_state_stays_right(app, worker, alerting):
+    settings, port = alerting()
+    configure(settings)
+    host = f"db-{uuid.uuid4().hex[:6]}"
+    sample(settings, host, 99.0)
+    evaluate(app, settings)
+    time.sleep(2.2)
+    sample(settings, host, 99.0)
+    result = evaluate(app, settings)
+    assert state_of(settings, host) == "firing"
+    engine = engine_for(settings.ops_db_url)
+    # The first send fails (nothing listens); the alert and its incident are already committed.
+    deadline = time.monotonic() + 20
+    attempts = []
+    while time.monotonic() < deadline and not attempts:
+        with engine.connect() as conn:
+            attempts = conn.execute(select(notification_attempts).order_by(notification_attempts.c.id.desc())
+                                    .limit(1)).mappings().all()
+        time.sleep(0.2)
+    assert attempts and attempts[0]["outcome"] == "failed"
+    assert "cannot send mail through 127.0.0.1" in attempts[0]["detail"]
+    notification_id = attempts[0]["notification_id"]
+    assert incident_of(settings, host)["status"] == "open"
+    controller, inbox = smtp_server(port)  # the mail server comes back
+    try:
+        message = wait_for_mail(inbox, 1, timeout=40)
+        assert host in message["Subject"]
+        with engine.connect() as conn:
+            row = conn.execute(select(notifications).where(notifications.c.id == notification_id)).mappings().one()
+        assert row["status"] == "sent" and row["attempts"] >= 2
+        assert state_of(settings, host) == "firing"
+    finally:
+        controller.stop()
+    assert result["state"] == "SUCCESS"
+
+
+def burn(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_real_cpu_load_drops_the_score_fires_and_clears(app, worker, alerting):
+    """Done-when of the health issue, in small: stress the CPU, watch it all happen and clear."""
+    settings, port = alerting(aggregate="avg", window="4s")
+    configure(settings)
+    controller, inbox = smtp_server(port)
+    try:
+        host = settings.hostname
+
+        def host_sample():
+            app.tasks["metrics.sample_host"].apply(task_id=str(uuid.uuid4()))
+
+        def host_score():
+            from pelbiot_jobs.health.engine import compute_scores
+            from pelbiot_jobs.health.score import DEFAULT_COMPONENTS
+
+            rows = compute_scores(engine_for(settings.ops_db_url), DEFAULT_COMPONENTS, 4, utcnow())
+            return next(r["score"] for r in rows if r["host"] == host)
+
+        host_sample()
+        time.sleep(0.6)
+        host_sample()
+        calm = host_score()
+        load = [multiprocessing.Process(target=burn, args=(30,)) for _ in range(multiprocessing.cpu_count())]
+        for p in load:
+            p.start()
+        try:
+            deadline = time.monotonic() + 25
+            while time.monotonic() < deadline and state_of(settings, host) != "firing":
+                time.sleep(1.0)
+                host_sample()
+                evaluate(app, settings)
+            stressed = host_score()
+            assert state_of(settings, host) == "firing", "CPU rule did not fire under load"
+            assert incident_of(settings, host)["status"] == "open"
+            assert stressed < calm, (stressed, calm)
+            mail = wait_for_mail(inbox, 1)
+            assert "cpu_high" in mail["Subject"]
+        finally:
+            for p in load:
+                p.terminate()
+                p.join()
+        for _ in range(6):
+            time.sleep(1.0)
+            host_sample()
+        evaluate(app, settings)
+        assert state_of(settings, host) == "inactive"
+        assert incident_of(settings, host)["status"] == "resolved"
+        assert "RESOLVED" in wait_for_mail(inbox, 2)["Subject"]
+    finally:
+        controller.stop()
