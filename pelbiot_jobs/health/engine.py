@@ -234,15 +234,20 @@ def _templates() -> Environment:
 
 # --- operators' actions -----------------------------------------------------------------------
 
-def acknowledge(engine: Engine, incident_id: int, who: str, now: dt.datetime, hold: bool = False) -> dict:
+def _unresolved(conn, incident_id: int) -> None:
+    """Raise InputError unless incident ``incident_id`` exists and is not resolved."""
     from ..errors import InputError
 
+    row = conn.execute(select(incidents.c.status).where(incidents.c.id == incident_id)).first()
+    if row is None:
+        raise InputError(f"no incident #{incident_id}")
+    if row.status == "resolved":
+        raise InputError(f"incident #{incident_id} is already resolved")
+
+
+def acknowledge(engine: Engine, incident_id: int, who: str, now: dt.datetime, hold: bool = False) -> dict:
     with engine.begin() as conn:
-        row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
-        if row is None:
-            raise InputError(f"no incident #{incident_id}")
-        if row["status"] == "resolved":
-            raise InputError(f"incident #{incident_id} is already resolved")
+        _unresolved(conn, incident_id)
         conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
             status="acknowledged", acknowledged_by=who, acknowledged_at=now, hold=1 if hold else 0))
         _event(conn, incident_id, now, "acknowledged", "held open until closed by hand" if hold else "", actor=who)
@@ -250,14 +255,8 @@ def acknowledge(engine: Engine, incident_id: int, who: str, now: dt.datetime, ho
 
 
 def resolve_by_hand(engine: Engine, incident_id: int, who: str, now: dt.datetime) -> dict:
-    from ..errors import InputError
-
     with engine.begin() as conn:
-        row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
-        if row is None:
-            raise InputError(f"no incident #{incident_id}")
-        if row["status"] == "resolved":
-            raise InputError(f"incident #{incident_id} is already resolved")
+        _unresolved(conn, incident_id)
         conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
             status="resolved", resolved_at=now, resolved_by=who))
         _event(conn, incident_id, now, "resolved", "closed by hand", actor=who)
