@@ -1,0 +1,1 @@
+"""Slow-query analysis: parse, fingerprint and digest like pt-query-digest."""
