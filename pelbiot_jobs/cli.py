@@ -473,6 +473,48 @@ def cmd_silence(settings: Settings, args) -> int:
     return EXIT_OK
 
 
+def cmd_slowlog(settings: Settings, args) -> int:
+    from .queries.digest import digest_files, summarize
+    from .queries.report import render
+
+    paths = []
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise InputError(f"{name}: no such file")
+        if not os.access(path, os.R_OK):
+            raise InputError(f"{name}: cannot read the file (permission denied)")
+        paths.append(path)
+    since = None
+    if args.since:
+        try:
+            when = dt.datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(f"--since {args.since!r}: use an ISO 8601 time, e.g. 2026-11-28T10:00") from None
+        since = (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+    total = sum(p.stat().st_size for p in paths)
+    if total > 50 << 20 and sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(console=_stderr_console(), transient=True) as bar:
+            task = bar.add_task("digesting", total=total)
+            digest = digest_files(paths, workers=args.workers, since=since,
+                                  progress=lambda done: bar.update(task, completed=done))
+    else:
+        digest = digest_files(paths, workers=args.workers, since=since)
+    summary = summarize(digest, limit=args.limit, mask_example=not args.show_literals)
+    text = render(summary, args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"{len(summary['classes'])} classes of {summary['global']['query_count']} events written to "
+              f"{args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if digest.skipped:
+        print(f"pelbiot-jobs: {digest.skipped} malformed or truncated events skipped", file=sys.stderr)
+    return EXIT_OK
+
+
 def _num(value) -> str:
     if value is None:
         return ""
@@ -795,6 +837,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason")
     p.add_argument("--by", help="who is acting (default: the login name)")
     p.add_argument("--json", action="store_true")
+
+    p = add("slowlog", cmd_slowlog, "digest slow-log files offline, like pt-query-digest (no database needed)",
+            "examples:\n  pelbiot-jobs slowlog /var/log/mysql/slow.log\n"
+            "  pelbiot-jobs slowlog slow.log.1.gz slow.log --format json --limit 20 > digest.json\n"
+            "  pelbiot-jobs slowlog slow.log --since 2026-11-28T00:00 --format html --output digest.html\n")
+    p.add_argument("files", nargs="+", metavar="FILE", help="slow log files, plain or .gz")
+    p.add_argument("--format", choices=("text", "json", "csv", "html"), default="text")
+    p.add_argument("--limit", type=_positive, help="only the N classes with the most total time")
+    p.add_argument("--since", help="only events at or after this time (ISO 8601, UTC unless given)")
+    p.add_argument("--output", help="write here instead of standard output")
+    p.add_argument("--workers", type=_positive, help="processes (default: every core)")
+    p.add_argument("--show-literals", action="store_true",
+                   help="show example queries with their literal values (masked by default)")
 
     p = add("db", cmd_db, "ops database migrations", "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n")
     p.add_argument("action", choices=("upgrade", "check", "current", "downgrade"))

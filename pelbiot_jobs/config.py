@@ -89,6 +89,9 @@ class Settings:
     requests_stream: str | None = "pelbiot:requests"  # None: no stream source
     requests_redis_url: str = ""  # the Redis the API appends its request stream to
     access_log: Path | None = None
+    slowlog_source: str = "auto"  # auto, file, table, off
+    slow_log: Path | None = None
+    show_query_literals: bool = False
 
     def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
         fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
@@ -334,6 +337,9 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         requests_stream=_stream_name(r),
         requests_redis_url=r.url("REQUESTS_REDIS_URL", REDIS_SCHEMES) or cache,
         access_log=r.path("ACCESS_LOG", None),
+        slowlog_source=r.choice("SLOWLOG_SOURCE", "AUTO", ("AUTO", "FILE", "TABLE", "OFF")).lower(),
+        slow_log=r.path("SLOW_LOG", None),
+        show_query_literals=r.boolean("SHOW_QUERY_LITERALS", False),
     )
 
 

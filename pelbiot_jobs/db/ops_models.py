@@ -231,3 +231,41 @@ notification_attempts = Table(
     Column("detail", String(1000)),
     Index(None, "notification_id"),
 )
+
+# --- slow queries -----------------------------------------------------------------------------
+
+query_digests = Table(
+    "ops_query_digests", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),  # slowlog_file, slow_log_table
+    Column("query_id", String(32), nullable=False),  # pt-query-digest's checksum of the fingerprint
+    Column("window_start", UtcDateTime, nullable=False),  # the hour the events fall in
+    Column("fingerprint", Text, nullable=False),
+    Column("example", Text),  # literals masked unless configured otherwise
+    Column("calls", Integer, nullable=False),
+    Column("query_time_sum", Float, nullable=False),
+    Column("query_time_min", Float),
+    Column("query_time_max", Float),
+    Column("query_time_avg", Float),
+    Column("query_time_median", Float),
+    Column("query_time_p95", Float),
+    Column("lock_time_sum", Float),
+    Column("rows_sent_sum", BigInteger),
+    Column("rows_examined_sum", BigInteger),
+    Column("rows_affected_sum", BigInteger),
+    Column("bytes_sent_sum", BigInteger),
+    Column("full_scans", Integer),
+    Column("filesorts", Integer),
+    Column("tmp_disk_tables", Integer),
+    Column("first_seen", UtcDateTime),
+    Column("last_seen", UtcDateTime),
+    Column("databases", String(1000)),  # JSON {name: count}
+    Column("users", String(1000)),
+    Column("hosts", String(1000)),
+    Column("slow", Integer, nullable=False, default=0),  # p95 above the slow threshold
+    Column("hist", Text, nullable=False),  # mergeable Query_time histogram (JSON)
+    Column("explain", Text),  # JSON plan rows of the example, when it is a SELECT
+    Column("explain_flags", String(200)),  # full_scan, filesort, temporary, no_key
+    UniqueConstraint("source", "query_id", "window_start"),
+    Index(None, "window_start"),
+)

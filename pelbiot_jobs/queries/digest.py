@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fingerprint import fingerprint, mask_literals, query_id
-from .slowlog import FLAGS, NUMERIC, SEPARATOR, chunk_bounds, parse_record
+from .slowlog import FLAGS, NUMERIC, SEPARATOR, chunk_bounds, parse_records
 
 #: Bytes read at a time by each process.
 BLOCK = 8 << 20
@@ -107,14 +107,9 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: d
     """Add records (bytes between separators) to ``digest``."""
     cache = {} if cache is None else cache
     classes = digest.classes
-    for record in records:
-        try:
-            event = parse_record(record)
-        except Exception:  # a record too broken to parse is counted, not fatal
-            event = None
+    for event in parse_records(records):
         if event is None:
-            if record.strip(b"#\n ;"):
-                digest.skipped += 1
+            digest.skipped += 1
             continue
         if since is not None and event.ts is not None and event.ts < since:
             digest.filtered += 1

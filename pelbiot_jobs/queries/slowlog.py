@@ -57,9 +57,49 @@ def _parse_time(raw: bytes) -> float | None:
         return None
 
 
-def parse_record(record: bytes) -> Event | None:
+_ATTR_START = re.compile(rb"^\s*[A-Z][a-z_]+: ")
+
+
+def parse_records(records):
+    """Events of records (None for a record that holds no event), as pt-query-digest reads them.
+
+    Server start-up banners are removed first; when that uncovers a separator (a banner between
+    two events), the record is split again. A record of header lines only (MySQL logs
+    ``SET timestamp=...;`` then ``# administrator command: Quit;``) takes the first line of the
+    next record as its query, as pt-query-digest does.
+    """
+    header_only = None
+    for record in records:
+        if header_only is not None:
+            first, _, rest = record.partition(b";\n")
+            if not _ATTR_START.match(first):
+                header_only.query = first.strip().lstrip(b"#").strip()
+                header_only.admin = header_only.query.startswith(b"administrator command:")
+                yield header_only if header_only.query else None
+                record = rest
+            else:
+                yield None
+            header_only = None
+        if not record.strip(b"#\n ;"):
+            continue  # nothing at all: not an event, not a skipped one
+        parts = [record]
+        if b"ort:" in record or b"Version" in record or b"Command" in record:
+            cleaned = _HEADER_LINE.sub(b"", record)
+            parts = cleaned.split(SEPARATOR) if cleaned != record else [cleaned]
+        for part in parts:
+            event = parse_record(part, banners_removed=True, keep_header_only=True)
+            if event is not None and not event.query.strip():
+                if event.attrs or event.ts:
+                    header_only = event
+                continue
+            yield event
+    if header_only is not None:
+        yield None
+
+
+def parse_record(record: bytes, banners_removed: bool = False, keep_header_only: bool = False) -> Event | None:
     """One record (between separators) -> an Event, or None when it holds no query."""
-    if b"ort:" in record or b"Version" in record or b"Command" in record:
+    if not banners_removed and (b"ort:" in record or b"Version" in record or b"Command" in record):
         record = _HEADER_LINE.sub(b"", record)
     if not record.startswith(b"#"):
         record = b"#" + record
@@ -114,8 +154,8 @@ def parse_record(record: bytes) -> Event | None:
                 else:
                     event.attrs[name] = value
         pos = end + 1
-    if not event.query:
-        return None
+    if not event.query.strip():
+        return event if keep_header_only else None
     if event.db is None and b"Schema" in event.attrs:
         event.db = event.attrs[b"Schema"]
     return event

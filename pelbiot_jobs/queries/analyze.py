@@ -1,0 +1,295 @@
+"""The hourly slow-query job: read new events from a source, digest per hour window, store, EXPLAIN.
+
+Each source commits its read position (file inode and offset, or the slow_log table's last
+start time) in the same transaction as the merged digests, so a redelivered or retried run
+neither loses nor double-counts an event. Windows read in two runs merge exactly: sums, counts,
+min and max add up, and percentiles come from a mergeable histogram.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import Engine, select, text, update
+
+from ..db.ops_models import query_digests
+from ..db.upsert import upsert
+from ..metrics.requests import bucket_of, bucket_upper
+from ..metrics.store import get_state, put_state
+from .digest import QueryClass, stats
+from .fingerprint import fingerprint, mask_literals, query_id
+from .slowlog import SEPARATOR, Event, parse_records
+
+#: Classes whose p95 query time is above this are flagged slow (s).
+SLOW_THRESHOLD_S = 1.0
+#: Bytes of slow log read per run; the rest waits for the next run.
+MAX_READ = 256 << 20
+#: Rows of mysql.slow_log read per run.
+MAX_ROWS = 200_000
+#: Classes EXPLAINed per run (the worst by total time).
+EXPLAIN_TOP = 5
+#: EXPLAIN never runs the statement; still, a statement time limit (s) guards the server.
+EXPLAIN_TIME_LIMIT = 5
+
+
+def hour_of(ts: float | None, fallback: dt.datetime) -> dt.datetime:
+    when = dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None) if ts else fallback
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+def group(events, now: dt.datetime) -> dict[tuple[dt.datetime, bytes], tuple[QueryClass, Counter, bytes]]:
+    """Pure: events -> {(hour, fingerprint): (class, Query_time histogram in ms buckets, raw example)}."""
+    out: dict = {}
+    cache: dict[bytes, bytes] = {}
+    for e in events:
+        fp = cache.get(e.query)
+        if fp is None:
+            fp = cache[e.query] = fingerprint(e.query)
+        key = (hour_of(e.ts, now), fp)
+        entry = out.get(key)
+        if entry is None:
+            entry = out[key] = (QueryClass(fp), Counter(), b"")
+        qc, hist, _ = entry
+        before = qc.example_time
+        qc.add(e)
+        hist[bucket_of(e.attrs.get(b"Query_time", 0.0) * 1000)] += 1
+        if qc.example_time != before:
+            out[key] = (qc, hist, e.query)
+    return out
+
+
+def _percentile(hist: Counter, q: float, maximum: float) -> float:
+    n = sum(hist.values())
+    rank = max(1, math.ceil(q / 100.0 * n))
+    seen = 0
+    for b in sorted(hist):
+        seen += hist[b]
+        if seen >= rank:
+            return min(bucket_upper(b) / 1000.0, maximum)
+    return maximum
+
+
+def _row(source, hour, qc: QueryClass, hist: Counter, stored: dict | None, mask: bool) -> dict:
+    s = {name.decode(): stats(arr) for name, arr in qc.values.items()}
+    qt = s.get("Query_time", {})
+
+    def total(name):
+        return s.get(name, {}).get("sum", 0.0)
+
+    row = {
+        "source": source, "query_id": query_id(qc.fingerprint), "window_start": hour,
+        "fingerprint": qc.fingerprint.decode("utf-8", "replace"),
+        "example": (mask_literals(qc.example) if mask else qc.example).decode("utf-8", "replace")[:65000],
+        "calls": qc.count, "query_time_sum": qt.get("sum", 0.0), "query_time_min": qt.get("min"),
+        "query_time_max": qt.get("max"), "lock_time_sum": total("Lock_time"),
+        "rows_sent_sum": int(total("Rows_sent")), "rows_examined_sum": int(total("Rows_examined")),
+        "rows_affected_sum": int(total("Rows_affected")), "bytes_sent_sum": int(total("Bytes_sent")),
+        "full_scans": qc.flags.get(b"Full_scan", 0), "filesorts": qc.flags.get(b"Filesort", 0),
+        "tmp_disk_tables": qc.flags.get(b"Tmp_table_on_disk", 0),
+        "first_seen": _dt(qc.ts_min), "last_seen": _dt(qc.ts_max),
+        "databases": json.dumps({k.decode("utf-8", "replace"): v for k, v in qc.dbs.most_common(10)})[:1000],
+        "users": json.dumps({k.decode("utf-8", "replace"): v for k, v in qc.users.most_common(10)})[:1000],
+        "hosts": json.dumps({k.decode("utf-8", "replace"): v for k, v in qc.hosts.most_common(10)})[:1000],
+    }
+    if stored:  # merge with what an earlier run stored for this window
+        hist = hist + Counter({int(k): v for k, v in json.loads(stored["hist"]).items()})
+        row["calls"] += stored["calls"]
+        for col in ("query_time_sum", "lock_time_sum", "rows_sent_sum", "rows_examined_sum", "rows_affected_sum",
+                    "bytes_sent_sum", "full_scans", "filesorts", "tmp_disk_tables"):
+            row[col] = (row[col] or 0) + (stored[col] or 0)
+        row["query_time_min"] = min(x for x in (row["query_time_min"], stored["query_time_min"]) if x is not None)
+        row["query_time_max"] = max(x for x in (row["query_time_max"], stored["query_time_max"]) if x is not None)
+        row["first_seen"] = min(x for x in (row["first_seen"], stored["first_seen"]) if x is not None)
+        row["last_seen"] = max(x for x in (row["last_seen"], stored["last_seen"]) if x is not None)
+        if (stored["query_time_max"] or 0) > (qt.get("max") or 0):
+            row["example"] = stored["example"]
+    maximum = row["query_time_max"] or 0.0
+    row["query_time_avg"] = row["query_time_sum"] / row["calls"] if row["calls"] else None
+    row["query_time_median"] = _percentile(hist, 50, maximum)
+    row["query_time_p95"] = _percentile(hist, 95, maximum)
+    row["slow"] = int(row["query_time_p95"] > SLOW_THRESHOLD_S)
+    row["hist"] = json.dumps({str(k): v for k, v in sorted(hist.items())})
+    return row
+
+
+def _dt(ts):
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None) if ts else None
+
+
+def store(conn, source: str, grouped: dict, mask: bool) -> list[dict]:
+    """Merge grouped classes into ops_query_digests (inside the caller's transaction)."""
+    rows = []
+    qd = query_digests.c
+    for (hour, fp), (qc, hist, _raw) in grouped.items():
+        stored = conn.execute(select(query_digests).where(qd.source == source, qd.query_id == query_id(fp),
+                                                          qd.window_start == hour)).mappings().first()
+        rows.append(_row(source, hour, qc, hist, dict(stored) if stored else None, mask))
+    upsert(conn, query_digests, rows, key=("source", "query_id", "window_start"))
+    return rows
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+def read_file_events(path: Path, state: dict) -> tuple[list[Event], dict, int]:
+    """Events added to a slow log since ``state``; the new state; records skipped."""
+    st = os.stat(path)
+    inode, offset = state.get("inode"), int(state.get("offset", 0))
+    if inode != st.st_ino or offset > st.st_size:
+        offset = 0  # rotated or truncated: start again at the top of the (new) file
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read(MAX_READ)
+    cut = data.rfind(SEPARATOR)
+    # Complete events only: the last one may still be being written.
+    usable = data[:cut + 2] if cut >= 0 else b""
+    events, skipped = [], 0
+    for event in parse_records(usable.split(SEPARATOR)):
+        if event is None:
+            skipped += 1
+        else:
+            events.append(event)
+    return events, {"inode": st.st_ino, "offset": offset + len(usable)}, skipped
+
+
+_SLOW_LOG = text("""
+    SELECT start_time, user_host, query_time, lock_time, rows_sent, rows_examined, db, sql_text, rows_affected
+    FROM mysql.slow_log WHERE start_time > :last ORDER BY start_time LIMIT :n
+""")
+
+
+def read_table_events(app_engine: Engine, state: dict) -> tuple[list[Event], dict]:
+    """Rows of mysql.slow_log newer than the last start time read."""
+    last = dt.datetime.fromisoformat(state["last"]) if state.get("last") else dt.datetime(1970, 1, 2)
+    events = []
+    newest = last
+    with app_engine.connect() as conn:
+        for r in conn.execute(_SLOW_LOG, {"last": last, "n": MAX_ROWS}):
+            def seconds(v):
+                return v.total_seconds() if isinstance(v, dt.timedelta) else float(v or 0)
+
+            sql = r.sql_text if isinstance(r.sql_text, bytes) else (r.sql_text or "").encode()
+            user_host = (r.user_host or "").encode() if isinstance(r.user_host, str) else (r.user_host or b"")
+            user = user_host.split(b"[", 1)[0].strip() or None
+            host = user_host.rsplit(b"@", 1)[-1].strip(b" []") or None if b"@" in user_host else None
+            events.append(Event(query=sql, ts=r.start_time.replace(tzinfo=dt.timezone.utc).timestamp(),
+                                user=user, host=host, db=(r.db or "").encode() or None,
+                                attrs={b"Query_time": seconds(r.query_time), b"Lock_time": seconds(r.lock_time),
+                                       b"Rows_sent": float(r.rows_sent or 0),
+                                       b"Rows_examined": float(r.rows_examined or 0),
+                                       b"Rows_affected": float(r.rows_affected or 0)}))
+            newest = max(newest, r.start_time)
+    return events, {"last": newest.isoformat()}
+
+
+def detect_source(app_engine: Engine) -> tuple[str | None, str | None]:
+    """What the app DB server offers: ("table", None), ("file", path) or (None, reason)."""
+    if app_engine.dialect.name == "sqlite":
+        return None, "the app DB is SQLite: it has no slow log"
+    with app_engine.connect() as conn:
+        enabled, output, path = conn.execute(text(
+            "SELECT @@GLOBAL.slow_query_log, @@GLOBAL.log_output, @@GLOBAL.slow_query_log_file")).one()
+    if not int(enabled):
+        return None, "slow_query_log is OFF on the app DB server"
+    if "TABLE" in str(output).upper():
+        return "table", None
+    if path and os.access(path, os.R_OK):
+        return "file", path
+    return None, f"the slow log {path} is not readable on this host (route queries.analyze to the DB host's queue)"
+
+
+# --- EXPLAIN ----------------------------------------------------------------------------------
+
+def explain(app_engine: Engine, query: bytes, db: str | None) -> tuple[list[dict], list[str]] | None:
+    """The plan of a SELECT (never run, never DML) and its flags; None when it cannot be explained."""
+    import sqlglot
+    from sqlglot import exp
+
+    sql = query.decode("utf-8", "replace").strip().rstrip(";")
+    try:
+        tree = sqlglot.parse_one(sql, read="mysql")
+    except Exception:
+        return None
+    if not isinstance(tree, exp.Select) or tree.args.get("into") or tree.args.get("locks"):
+        return None
+    with app_engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return None
+        current = conn.execute(text("SELECT DATABASE()")).scalar()
+        if db and db.strip("`") != current:
+            return None  # another schema: not ours to explain
+        is_maria = "mariadb" in str(conn.execute(text("SELECT VERSION()")).scalar()).lower()
+        limit = (f"SET STATEMENT max_statement_time={EXPLAIN_TIME_LIMIT} FOR " if is_maria else "")
+        try:
+            rows = [dict(r) for r in conn.exec_driver_sql(f"{limit}EXPLAIN {sql}").mappings()]
+        except Exception:
+            return None
+        finally:
+            conn.rollback()
+    flags = set()
+    for r in rows:
+        extra = str(r.get("Extra") or "")
+        if str(r.get("type")).upper() == "ALL":
+            flags.add("full_scan")
+        if "filesort" in extra:
+            flags.add("filesort")
+        if "temporary" in extra:
+            flags.add("temporary")
+        if r.get("key") is None and r.get("table"):
+            flags.add("no_key")
+    return rows, sorted(flags)
+
+
+def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict) -> int:
+    """EXPLAIN the examples of the worst classes of this run (by total time) that are SELECTs."""
+    worst = sorted(grouped.items(), key=lambda kv: -sum(kv[1][0].values.get(b"Query_time", ())))[:EXPLAIN_TOP]
+    done = 0
+    for (hour, fp), (qc, _hist, raw) in worst:
+        db = next(iter(qc.dbs), b"").decode("utf-8", "replace") or None
+        result = explain(app_engine, raw, db)
+        if result is None:
+            continue
+        rows, flags = result
+        qd = query_digests.c
+        ops_conn.execute(update(query_digests).where(qd.source == source, qd.query_id == query_id(fp),
+                                                     qd.window_start == hour)
+                         .values(explain=json.dumps(rows, default=str)[:65000], explain_flags=",".join(flags)))
+        done += 1
+    return done
+
+
+def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: str | None = None,
+            path: str | None = None, mask: bool = True) -> dict:
+    """One run of queries.analyze: the new events of the source, digested and stored."""
+    if source in (None, "auto"):
+        source, detail = detect_source(app_engine)
+        if source is None:
+            return {"skipped": True, "reason": detail}
+        path = path or detail
+    if source == "file":
+        state_name = f"slowlog:{path}"
+        with ops_engine.begin() as conn:
+            state = get_state(conn, state_name, lock=True) or {}
+            events, new_state, skipped = read_file_events(Path(path), state)
+            grouped = group(events, now)
+            rows = store(conn, "slowlog_file", grouped, mask)
+            put_state(conn, state_name, new_state, now)
+            explained = explain_worst(conn, app_engine, "slowlog_file", grouped)
+        return {"source": "file", "events": len(events), "classes": len(rows), "skipped": skipped,
+                "explained": explained}
+    if source == "table":
+        with ops_engine.begin() as conn:
+            state = get_state(conn, "slowlog:table", lock=True) or {}
+            events, new_state = read_table_events(app_engine, state)
+            grouped = group(events, now)
+            rows = store(conn, "slow_log_table", grouped, mask)
+            put_state(conn, "slowlog:table", new_state, now)
+            explained = explain_worst(conn, app_engine, "slow_log_table", grouped)
+        return {"source": "table", "events": len(events), "classes": len(rows), "explained": explained}
+    from ..errors import ConfigError
+
+    raise ConfigError(f"PELBIOT_SLOWLOG_SOURCE={source!r} is not valid: use auto, file or table")

@@ -1,0 +1,25 @@
+"""The queries.analyze task."""
+
+from __future__ import annotations
+
+from ..celery_app import app
+from ..db.engine import engine_for
+from ..runs import skipped, utcnow
+from .analyze import analyze
+
+
+@app.task(name="queries.analyze", exclusive=True, soft_time_limit=1700, time_limit=1800)
+def queries_analyze(source: str | None = None, path: str | None = None) -> dict:
+    """Digest the slow-query events that are new since the last run (file or mysql.slow_log)."""
+    settings = app.pelbiot_settings
+    source = source or settings.slowlog_source
+    if source == "off":
+        return skipped("PELBIOT_SLOWLOG_SOURCE=off")
+    path = path or (str(settings.slow_log) if settings.slow_log else None)
+    if source == "auto" and path:
+        source = "file"
+    result = analyze(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), utcnow(), source, path,
+                     mask=not settings.show_query_literals)
+    if result.get("skipped"):
+        return skipped(result["reason"])
+    return result
