@@ -41,4 +41,14 @@ if ! tcp_open 127.0.0.1 "$REDIS_PORT"; then
         exit 1
     fi
 fi
+# pt-query-digest is the oracle the slow-query tests compare with.
+if ! command -v pt-query-digest >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "ensure-services: installing percona-toolkit (pt-query-digest, the slow-log tests' oracle)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq percona-toolkit) >/dev/null \
+            || echo "ensure-services: could not install percona-toolkit; the slow-log oracle tests will fail" >&2
+    else
+        echo "ensure-services: pt-query-digest is missing; install percona-toolkit for the slow-log tests" >&2
+    fi
+fi
 echo "ensure-services: MariaDB and Redis answer"
