@@ -21,6 +21,10 @@ from .slowlog import FLAGS, NUMERIC, SEPARATOR, chunk_bounds, parse_records
 
 #: Bytes read at a time by each process.
 BLOCK = 8 << 20
+NUMERIC_NAMES = tuple(sorted(NUMERIC))
+FLAG_NAMES = FLAGS
+#: Parts a file is cut into per worker process.
+PARTS_PER_WORKER = 4
 #: Distinct query texts whose fingerprint is remembered (many logs repeat the same text).
 FP_CACHE = 200_000
 #: A query longer than this is cut before fingerprinting (a multi-megabyte INSERT stays cheap).
@@ -44,26 +48,33 @@ class QueryClass:
 
     def add(self, e) -> None:
         self.count += 1
-        for name, value in e.attrs.items():
-            if name in NUMERIC:
-                arr = self.values.get(name)
+        attrs = e.attrs
+        values = self.values
+        for name in NUMERIC_NAMES:
+            value = attrs.get(name)
+            if value is not None:
+                arr = values.get(name)
                 if arr is None:
-                    arr = self.values[name] = array("d")
+                    arr = values[name] = array("d")
                 arr.append(value)
-            elif name in FLAGS and value == b"Yes":
+        for name in FLAG_NAMES:
+            if attrs.get(name) == b"Yes":
                 self.flags[name] += 1
-        if e.ts is not None:
-            self.ts_min = e.ts if self.ts_min is None or e.ts < self.ts_min else self.ts_min
-            self.ts_max = e.ts if self.ts_max is None or e.ts > self.ts_max else self.ts_max
+        ts = e.ts
+        if ts is not None:
+            if self.ts_min is None or ts < self.ts_min:
+                self.ts_min = ts
+            if self.ts_max is None or ts > self.ts_max:
+                self.ts_max = ts
         if e.db:
             self.dbs[e.db] += 1
         if e.user:
             self.users[e.user] += 1
         if e.host:
             self.hosts[e.host] += 1
-        qt = e.attrs.get(b"Query_time", 0.0)
+        qt = attrs.get(b"Query_time", 0.0)
         if qt > self.example_time:
-            self.example, self.example_time, self.example_ts = e.query[:MAX_QUERY], qt, e.ts
+            self.example, self.example_time, self.example_ts = e.query[:MAX_QUERY], qt, ts
 
     def merge(self, other: "QueryClass") -> None:
         self.count += other.count
@@ -103,6 +114,24 @@ class Digest:
         self.bytes += other.bytes
 
 
+#: Every digit becomes one marker byte: queries that differ only in digit values share a key.
+_DIGITS_TO_MARK = bytes.maketrans(b"0123456789", b"\x00" * 10)
+
+
+def cache_key(query: bytes) -> bytes:
+    """A key under which queries share one fingerprint: each digit replaced by one marker byte.
+
+    Every step of the fingerprint treats a digit like any other digit, so two queries that
+    differ only in which digits they hold have the same fingerprint. The exceptions keep digits
+    in the result (CALL names, administrator commands) or test single digits (pt-table-checksum's
+    comment): those are keyed by their exact text.
+    """
+    head = query[:32].lstrip().lower()
+    if head.startswith((b"call", b"administrator")) or b"/*" in query:
+        return query
+    return query.translate(_DIGITS_TO_MARK)
+
+
 def digest_records(records, digest: Digest, since: float | None = None, cache: dict | None = None) -> None:
     """Add records (bytes between separators) to ``digest``."""
     cache = {} if cache is None else cache
@@ -115,11 +144,12 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: d
             digest.filtered += 1
             continue
         query = event.query if len(event.query) <= MAX_QUERY else event.query[:MAX_QUERY]
-        fp = cache.get(query)
+        key = cache_key(query)
+        fp = cache.get(key)
         if fp is None:
             fp = fingerprint(query)
             if len(cache) < FP_CACHE:
-                cache[query] = fp
+                cache[key] = fp
         qc = classes.get(fp)
         if qc is None:
             qc = classes[fp] = QueryClass(fp)
@@ -190,7 +220,8 @@ def plan_parts(paths: list[str], workers: int) -> list[tuple]:
             if size == 0:
                 continue
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                for start, end in chunk_bounds(mm, workers):
+                # Several parts per worker: a part that runs slower does not leave a core idle.
+                for start, end in chunk_bounds(mm, workers * PARTS_PER_WORKER):
                     parts.append((path, start, end))
     return parts
 

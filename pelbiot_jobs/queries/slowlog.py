@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
 
 SEPARATOR = b";\n#"
 _HEADER_LINE = re.compile(
@@ -21,25 +20,35 @@ _HEADER_LINE = re.compile(
     rb"|Time\s+Id\s+Command).*\n", re.M)
 _TS = re.compile(rb"^# Time: ((?:[0-9: ]{15})|(?:[-0-9: T]{19}))")
 _UH = re.compile(rb"# User@Host: ([^\[]+|\[[^\[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?")
-_ATTRS = re.compile(rb"(\w+):\s+(\S+|\Z)")
-_ATTR_LINE = re.compile(rb"^# +[A-Z][A-Za-z_]+: \S+")
 _SET_TS = re.compile(rb"^SET\s+(?:.*\b)?timestamp=(\d+)")
 _HEADER_STARTS = (b"#", b"use ", b"SET last_insert_id", b"SET insert_id", b"SET timestamp")
 #: Attributes kept as numbers, and the flags counted when "Yes".
-NUMERIC = (b"Query_time", b"Lock_time", b"Rows_sent", b"Rows_examined", b"Rows_affected", b"Bytes_sent")
+NUMERIC = frozenset((b"Query_time", b"Lock_time", b"Rows_sent", b"Rows_examined", b"Rows_affected", b"Bytes_sent"))
 FLAGS = (b"Full_scan", b"Full_join", b"Filesort", b"Filesort_on_disk", b"Tmp_table", b"Tmp_table_on_disk",
          b"QC_hit")
 
 
-@dataclass
 class Event:
-    query: bytes
-    attrs: dict = field(default_factory=dict)  # name -> float (NUMERIC) or bytes
-    ts: float | None = None  # seconds since the epoch, UTC
-    user: bytes | None = None
-    host: bytes | None = None
-    db: bytes | None = None
-    admin: bool = False
+    """One slow-log event (a plain class with slots: millions are made)."""
+
+    __slots__ = ("query", "attrs", "ts", "user", "host", "db", "admin")
+
+    def __init__(self, query: bytes = b"", attrs: dict | None = None, ts: float | None = None,
+                 user: bytes | None = None, host: bytes | None = None, db: bytes | None = None,
+                 admin: bool = False):
+        self.query = query
+        self.attrs = {} if attrs is None else attrs
+        self.ts = ts  # seconds since the epoch, UTC
+        self.user = user
+        self.host = host
+        self.db = db
+        self.admin = admin
+
+    def __eq__(self, other):
+        return isinstance(other, Event) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __repr__(self):
+        return f"Event(query={self.query[:60]!r}, ts={self.ts}, attrs={len(self.attrs)})"
 
 
 def _parse_time(raw: bytes) -> float | None:
@@ -58,6 +67,12 @@ def _parse_time(raw: bytes) -> float | None:
 
 
 _ATTR_START = re.compile(rb"^\s*[A-Z][a-z_]+: ")
+
+
+def _may_have_banner(record: bytes) -> bool:
+    """Cheap test before the banner regex ("Filesort:" must not trigger it)."""
+    return (b"Version" in record or b"Command" in record
+            or (b"ort:" in record and (b"Tcp" in record or b"TCP" in record or b"tcp" in record)))
 
 
 def parse_records(records):
@@ -80,10 +95,10 @@ def parse_records(records):
             else:
                 yield None
             header_only = None
-        if not record.strip(b"#\n ;"):
+        if len(record) < 64 and not record.strip(b"#\n ;"):
             continue  # nothing at all: not an event, not a skipped one
         parts = [record]
-        if b"ort:" in record or b"Version" in record or b"Command" in record:
+        if _may_have_banner(record):
             cleaned = _HEADER_LINE.sub(b"", record)
             parts = cleaned.split(SEPARATOR) if cleaned != record else [cleaned]
         for part in parts:
@@ -97,67 +112,129 @@ def parse_records(records):
         yield None
 
 
-def parse_record(record: bytes, banners_removed: bool = False, keep_header_only: bool = False) -> Event | None:
-    """One record (between separators) -> an Event, or None when it holds no query."""
-    if not banners_removed and (b"ort:" in record or b"Version" in record or b"Command" in record):
+#: Attributes read from the header; an empty value ("Schema:  QC_hit: No") is skipped.
+_WANTED = re.compile(rb"\b(Query_time|Lock_time|Rows_sent|Rows_examined|Rows_affected|Bytes_sent|Schema"
+                     rb"|Full_scan|Filesort|Tmp_table_on_disk|QC_hit): +([^\s:]\S*)")
+_SET_HEADERS = (b"SET timestamp", b"SET insert_id", b"SET last_insert_id")
+
+
+# The layout MariaDB writes, matched in one pass (most records); anything else takes the
+# general path below, which reads any order of header lines.
+_MARIADB = re.compile(rb"""
+    \#\ (?:Time:\ (?P<time>[^\n]*)\n\#\ )?
+    User@Host:\ (?P<uh>[^\n]*)\n
+    \#\ Thread_id:\ \d+\s+Schema:\ (?P<schema>[^\s:]*)\s+QC_hit:\ (?P<qc>\w+)\n
+    \#\ Query_time:\ (?P<qt>[\d.]+)\s+Lock_time:\ (?P<lt>[\d.]+)\s+Rows_sent:\ (?P<rs>\d+)
+        \s+Rows_examined:\ (?P<rx>\d+)\n
+    \#\ Rows_affected:\ (?P<ra>\d+)\s+Bytes_sent:\ (?P<bs>\d+)\n
+    (?:\#\ Tmp_tables:[^\n]*\n)?
+    (?:\#\ Full_scan:\ (?P<fscan>\w+)\s+Full_join:\ \w+\s+Tmp_table:\ \w+\s+Tmp_table_on_disk:\ (?P<tdisk>\w+)\n
+       \#\ Filesort:\ (?P<fsort>\w+)[^\n]*\n)?
+    (?:\#[^\n]*\n)*
+    (?:use\ (?P<db>[^;\n]*);\n)?
+    (?:SET\ timestamp=(?P<ts>\d+);\n)?
+    (?!\#|use\ |SET\ (?:timestamp|insert_id|last_insert_id))
+    """, re.X)
+
+
+def _fast(record: bytes) -> Event | None:
+    m = _MARIADB.match(record)
+    if m is None:
+        return None
+    query = record[m.end():]
+    if not query.strip():
+        return None
+    time_, uh, schema, qc, qt, lt, rs, rx, ra, bs, fscan, tdisk, fsort, db, ts = m.groups()
+    attrs = {b"Query_time": float(qt), b"Lock_time": float(lt), b"Rows_sent": float(rs),
+             b"Rows_examined": float(rx), b"Rows_affected": float(ra), b"Bytes_sent": float(bs), b"QC_hit": qc}
+    if schema:
+        attrs[b"Schema"] = schema
+    if fscan is not None:
+        attrs[b"Full_scan"] = fscan
+        attrs[b"Tmp_table_on_disk"] = tdisk
+        attrs[b"Filesort"] = fsort
+    # "root[root] @  [127.0.0.1]": user before "[", host after "@ ", IP in the last brackets.
+    user = uh.split(b"[", 1)[0] or None
+    rest = uh.partition(b"@ ")[2]
+    host, _, ip = rest.partition(b" [")
+    event = Event(query, attrs, float(ts) if ts else None, user, host.strip() or ip.rstrip(b"] ") or None,
+                  db or schema or None)
+    if event.ts is None and time_:
+        tm = _TS.match(b"# Time: " + time_)
+        event.ts = _parse_time(tm.group(1)) if tm else None
+    return event
+
+
+def parse_record(record: bytes, banners_removed: bool = False, keep_header_only: bool = False,
+                 fast: bool = True) -> Event | None:
+    """One record (between separators) -> an Event, or None when it holds no query.
+
+    The hot loop of every digest: one split into lines, a cheap walk to the first query line,
+    then every attribute of the header in one regex pass; timestamps parsed only when needed.
+    """
+    if not banners_removed and _may_have_banner(record):
         record = _HEADER_LINE.sub(b"", record)
     if not record.startswith(b"#"):
         record = b"#" + record
     if record.endswith(b";\n"):
         record = record[:-2]
+    if fast and record[:7] in (b"# User@", b"# Time:"):
+        event = _fast(record)
+        if event is not None:
+            return event
+    lines = record.split(b"\n")
     event = Event(query=b"")
-    pos = 0
-    length = len(record)
-    got_ts = got_uh = got_db = False
-    while pos < length:
-        end = record.find(b"\n", pos)
-        if end < 0:
-            end = length
-        line = record[pos:end]
-        if not line.startswith(_HEADER_STARTS):
+    time_line = uh_line = None
+    i, n, pos = 0, len(lines), 0
+    while i < n:
+        line = lines[i]
+        first = line[:1]
+        if first == b"#":
+            if line.startswith(b"# administrator command:"):
+                event.query = line[2:].lstrip()
+                event.admin = True
+                break
+            if time_line is None and line.startswith(b"# Time:"):
+                time_line = line
+            elif uh_line is None and line.startswith(b"# User@Host:"):
+                uh_line = line
+        elif first == b"u" and line.startswith(b"use "):
+            if event.db is None:
+                event.db = line[4:].split(b";", 1)[0]
+        elif first == b"S" and line.startswith(_SET_HEADERS):
+            if line.startswith(b"SET timestamp="):
+                try:
+                    event.ts = float(line[14:].split(b";", 1)[0].split(b",", 1)[0])
+                except ValueError:
+                    pass
+        else:
             event.query = record[pos:]
             break
-        if line.startswith(b"# Time:"):
-            if not got_ts:
-                m = _TS.match(line)
-                if m:
-                    event.ts = _parse_time(m.group(1))
-                    got_ts = True
-        elif line.startswith(b"# User@Host:"):
-            if not got_uh:
-                m = _UH.match(line)
-                if m:
-                    event.user, host, ip = m.group(1), m.group(2), m.group(3)
-                    event.host = host or ip
-                    got_uh = True
-        elif line.startswith(b"# administrator command:"):
-            event.query = line[2:].lstrip()
-            event.admin = True
-            break
-        elif line.startswith(b"use "):
-            if not got_db:
-                event.db = line[4:].split(b";", 1)[0]
-                got_db = True
-        elif line.startswith(b"SET "):
-            m = _SET_TS.match(line)
-            if m:
-                event.ts = float(m.group(1))
-        elif _ATTR_LINE.match(line):
-            if b"Schema:" in line and re.search(rb"Schema:\s+\w+: ", line):
-                line = re.sub(rb"Schema:\s+", b"", line, count=1)
-            for name, value in _ATTRS.findall(line):
-                if name in NUMERIC:
-                    try:
-                        event.attrs[name] = float(value)
-                    except ValueError:
-                        pass
-                else:
-                    event.attrs[name] = value
-        pos = end + 1
+        i += 1
+        pos += len(line) + 1
+    attrs = event.attrs
+    # Only the attributes used, in one regex pass over the header (literal names: fast).
+    for name, value in _WANTED.findall(record, 0, pos):
+        if name in NUMERIC:
+            try:
+                attrs[name] = float(value)
+            except ValueError:
+                pass
+        else:
+            attrs[name] = value
+    if uh_line is not None:
+        m = _UH.match(uh_line)
+        if m:
+            event.user, host, ip = m.group(1), m.group(2), m.group(3)
+            event.host = host or ip
+    if event.ts is None and time_line is not None:
+        m = _TS.match(time_line)
+        if m:
+            event.ts = _parse_time(m.group(1))
     if not event.query.strip():
         return event if keep_header_only else None
-    if event.db is None and b"Schema" in event.attrs:
-        event.db = event.attrs[b"Schema"]
+    if event.db is None and b"Schema" in attrs:
+        event.db = attrs[b"Schema"]
     return event
 
 

@@ -115,3 +115,26 @@ def test_gzip_and_parallel_parts_give_the_same_digest(tmp_path):
     counts = [{c["checksum"]: c["query_count"] for c in s["classes"]} for s in (one, many, zipped)]
     assert counts[0] == counts[1] == counts[2] and sum(counts[0].values()) == 6 * 3000
     assert one["global"]["query_time_sum"] == pytest.approx(many["global"]["query_time_sum"])
+
+
+def test_the_fast_path_reads_mariadb_records_exactly_as_the_general_one():
+    data = (DATA / "mariadb-slow.log").read_bytes()  # recorded from MariaDB 10.11, log_slow_verbosity=query_plan,explain
+    fast_hits = 0
+    for record in split_records(data):
+        a = parse_record(record, fast=True)
+        b = parse_record(record, fast=False)
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert (a.query, a.ts, a.user, a.host, a.db) == (b.query, b.ts, b.user, b.host, b.db)
+            for name in (b"Query_time", b"Lock_time", b"Rows_sent", b"Rows_examined", b"Rows_affected",
+                         b"Bytes_sent", b"Full_scan", b"Filesort", b"Tmp_table_on_disk", b"QC_hit"):
+                assert a.attrs.get(name) == b.attrs.get(name), (name, record[:200])
+            fast_hits += 1
+    assert fast_hits > 50
+
+
+def test_mariadb_log_agrees_with_pt_query_digest(tmp_path):
+    log = tmp_path / "maria.log"
+    shutil.copy(DATA / "mariadb-slow.log", log)
+    ours = {c["checksum"]: c["query_count"] for c in summarize(digest_files([log], workers=2))["classes"]}
+    assert ours == pt_digest(log)
