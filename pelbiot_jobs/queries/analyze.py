@@ -144,9 +144,13 @@ def read_file_events(path: Path, state: dict) -> tuple[list[Event], dict, int]:
     with open(path, "rb") as fh:
         fh.seek(offset)
         data = fh.read(MAX_READ)
-    cut = data.rfind(SEPARATOR)
-    # Complete events only: the last one may still be being written.
-    usable = data[:cut + 2] if cut >= 0 else b""
+    # Complete events only: up to the last separator, or to the end when the file ends an event
+    # (";\n"): the server writes an event in one piece, so a half-written one does not end so.
+    if data.endswith(b";\n"):
+        usable = data
+    else:
+        cut = data.rfind(SEPARATOR)
+        usable = data[:cut + 2] if cut >= 0 else b""
     events, skipped = [], 0
     for event in parse_records(usable.split(SEPARATOR)):
         if event is None:
