@@ -89,9 +89,10 @@ class Settings:
     requests_stream: str | None = "pelbiot:requests"  # None: no stream source
     requests_redis_url: str = ""  # the Redis the API appends its request stream to
     access_log: Path | None = None
-    slowlog_source: str = "auto"  # auto, file, table, off
+    slowlog_source: str = "auto"  # auto, file, table, performance_schema, off
     slow_log: Path | None = None
     show_query_literals: bool = False
+    slow_threshold_ms: int = 1000
 
     def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
         fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
@@ -337,9 +338,11 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         requests_stream=_stream_name(r),
         requests_redis_url=r.url("REQUESTS_REDIS_URL", REDIS_SCHEMES) or cache,
         access_log=r.path("ACCESS_LOG", None),
-        slowlog_source=r.choice("SLOWLOG_SOURCE", "AUTO", ("AUTO", "FILE", "TABLE", "OFF")).lower(),
+        slowlog_source=r.choice("SLOWLOG_SOURCE", "AUTO", ("AUTO", "FILE", "TABLE", "PERFORMANCE_SCHEMA",
+                                                           "OFF")).lower(),
         slow_log=r.path("SLOW_LOG", None),
         show_query_literals=r.boolean("SHOW_QUERY_LITERALS", False),
+        slow_threshold_ms=r.integer("SLOW_THRESHOLD_MS", 1000, 1, 3_600_000),
     )
 
 

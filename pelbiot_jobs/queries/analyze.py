@@ -25,7 +25,7 @@ from .digest import QueryClass, stats
 from .fingerprint import fingerprint, mask_literals, query_id
 from .slowlog import SEPARATOR, Event, parse_records
 
-#: Classes whose p95 query time is above this are flagged slow (s).
+#: Classes whose p95 query time is above this are flagged slow (s); PELBIOT_SLOW_THRESHOLD_MS.
 SLOW_THRESHOLD_S = 1.0
 #: Bytes of slow log read per run; the rest waits for the next run.
 MAX_READ = 256 << 20
@@ -74,7 +74,8 @@ def _percentile(hist: Counter, q: float, maximum: float) -> float:
     return maximum
 
 
-def _row(source, hour, qc: QueryClass, hist: Counter, stored: dict | None, mask: bool) -> dict:
+def _row(source, hour, qc: QueryClass, hist: Counter, stored: dict | None, mask: bool,
+         slow_s: float = SLOW_THRESHOLD_S) -> dict:
     s = {name.decode(): stats(arr) for name, arr in qc.values.items()}
     qt = s.get("Query_time", {})
 
@@ -112,7 +113,7 @@ def _row(source, hour, qc: QueryClass, hist: Counter, stored: dict | None, mask:
     row["query_time_avg"] = row["query_time_sum"] / row["calls"] if row["calls"] else None
     row["query_time_median"] = _percentile(hist, 50, maximum)
     row["query_time_p95"] = _percentile(hist, 95, maximum)
-    row["slow"] = int(row["query_time_p95"] > SLOW_THRESHOLD_S)
+    row["slow"] = int(row["query_time_p95"] > slow_s)
     row["hist"] = json.dumps({str(k): v for k, v in sorted(hist.items())})
     return row
 
@@ -121,14 +122,14 @@ def _dt(ts):
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None) if ts else None
 
 
-def store(conn, source: str, grouped: dict, mask: bool) -> list[dict]:
+def store(conn, source: str, grouped: dict, mask: bool, slow_s: float = SLOW_THRESHOLD_S) -> list[dict]:
     """Merge grouped classes into ops_query_digests (inside the caller's transaction)."""
     rows = []
     qd = query_digests.c
     for (hour, fp), (qc, hist, _raw) in grouped.items():
         stored = conn.execute(select(query_digests).where(qd.source == source, qd.query_id == query_id(fp),
                                                           qd.window_start == hour)).mappings().first()
-        rows.append(_row(source, hour, qc, hist, dict(stored) if stored else None, mask))
+        rows.append(_row(source, hour, qc, hist, dict(stored) if stored else None, mask, slow_s))
     upsert(conn, query_digests, rows, key=("source", "query_id", "window_start"))
     return rows
 
@@ -190,6 +191,67 @@ def read_table_events(app_engine: Engine, state: dict) -> tuple[list[Event], dic
     return events, {"last": newest.isoformat()}
 
 
+_DIGESTS = text("""
+    SELECT SCHEMA_NAME, DIGEST, DIGEST_TEXT, COUNT_STAR, SUM_TIMER_WAIT, MIN_TIMER_WAIT, MAX_TIMER_WAIT,
+           SUM_LOCK_TIME, SUM_ROWS_SENT, SUM_ROWS_EXAMINED, SUM_ROWS_AFFECTED, SUM_NO_INDEX_USED,
+           SUM_SORT_ROWS, SUM_CREATED_TMP_DISK_TABLES, FIRST_SEEN, LAST_SEEN
+    FROM performance_schema.events_statements_summary_by_digest
+    WHERE DIGEST_TEXT IS NOT NULL
+""")
+#: performance_schema timers are in picoseconds.
+PICO = 1e12
+_COUNTERS = ("COUNT_STAR", "SUM_TIMER_WAIT", "SUM_LOCK_TIME", "SUM_ROWS_SENT", "SUM_ROWS_EXAMINED",
+             "SUM_ROWS_AFFECTED", "SUM_NO_INDEX_USED", "SUM_SORT_ROWS", "SUM_CREATED_TMP_DISK_TABLES")
+
+
+def digest_deltas(prev: dict, rows: list[dict]) -> tuple[list[dict], dict]:
+    """Pure: per digest, what its cumulative counters gained since ``prev``; and the new state.
+
+    A digest whose count went down was reset (server restart, TRUNCATE): its counters count
+    from zero again, so the current values are the delta.
+    """
+    deltas, state = [], {}
+    for r in rows:
+        key = f"{r['SCHEMA_NAME'] or ''}/{r['DIGEST']}"
+        cur = {c: float(r[c] or 0) for c in _COUNTERS}
+        state[key] = cur
+        before = prev.get(key)
+        if before is None or cur["COUNT_STAR"] < before["COUNT_STAR"]:
+            delta = cur  # new digest, or reset
+            if before is None and prev.get("__baseline__") is None:
+                continue  # the first run only takes a baseline: totals since server start are not an hour
+        else:
+            delta = {c: cur[c] - before[c] for c in _COUNTERS}
+        if delta["COUNT_STAR"] > 0:
+            deltas.append({**r, **delta})
+    state["__baseline__"] = True
+    return deltas, state
+
+
+def digest_rows(deltas: list[dict], hour: dt.datetime, mask: bool) -> list[dict]:
+    """Pure: ops_query_digests rows of performance_schema deltas (no percentiles: the source has none)."""
+    out = []
+    for d in deltas:
+        text_ = (d["DIGEST_TEXT"] or "").encode()
+        fp = fingerprint(text_)
+        calls = int(d["COUNT_STAR"])
+        total = d["SUM_TIMER_WAIT"] / PICO
+        out.append({
+            "source": "performance_schema", "query_id": query_id(fp), "window_start": hour,
+            "fingerprint": fp.decode("utf-8", "replace"), "example": text_.decode("utf-8", "replace")[:65000],
+            "calls": calls, "query_time_sum": total, "query_time_min": (d["MIN_TIMER_WAIT"] or 0) / PICO,
+            "query_time_max": (d["MAX_TIMER_WAIT"] or 0) / PICO, "query_time_avg": total / calls,
+            "query_time_median": None, "query_time_p95": None, "lock_time_sum": d["SUM_LOCK_TIME"] / PICO,
+            "rows_sent_sum": int(d["SUM_ROWS_SENT"]), "rows_examined_sum": int(d["SUM_ROWS_EXAMINED"]),
+            "rows_affected_sum": int(d["SUM_ROWS_AFFECTED"]), "bytes_sent_sum": None,
+            "full_scans": int(d["SUM_NO_INDEX_USED"]), "filesorts": None,
+            "tmp_disk_tables": int(d["SUM_CREATED_TMP_DISK_TABLES"]),
+            "first_seen": d["FIRST_SEEN"], "last_seen": d["LAST_SEEN"],
+            "databases": json.dumps({d["SCHEMA_NAME"] or "": calls}), "users": "{}", "hosts": "{}",
+            "slow": int(total / calls > SLOW_THRESHOLD_S), "hist": "{}"})
+    return out
+
+
 def detect_source(app_engine: Engine) -> tuple[str | None, str | None]:
     """What the app DB server offers: ("table", None), ("file", path) or (None, reason)."""
     if app_engine.dialect.name == "sqlite":
@@ -197,13 +259,23 @@ def detect_source(app_engine: Engine) -> tuple[str | None, str | None]:
     with app_engine.connect() as conn:
         enabled, output, path = conn.execute(text(
             "SELECT @@GLOBAL.slow_query_log, @@GLOBAL.log_output, @@GLOBAL.slow_query_log_file")).one()
-    if not int(enabled):
-        return None, "slow_query_log is OFF on the app DB server"
-    if "TABLE" in str(output).upper():
+    if int(enabled) and "TABLE" in str(output).upper():
         return "table", None
-    if path and os.access(path, os.R_OK):
+    if int(enabled) and path and os.access(path, os.R_OK):
         return "file", path
+    if _performance_schema_on(app_engine):
+        return "performance_schema", None
+    if not int(enabled):
+        return None, "slow_query_log is OFF and performance_schema is off on the app DB server"
     return None, f"the slow log {path} is not readable on this host (route queries.analyze to the DB host's queue)"
+
+
+def _performance_schema_on(app_engine: Engine) -> bool:
+    with app_engine.connect() as conn:
+        try:
+            return bool(int(conn.execute(text("SELECT @@GLOBAL.performance_schema")).scalar()))
+        except Exception:
+            return False
 
 
 # --- EXPLAIN ----------------------------------------------------------------------------------
@@ -267,7 +339,7 @@ def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict) -> i
 
 
 def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: str | None = None,
-            path: str | None = None, mask: bool = True) -> dict:
+            path: str | None = None, mask: bool = True, slow_s: float = SLOW_THRESHOLD_S) -> dict:
     """One run of queries.analyze: the new events of the source, digested and stored."""
     if source in (None, "auto"):
         source, detail = detect_source(app_engine)
@@ -280,7 +352,7 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
             state = get_state(conn, state_name, lock=True) or {}
             events, new_state, skipped = read_file_events(Path(path), state)
             grouped = group(events, now)
-            rows = store(conn, "slowlog_file", grouped, mask)
+            rows = store(conn, "slowlog_file", grouped, mask, slow_s)
             put_state(conn, state_name, new_state, now)
             explained = explain_worst(conn, app_engine, "slowlog_file", grouped)
         return {"source": "file", "events": len(events), "classes": len(rows), "skipped": skipped,
@@ -290,10 +362,34 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
             state = get_state(conn, "slowlog:table", lock=True) or {}
             events, new_state = read_table_events(app_engine, state)
             grouped = group(events, now)
-            rows = store(conn, "slow_log_table", grouped, mask)
+            rows = store(conn, "slow_log_table", grouped, mask, slow_s)
             put_state(conn, "slowlog:table", new_state, now)
             explained = explain_worst(conn, app_engine, "slow_log_table", grouped)
         return {"source": "table", "events": len(events), "classes": len(rows), "explained": explained}
+    if source == "performance_schema":
+        with ops_engine.begin() as conn:
+            state = get_state(conn, "slowlog:performance_schema", lock=True) or {}
+            with app_engine.connect() as app:
+                rows = [dict(r) for r in app.execute(_DIGESTS).mappings()]
+            deltas, new_state = digest_deltas(state, rows)
+            stored = digest_rows(deltas, now.replace(minute=0, second=0, microsecond=0), mask)
+            # A window read twice (two runs in one hour) adds up: merge with what is stored.
+            qd = query_digests.c
+            for row in stored:
+                old = conn.execute(select(query_digests).where(
+                    qd.source == row["source"], qd.query_id == row["query_id"],
+                    qd.window_start == row["window_start"])).mappings().first()
+                if old:
+                    for col in ("calls", "query_time_sum", "lock_time_sum", "rows_sent_sum", "rows_examined_sum",
+                                "rows_affected_sum", "full_scans", "tmp_disk_tables"):
+                        row[col] = (row[col] or 0) + (old[col] or 0)
+                    row["query_time_max"] = max(row["query_time_max"], old["query_time_max"] or 0)
+                    row["query_time_min"] = min(row["query_time_min"], old["query_time_min"] or row["query_time_min"])
+                    row["query_time_avg"] = row["query_time_sum"] / row["calls"]
+            upsert(conn, query_digests, stored, key=("source", "query_id", "window_start"))
+            put_state(conn, "slowlog:performance_schema", new_state, now)
+        return {"source": "performance_schema", "digests": len(rows), "classes": len(stored),
+                "baseline_only": not state}
     from ..errors import ConfigError
 
-    raise ConfigError(f"PELBIOT_SLOWLOG_SOURCE={source!r} is not valid: use auto, file or table")
+    raise ConfigError(f"PELBIOT_SLOWLOG_SOURCE={source!r} is not valid: use auto, file, table or performance_schema")

@@ -19,7 +19,7 @@ def queries_analyze(source: str | None = None, path: str | None = None) -> dict:
     if source == "auto" and path:
         source = "file"
     result = analyze(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), utcnow(), source, path,
-                     mask=not settings.show_query_literals)
+                     mask=not settings.show_query_literals, slow_s=settings.slow_threshold_ms / 1000.0)
     if result.get("skipped"):
         return skipped(result["reason"])
     return result

@@ -1,0 +1,86 @@
+"""The performance_schema source, on a second MariaDB instance started with performance_schema=ON."""
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pymysql
+import pytest
+from sqlalchemy import func, select
+
+from pelbiot_jobs.db.engine import engine_for, make_engine
+from pelbiot_jobs.db.ops_models import query_digests
+from pelbiot_jobs.queries.analyze import analyze
+from pelbiot_jobs.queries.fingerprint import fingerprint, query_id
+from pelbiot_jobs.runs import utcnow
+from tests.conftest import free_port
+
+MARIADBD = "/usr/sbin/mariadbd"
+INSTALL = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
+
+
+@pytest.fixture(scope="module")
+def pfs_server():
+    if not (os.path.exists(MARIADBD) and os.path.exists(INSTALL)):
+        pytest.fail("mariadbd and mariadb-install-db are needed (apt-get install mariadb-server)", pytrace=False)
+    datadir = Path(f"/tmp/pelbiot-pfs-{uuid.uuid4().hex[:8]}")
+    datadir.mkdir()
+    user = ["--user=root"] if os.geteuid() == 0 else []
+    subprocess.run([INSTALL, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
+                    "--skip-test-db", *user], check=True, capture_output=True)
+    port = free_port()
+    log = open(datadir / "server.log", "wb")
+    server = subprocess.Popen([MARIADBD, "--no-defaults", f"--datadir={datadir}", f"--port={port}",
+                               "--bind-address=127.0.0.1", f"--socket={datadir}/mysqld.sock",
+                               "--performance-schema=ON", "--skip-log-bin", *user],
+                              stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            pymysql.connect(host="127.0.0.1", port=port, user="root").close()
+            break
+        except pymysql.err.OperationalError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail(f"the second MariaDB did not start: {(datadir / 'server.log').read_text()[-500:]}")
+            time.sleep(0.3)
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+    conn.cursor().execute("CREATE DATABASE pelbiot")
+    conn.cursor().execute("CREATE TABLE pelbiot.devices (id INT PRIMARY KEY, name VARCHAR(50))")
+    conn.cursor().execute("INSERT INTO pelbiot.devices VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    conn.close()
+    yield port
+    server.terminate()
+    server.wait(60)
+    shutil.rmtree(datadir, ignore_errors=True)
+
+
+def test_performance_schema_digests_are_stored_as_deltas(pfs_server, settings):
+    app = make_engine(f"mysql+pymysql://root@127.0.0.1:{pfs_server}/pelbiot")
+    ops = engine_for(settings.ops_db_url)
+    first = analyze(app, ops, utcnow(), "auto")  # auto-detected: no slow log, performance_schema on
+    assert first["source"] == "performance_schema" and first["baseline_only"] and first["classes"] == 0
+    conn = pymysql.connect(host="127.0.0.1", port=pfs_server, user="root", database="pelbiot", autocommit=True)
+    with conn.cursor() as cur:
+        for i in range(50):
+            cur.execute(f"SELECT * FROM devices WHERE id = {i % 3 + 1}")
+            cur.fetchall()
+    second = analyze(app, ops, utcnow(), "performance_schema")
+    assert second["classes"] >= 1
+    with ops.connect() as c:
+        rows = c.execute(select(query_digests).where(query_digests.c.source == "performance_schema",
+                                                     query_digests.c.fingerprint.like("select * from `devices`%"))
+                         ).mappings().all()
+    assert len(rows) == 1 and rows[0]["calls"] == 50  # the delta, not the total since start
+    assert rows[0]["query_time_sum"] > 0 and rows[0]["query_id"] == query_id(fingerprint(rows[0]["example"].encode()))
+    third = analyze(app, ops, utcnow(), "performance_schema")  # nothing new from the workload
+    with ops.connect() as c:
+        calls = c.execute(select(func.sum(query_digests.c.calls)).where(
+            query_digests.c.source == "performance_schema",
+            query_digests.c.fingerprint.like("select * from `devices`%"))).scalar()
+    assert calls == 50 and third["digests"] >= 1
+    conn.close()
+    app.dispose()
