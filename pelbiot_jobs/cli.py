@@ -515,6 +515,29 @@ def cmd_slowlog(settings: Settings, args) -> int:
     return EXIT_OK
 
 
+def cmd_report(settings: Settings, args) -> int:
+    from .db import migrate
+    from .reports.tasks import export
+
+    day = None
+    if args.date:
+        try:
+            day = dt.date.fromisoformat(args.date)
+        except ValueError:
+            raise InputError(f"--date {args.date!r}: use YYYY-MM-DD") from None
+    migrate.upgrade(settings.ops_db_url)
+    output = Path(args.output).resolve() if args.output else None
+    result = export(settings, args.kind, day, args.email, output)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{args.kind} report {result['period']}: {result['files']} files in {result['folder']}"
+              + (f"; e-mail: {result['email']}" if "email" in result else ""))
+        if "warning" in result:
+            print(f"pelbiot-jobs: {result['warning']}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _num(value) -> str:
     if value is None:
         return ""
@@ -850,6 +873,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, help="processes (default: every core)")
     p.add_argument("--show-literals", action="store_true",
                    help="show example queries with their literal values (masked by default)")
+
+    p = add("report", cmd_report, "build a report now (HTML + CSV under the reports folder), optionally e-mail it",
+            "examples:\n  pelbiot-jobs report daily                      # yesterday (UTC)\n"
+            "  pelbiot-jobs report weekly --date 2026-11-23 --email\n"
+            "  pelbiot-jobs report monthly --output /srv/reports\n  pelbiot-jobs report summary\n")
+    p.add_argument("kind", choices=("daily", "weekly", "monthly", "summary"))
+    p.add_argument("--date", help="a day in the period (YYYY-MM-DD); default: the last complete period")
+    p.add_argument("--email", action="store_true", help="also e-mail it (SMTP, or the outbox folder)")
+    p.add_argument("--output", help="reports folder (default PELBIOT_REPORTS_DIR)")
+    p.add_argument("--json", action="store_true")
 
     p = add("db", cmd_db, "ops database migrations", "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n")
     p.add_argument("action", choices=("upgrade", "check", "current", "downgrade"))

@@ -93,6 +93,8 @@ class Settings:
     slow_log: Path | None = None
     show_query_literals: bool = False
     slow_threshold_ms: int = 1000
+    report_recipients: dict = field(default_factory=dict)  # kind -> addresses (PELBIOT_REPORT_TO_<KIND>)
+    retention_reports_days: int = 30
 
     def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
         fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
@@ -343,6 +345,9 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         slow_log=r.path("SLOW_LOG", None),
         show_query_literals=r.boolean("SHOW_QUERY_LITERALS", False),
         slow_threshold_ms=r.integer("SLOW_THRESHOLD_MS", 1000, 1, 3_600_000),
+        report_recipients={kind: r.addresses(f"REPORT_TO_{kind.upper()}")
+                           for kind in ("daily", "weekly", "monthly", "summary") if r.raw(f"REPORT_TO_{kind.upper()}")},
+        retention_reports_days=r.integer("RETENTION_REPORTS_DAYS", 30, 1, 3650),
     )
 
 

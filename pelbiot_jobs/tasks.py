@@ -5,6 +5,8 @@ Names are ``<area>.<verb>``, the same in schedules/beat.yaml, Flower and ``pelbi
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func
 
 from .celery_app import app
@@ -44,4 +46,24 @@ def maintenance_retention(job_runs_days: int | None = None, table_stats_days: in
         (request_minutes, request_minutes.c.minute, samples_days or settings.retention_samples_days),
         (metric_rollups, metric_rollups.c.hour, rollups_days or settings.retention_rollups_days),
     ])
-    return {"deleted": prune(engine_for(settings.ops_db_url), plan)}
+    deleted = prune(engine_for(settings.ops_db_url), plan)
+    deleted["report_folders"] = prune_report_files(settings, utcnow())
+    return {"deleted": deleted}
+
+
+def prune_report_files(settings, now) -> int:
+    """Delete report folders (reports/<kind>/<YYYY-MM-DD>/) older than the report retention."""
+    import shutil
+
+    cutoff = (now - dt.timedelta(days=settings.retention_reports_days)).date()
+    removed = 0
+    for kind_dir in (settings.reports_dir.iterdir() if settings.reports_dir.is_dir() else []):
+        for folder in (kind_dir.iterdir() if kind_dir.is_dir() else []):
+            try:
+                day = dt.date.fromisoformat(folder.name)
+            except ValueError:
+                continue  # not one of ours
+            if day < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    return removed

@@ -51,4 +51,14 @@ if ! command -v pt-query-digest >/dev/null; then
         echo "ensure-services: pt-query-digest is missing; install percona-toolkit for the slow-log tests" >&2
     fi
 fi
+# Chromium renders the HTML report in the browser test.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "ensure-services: installing chromium (the report's browser rendering test)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+            || echo "ensure-services: could not install chromium; the browser test will fail" >&2
+    else
+        echo "ensure-services: chromium is missing; install it for the report rendering test" >&2
+    fi
+fi
 echo "ensure-services: MariaDB and Redis answer"

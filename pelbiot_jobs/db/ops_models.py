@@ -269,3 +269,21 @@ query_digests = Table(
     UniqueConstraint("source", "query_id", "window_start"),
     Index(None, "window_start"),
 )
+
+# --- reports ----------------------------------------------------------------------------------
+
+reports = Table(
+    "ops_reports", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # daily, weekly, monthly, summary
+    Column("period_start", UtcDateTime, nullable=False),
+    Column("period_end", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("path", String(500), nullable=False),  # the folder of the report's files
+    Column("files", Text, nullable=False),  # JSON [{name, bytes, sha256}]
+    Column("emailed_to", String(1000)),
+    Column("outcome", String(32), nullable=False),  # written, emailed, outbox, mail_failed
+    Column("error", String(1000)),
+    UniqueConstraint("kind", "period_start"),
+    Index(None, "created_at"),
+)

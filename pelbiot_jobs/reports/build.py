@@ -1,0 +1,133 @@
+"""Build a report: gather, compute, render HTML and CSV files, record it; e-mail it on request.
+
+The files are written aside and renamed into a dated folder, and recorded in ops_reports
+before any mail is attempted: whatever happens to the mail, the report exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import Engine
+
+from ..db.ops_models import reports
+from ..db.upsert import upsert
+from .charts import build_charts
+from .data import Period, gather, pelbiot_summary
+from .kpis import job_table, kpi_rows, kpis, top_queries
+
+SECTIONS = ("kpis", "charts", "queries", "indexes", "alerts", "jobs")
+#: The e-mail's HTML part must stay under this (charts go as attached PNGs, not inline data).
+MAX_EMAIL_HTML = 100_000
+
+_env = None
+
+
+def templates() -> Environment:
+    global _env
+    if _env is None:
+        _env = Environment(loader=PackageLoader("pelbiot_jobs", "reports/templates"),
+                           autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True)
+        _env.filters["num"] = lambda v, fmt="{:,.2f}": "" if v is None or (isinstance(v, float) and pd.isna(v)) \
+            else fmt.format(v)
+    return _env
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> None:
+    f = frame.copy()
+    for col in f.columns:
+        if pd.api.types.is_datetime64_any_dtype(f[col]):
+            f[col] = f[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif f[col].dtype == object and len(f) and isinstance(f[col].dropna().iloc[0] if f[col].notna().any() else None,
+                                                               dt.datetime):
+            f[col] = f[col].map(lambda v: v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, dt.datetime) else v)
+    f.to_csv(path, index=False, encoding="utf-8")
+
+
+def compute(ops: Engine, app: Engine | None, p: Period) -> dict:
+    """Everything the templates show, for period ``p``."""
+    if p.kind == "summary":
+        return {"period": p, "summary": pelbiot_summary(app, p)}
+    data = gather(ops, p)
+    before = gather(ops, p.previous())
+    failures, per_task = job_table(data["jobs"])
+    return {"period": p, "kpis": kpi_rows(kpis(data, p), kpis(before, p.previous())),
+            "charts": build_charts(data), "queries": top_queries(data["queries"]), "incidents": data["incidents"],
+            "job_failures": failures, "jobs": per_task,
+            "has_data": any(not data[k].empty for k in ("health", "hosts", "database", "requests", "jobs"))}
+
+
+def tables(ctx: dict) -> dict[str, pd.DataFrame]:
+    """The CSV files of a report: one per table."""
+    if "summary" in ctx:
+        s = ctx["summary"]
+        head = pd.DataFrame([{k: s[k] for k in ("total_devices", "online_devices", "total_alerts", "active_alerts")}])
+        return {"summary": head, "by_device_type": s["by_type"]}
+    out = {"kpis": pd.DataFrame(ctx["kpis"])[["kpi", "label", "value", "previous", "change_percent"]]}
+    for name, frame in ctx["queries"].items():
+        out["top_queries_" + name.replace("by ", "by_").replace(" ", "_")] = frame
+    out["incidents"] = ctx["incidents"]
+    out["job_runs"] = ctx["jobs"]
+    out["job_failures"] = ctx["job_failures"]
+    return out
+
+
+def render(ctx: dict, images: str) -> str:
+    """The HTML: charts inline as SVG (``images="svg"``) or as ``cid:`` PNG references ("cid")."""
+    name = "summary.html.j2" if "summary" in ctx else "report.html.j2"
+    return templates().get_template(name).render(**ctx, images=images, sections=SECTIONS)
+
+
+def render_text(ctx: dict) -> str:
+    return templates().get_template("report.txt.j2").render(**ctx)
+
+
+def write(ctx: dict, reports_dir: Path, ops: Engine, now: dt.datetime) -> tuple[Path, list[dict]]:
+    """Write the HTML and CSV files into reports/<kind>/<period>/ and record them; return folder and files."""
+    p: Period = ctx["period"]
+    folder = reports_dir / p.kind / p.start.strftime("%Y-%m-%d")
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "report.html").write_text(render(ctx, "svg"), encoding="utf-8")
+    for name, frame in tables(ctx).items():
+        _csv(frame, tmp / f"{name}.csv")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)  # the whole report appears at once
+    files = [{"name": f.name, "bytes": f.stat().st_size, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
+             for f in sorted(folder.iterdir())]
+    record(ops, p, folder, files, now, "written")
+    return folder, files
+
+
+def record(ops: Engine, p: Period, folder: Path, files, now, outcome: str, emailed_to: str | None = None,
+           error: str | None = None) -> None:
+    row = {"kind": p.kind, "period_start": p.start, "period_end": p.end, "created_at": now, "path": str(folder),
+           "files": json.dumps(files), "outcome": outcome, "emailed_to": emailed_to, "error": error}
+    with ops.begin() as conn:
+        upsert(conn, reports, [row], key=("kind", "period_start"))
+
+
+def email_message(settings, ctx: dict, folder: Path, recipients: list[str]):
+    """multipart/mixed: (multipart/alternative: text, multipart/related: HTML + PNG charts), CSVs."""
+    from ..mail import build_message
+
+    p: Period = ctx["period"]
+    subject = f"[pelbiot-jobs] {p.kind} report {p.label}"
+    html = render(ctx, "cid")
+    msg = build_message(settings, recipients, subject, render_text(ctx), html)
+    html_part = msg.get_payload()[1]
+    for chart in ctx.get("charts", []):
+        html_part.add_related(chart.png, "image", "png", cid=f"<{chart.key}@pelbiot-jobs>",
+                              filename=f"{chart.key}.png")
+    for csv_file in sorted(folder.glob("*.csv")):
+        msg.add_attachment(csv_file.read_bytes(), maintype="text", subtype="csv", filename=csv_file.name)
+    return msg, len(html.encode())

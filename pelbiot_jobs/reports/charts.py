@@ -1,0 +1,100 @@
+"""Charts: matplotlib (Agg) line charts as inline SVG for the HTML file and PNG for e-mail.
+
+Series are downsampled to at most MAX_POINTS buckets keeping each bucket's maximum, so a peak
+of one sample still shows on a month-long chart.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+#: Points per series after downsampling.
+MAX_POINTS = 288
+WIDTH, HEIGHT, DPI = 7.5, 2.4, 80
+
+
+@dataclass
+class Chart:
+    key: str
+    title: str
+    alt: str
+    svg: str
+    png: bytes
+
+
+def downsample(frame: pd.DataFrame, time_col: str, value_col: str, points: int = MAX_POINTS) -> pd.DataFrame:
+    """Pure: at most ``points`` rows, each the maximum of its time bucket."""
+    if len(frame) <= points:
+        return frame[[time_col, value_col]]
+    f = frame[[time_col, value_col]].copy()
+    f[time_col] = pd.to_datetime(f[time_col])
+    span = (f[time_col].max() - f[time_col].min()) / points
+    f["bucket"] = ((f[time_col] - f[time_col].min()) / span).astype(int).clip(upper=points - 1)
+    out = f.groupby("bucket").agg({time_col: "min", value_col: "max"}).reset_index(drop=True)
+    return out
+
+
+def line_chart(key: str, title: str, series: dict[str, pd.DataFrame], time_col: str, value_col: str,
+               thresholds: tuple[tuple[float, str], ...] = (), unit: str = "") -> Chart:
+    fig, ax = plt.subplots(figsize=(WIDTH, HEIGHT), dpi=DPI)
+    for label, frame in series.items():
+        d = downsample(frame, time_col, value_col)
+        ax.plot(pd.to_datetime(d[time_col]), pd.to_numeric(d[value_col]), linewidth=1.2, label=label)
+    for value, label in thresholds:
+        ax.axhline(value, color="#c62828" if "crit" in label else "#ef6c00", linewidth=0.8, linestyle="--")
+        ax.annotate(label, xy=(1.0, value), xycoords=("axes fraction", "data"), fontsize=7, ha="right",
+                    va="bottom", color="#555")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.set_ylabel(unit, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, linewidth=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=7, loc="upper left", frameon=False)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    svg_buf, png_buf = io.StringIO(), io.BytesIO()
+    fig.savefig(svg_buf, format="svg", metadata={"Date": None})
+    fig.savefig(png_buf, format="png")
+    plt.close(fig)
+    svg = svg_buf.getvalue()
+    svg = svg[svg.index("<svg"):]  # drop the XML prolog: the SVG is inlined in HTML
+    summary = ", ".join(f"{label}: max {pd.to_numeric(f[value_col]).max():.1f}{unit}" for label, f in series.items())
+    return Chart(key, title, f"{title}. {summary}", svg, png_buf.getvalue())
+
+
+def build_charts(data: dict) -> list[Chart]:
+    """The report's charts, each only when it has data (an empty chart tells nothing)."""
+    charts = []
+    if not data["health"].empty:
+        charts.append(line_chart("health", "Health score", {"score": data["health"]}, "ts", "score",
+                                 ((90, "excellent"), (75, "good"), (50, "warning")), ""))
+    hosts = data["hosts"]
+    for metric, title, threshold in (("host.cpu_percent", "CPU per host", (80, "crit 80 %")),
+                                     ("host.memory_percent", "Memory per host", (90, "crit 90 %"))):
+        part = hosts[hosts.metric == metric] if not hosts.empty else hosts
+        if not part.empty:
+            charts.append(line_chart(metric.split(".")[1], title, {h: f for h, f in part.groupby("host")},
+                                     "ts", "value", (threshold,), " %"))
+    db = data["database"]
+    if not db.empty:
+        series = {m.split(".")[1]: f for m, f in db[db.metric != "mysql.slow_queries_per_s"].groupby("metric")}
+        if series:
+            charts.append(line_chart("database", "Database: queries/s and threads running", series, "ts", "value"))
+    req = data["requests"]
+    if not req.empty:
+        charts.append(line_chart("api_rate", "API requests per minute", {"requests": req}, "minute", "requests"))
+        charts.append(line_chart("api_errors", "API error rate", {"5xx %": req}, "minute", "error_rate_percent",
+                                 ((10, "crit 10 %"), (5, "warn 5 %")), " %"))
+        charts.append(line_chart("api_p95", "API p95 latency", {"p95": req}, "minute", "p95_ms",
+                                 ((2000, "crit 2000 ms"),), " ms"))
+    cache = data["cache"]
+    if not cache.empty:
+        charts.append(line_chart("cache", "Cache hit rate", {"hit rate": cache}, "ts", "value", (), " %"))
+    return charts

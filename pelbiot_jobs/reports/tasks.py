@@ -1,0 +1,50 @@
+"""The reports.export task."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..celery_app import app
+from ..db.engine import engine_for
+from ..errors import InputError
+from ..runs import one_line, utcnow
+from .build import MAX_EMAIL_HTML, compute, email_message, record, write
+from .data import period_for
+
+KINDS = ("daily", "weekly", "monthly", "summary")
+
+
+def export(settings, kind: str, day: dt.date | None, email: bool, output=None) -> dict:
+    """Build one report (files + ops row), then mail it when asked; the files stay whatever the mail does."""
+    from ..mail import deliver
+
+    if kind not in KINDS:
+        raise InputError(f"unknown report kind {kind!r}; use one of {', '.join(KINDS)}")
+    now = utcnow()
+    period = period_for(kind, day, now.date())
+    ops = engine_for(settings.ops_db_url)
+    ctx = compute(ops, engine_for(settings.app_db_url), period)
+    folder, files = write(ctx, output or settings.reports_dir, ops, now)
+    result = {"kind": kind, "period": period.label, "folder": str(folder), "files": len(files)}
+    recipients = list(settings.report_recipients.get(kind) or settings.smtp.recipients) or (
+        [] if settings.smtp.configured else ["operator@localhost"])
+    if email and recipients:
+        msg, html_bytes = email_message(settings, ctx, folder, recipients)
+        result["email_html_bytes"] = html_bytes
+        if html_bytes > MAX_EMAIL_HTML:
+            result["warning"] = f"the e-mail's HTML part is {html_bytes:,} bytes (over {MAX_EMAIL_HTML:,})"
+        try:
+            outcome = deliver(settings, msg)
+        except Exception as exc:
+            record(ops, period, folder, files, now, "mail_failed", ", ".join(recipients), one_line(exc))
+            raise
+        record(ops, period, folder, files, now, "emailed" if outcome == "sent" else "outbox", ", ".join(recipients))
+        result["email"] = outcome
+    return result
+
+
+@app.task(name="reports.export", bind=True, max_retries=5, backoff_max=300.0, soft_time_limit=500, time_limit=600)
+def reports_export(self, kind: str = "daily", date: str | None = None, email: bool = True) -> dict:
+    """Build the daily, weekly or monthly operations report (or PELBIOT's summary); e-mail it."""
+    day = dt.date.fromisoformat(date) if date else None
+    return export(app.pelbiot_settings, kind, day, email)
