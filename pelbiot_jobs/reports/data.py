@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine, and_, func, select
 
-from ..db.ops_models import (health_scores, incidents, job_runs, metric_samples, query_digests,
+from ..db.ops_models import (health_scores, incidents, job_runs, metric_rollups, metric_samples, query_digests,
                              request_minutes)
 from ..metrics.requests import MinuteAgg
 
@@ -71,10 +71,26 @@ def _frame(conn, query) -> pd.DataFrame:
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
+#: Periods longer than this read hourly rollups instead of raw samples (when there are rollups).
+ROLLUP_ABOVE = dt.timedelta(days=2)
+
+
 def samples(conn, metrics, p: Period) -> pd.DataFrame:
+    """Samples of the period: raw ones for a day; hourly rollups (their hourly mean) for longer periods.
+
+    With rollups, ``samples`` carries how many raw samples each hour held (for availability).
+    """
+    if p.end - p.start > ROLLUP_ABOVE:
+        r = metric_rollups.c
+        frame = _frame(conn, select(r.metric, r.host, r.hour.label("ts"), r.avg.label("value"), r.samples).where(
+            r.metric.in_(list(metrics)), r.hour >= p.start, r.hour < p.end).order_by(r.hour))
+        if not frame.empty:
+            return frame
     c = metric_samples.c
-    return _frame(conn, select(c.metric, c.host, c.ts, c.value).where(
+    frame = _frame(conn, select(c.metric, c.host, c.ts, c.value).where(
         c.metric.in_(list(metrics)), c.ts >= p.start, c.ts < p.end, c.value.is_not(None)).order_by(c.ts))
+    frame["samples"] = 1
+    return frame
 
 
 def gather(ops: Engine, p: Period) -> dict:

@@ -29,7 +29,7 @@ def kpis(data: dict, p: Period) -> dict:
     availability = {}
     if not hosts.empty:
         cpu = hosts[hosts.metric == "host.cpu_percent"]
-        for host, n in cpu.groupby("host").size().items():
+        for host, n in cpu.groupby("host")["samples"].sum().items():
             availability[host] = min(100.0, 100.0 * n / expected)
     qps = db[db.metric == "mysql.queries_per_s"]
     slow = db[db.metric == "mysql.slow_queries_per_s"]
@@ -38,12 +38,12 @@ def kpis(data: dict, p: Period) -> dict:
         "health_avg": _num(health.score.mean()) if not health.empty else None,
         "health_min": _num(health.score.min()) if not health.empty else None,
         "availability": availability,
-        "database_availability": min(100.0, 100.0 * len(db_seen) / expected) if not db_seen.empty else None,
+        "database_availability": min(100.0, 100.0 * db_seen["samples"].sum() / expected) if not db_seen.empty else None,
         "api_requests": req.count if req.count else None,
         "error_rate_percent": (100.0 * req.c5xx / req.count) if req.count else None,
         "p95_ms": req.percentile(95),
         "qps_avg": _num(qps.value.mean()) if not qps.empty else None,
-        "slow_queries": _num((slow.value * SAMPLE_INTERVAL).sum()) if not slow.empty else None,
+        "slow_queries": _num((slow.value * SAMPLE_INTERVAL * slow["samples"]).sum()) if not slow.empty else None,
         "cache_hit_rate": _num(cache.value.mean()) if not cache.empty else None,
         "jobs_run": int(len(jobs)) if not jobs.empty else 0,
         "jobs_failed": int((jobs.state == "FAILURE").sum()) if not jobs.empty else 0,
