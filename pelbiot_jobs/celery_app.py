@@ -51,9 +51,10 @@ app.pelbiot_settings = None
 
 
 def load_tasks() -> None:
-    """Import every task module so the registry is complete."""
+    """Import every task module so the registry is complete (and every schedule file's checker)."""
     for module in TASK_MODULES:
         importlib.import_module(module)
+    importlib.import_module("pelbiot_jobs.indexes.spec")
     importlib.import_module("pelbiot_jobs.runs")  # connects the recording signals
 
 

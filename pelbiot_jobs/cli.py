@@ -538,6 +538,40 @@ def cmd_report(settings: Settings, args) -> int:
     return EXIT_OK
 
 
+def cmd_indexes(settings: Settings, args) -> int:
+    from .celery_app import schedules_dir
+    from .db.engine import engine_for
+    from .indexes.live import read_schema, unused_indexes
+    from .indexes.plan import plan
+    from .indexes.spec import FILE, parse_spec
+
+    path = Path(args.spec) if args.spec else schedules_dir(settings) / FILE
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    problems: list[str] = []
+    wanted = parse_spec(path, problems)
+    if problems:
+        raise ScheduleError(problems)
+    engine = engine_for(settings.app_db_url)
+    result = plan(wanted, read_schema(engine))
+    result["unused"], note = unused_indexes(engine)
+    if note:
+        result["unused_note"] = note
+    if args.json:
+        _print_json(result)
+        return EXIT_OK
+    console = _console()
+    for kind, colour in (("create", "green"), ("exists", "dim"), ("covered", "dim"), ("invalid", "red")):
+        for e in result[kind]:
+            detail = e.get("sql") or e.get("index") or e.get("reason")
+            console.print(f"[{colour}]{kind:<8}[/] {e['table']}({', '.join(map(str, e['columns']))})  {detail}")
+    for d in result["duplicates"]:
+        console.print(f"[yellow]{d['kind']:<8}[/] {d['table']}.{d['index']} is redundant with {d['duplicate_of']}: "
+                      f"{d['drop_sql']}  [dim](never run automatically)[/]")
+    console.print(f"unused: {len(result['unused'])}" + (f" ({note})" if note else ""))
+    return EXIT_OK
+
+
 def _num(value) -> str:
     if value is None:
         return ""
@@ -882,6 +916,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="a day in the period (YYYY-MM-DD); default: the last complete period")
     p.add_argument("--email", action="store_true", help="also e-mail it (SMTP, or the outbox folder)")
     p.add_argument("--output", help="reports folder (default PELBIOT_REPORTS_DIR)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("indexes", cmd_indexes, "plan indexes: declared versus live, duplicates, unused (changes nothing)",
+            "examples:\n  pelbiot-jobs indexes plan\n  pelbiot-jobs indexes plan --spec my-indexes.yaml --json\n")
+    p.add_argument("action", choices=("plan",))
+    p.add_argument("--spec", help="an indexes.yaml (default: schedules/indexes.yaml)")
     p.add_argument("--json", action="store_true")
 
     p = add("db", cmd_db, "ops database migrations", "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n")

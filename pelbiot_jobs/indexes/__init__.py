@@ -1,0 +1,1 @@
+"""Index management: the declared indexes, the live schema, duplicates, the plan."""

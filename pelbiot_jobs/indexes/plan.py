@@ -1,0 +1,72 @@
+"""The plan: each declared index against the live schema; and every duplicate. Pure."""
+
+from __future__ import annotations
+
+from .duplicates import find_duplicates
+from .live import Schema
+from .model import Column, Index, quote, valid_identifier
+from .spec import Wanted
+
+
+def _name_for(table: str, columns) -> str:
+    base = f"idx_{table}_" + "_".join(c[0] for c in columns)
+    return base[:64]
+
+
+def ddl(index: Index, dialect: str) -> str:
+    """The statement ``apply`` runs: online on MySQL/MariaDB (it fails rather than lock the table)."""
+    if dialect == "sqlite":
+        cols = ", ".join(quote(c.name, "sqlite") + (" DESC" if c.descending else "") for c in index.columns)
+        return (f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {quote(index.name, 'sqlite')} "
+                f"ON {quote(index.table, 'sqlite')} ({cols})")
+    cols = ", ".join(quote(c.name) + (f"({c.length})" if c.length else "") + (" DESC" if c.descending else "")
+                     for c in index.columns)
+    return (f"ALTER TABLE {quote(index.table)} ADD {'UNIQUE ' if index.unique else ''}INDEX {quote(index.name)} "
+            f"({cols}), ALGORITHM=INPLACE, LOCK=NONE")
+
+
+def plan(wanted: list[Wanted], schema: Schema, source: str = "spec") -> dict:
+    out = {"create": [], "exists": [], "covered": [], "invalid": [], "duplicates": [], "unused": [], "suggested": []}
+    for w in wanted:
+        entry = {"table": w.table, "columns": [c[0] for c in w.columns], "name": w.name, "source": source,
+                 "reason": w.reason}
+        bad = [x for x in [w.table, *(c[0] for c in w.columns)] + ([w.name] if w.name is not None else [])
+               if not valid_identifier(x)]
+        if bad:
+            out["invalid"].append({**entry, "reason": f"invalid identifier {bad[0]!r}: letters, digits, _ and $ "
+                                                      "only, at most 64; nothing was sent to the server"})
+            continue
+        table = next((t for t in schema.columns if t.lower() == w.table.lower()), None)
+        if table is None:
+            out["invalid"].append({**entry, "reason": f"table {w.table!r} does not exist"})
+            continue
+        known = {c.lower(): c for c in schema.columns[table]}
+        missing = [c[0] for c in w.columns if c[0].lower() not in known]
+        if missing:
+            out["invalid"].append({**entry, "reason": f"column {table}.{missing[0]} does not exist"})
+            continue
+        name = w.name or _name_for(table, w.columns)
+        index = Index(table, name, tuple(Column(known[c[0].lower()], c[1], c[2]) for c in w.columns), unique=w.unique)
+        entry["name"] = name
+        live = schema.indexes.get(table, [])
+        same_name = next((i for i in live if i.name.lower() == name.lower()), None)
+        if same_name is not None:
+            if same_name.key == index.key:
+                out["exists"].append({**entry, "index": same_name.name})
+            else:
+                out["invalid"].append({**entry, "reason": f"an index named {name} exists on other columns: "
+                                                          f"{same_name.definition()}"})
+            continue
+        cover = next((i for i in live if not i.fulltext and i.key[:len(index.key)] == index.key
+                      and (i.unique or not w.unique)), None)
+        if cover is not None:
+            kind = "exists" if cover.key == index.key else "covered"
+            out[kind].append({**entry, "index": cover.name, "definition": cover.definition()})
+            continue
+        out["create"].append({**entry, "sql": ddl(index, schema.dialect)})
+    for table in sorted(schema.indexes):
+        clustered = schema.engines.get(table, "").lower() == "innodb"
+        out["duplicates"] += [d.as_dict() for d in find_duplicates(
+            schema.indexes[table], schema.name if schema.dialect != "sqlite" else None, clustered=clustered,
+            dialect=schema.dialect)]
+    return out

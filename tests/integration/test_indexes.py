@@ -1,0 +1,97 @@
+"""Index plan on MariaDB with the PELBIOT schema: duplicates as pt-duplicate-key-checker finds them,
+invalid entries with their reasons, hostile identifiers refused."""
+
+import re
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from pelbiot_jobs.celery_app import SHIPPED_SCHEDULES
+from pelbiot_jobs.db.demo import create_schema
+from pelbiot_jobs.db.engine import make_engine
+from pelbiot_jobs.indexes.live import read_schema
+from pelbiot_jobs.indexes.plan import plan
+from pelbiot_jobs.indexes.spec import parse_spec
+from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
+
+
+@pytest.fixture(scope="module")
+def pelbiot_db(fresh_mysql_db):
+    url = fresh_mysql_db()
+    engine = make_engine(url)
+    create_schema(engine)
+    yield url, engine
+    engine.dispose()
+
+
+def pt_duplicates(database: str) -> set[tuple[str, str]]:
+    tool = shutil.which("pt-duplicate-key-checker")
+    if tool is None:
+        pytest.fail("pt-duplicate-key-checker is not installed: `make test` installs percona-toolkit", pytrace=False)
+    args = [tool, "--host", MYSQL_HOST, "--port", str(MYSQL_PORT), "--user", MYSQL_USER, "--databases", database]
+    if MYSQL_PASSWORD:
+        args += ["--password", MYSQL_PASSWORD]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return set(re.findall(r"ALTER TABLE `[^`]+`\.`([^`]+)` DROP INDEX `([^`]+)`", out))
+
+
+def test_duplicates_are_exactly_pt_duplicate_key_checkers(pelbiot_db):
+    url, engine = pelbiot_db
+    result = plan([], read_schema(engine))
+    ours = {(d["table"], d["index"]) for d in result["duplicates"]}
+    assert ours == pt_duplicates(url.rsplit("/", 1)[1])
+    assert len(ours) == 6  # the real schema's own duplicates: users x2, system_settings, ...
+    users = {d["index"]: d for d in result["duplicates"] if d["table"] == "users"}
+    assert users["idx_email"]["duplicate_of"] == "email" and users["idx_email"]["kind"] == "duplicate"
+    assert users["idx_email"]["drop_sql"].endswith("`users` DROP INDEX `idx_email`;")
+
+
+def test_the_shipped_spec_plans_the_per_device_history_index(pelbiot_db):
+    _, engine = pelbiot_db
+    problems = []
+    wanted = parse_spec(SHIPPED_SCHEDULES / "indexes.yaml", problems)
+    assert problems == []
+    result = plan(wanted, read_schema(engine))
+    create = {e["name"]: e for e in result["create"]}
+    assert create["idx_load_profiles_device_created"]["sql"] == (
+        "ALTER TABLE `load_profiles` ADD INDEX `idx_load_profiles_device_created` (`device_id`, `created_at`), "
+        "ALGORITHM=INPLACE, LOCK=NONE")
+    assert {e["index"] for e in result["exists"]} >= {"idx_sensor_timestamp", "idx_status"}
+    assert result["invalid"] == []
+
+
+def test_missing_tables_columns_and_hostile_identifiers_are_invalid_and_never_sent(pelbiot_db, tmp_path):
+    _, engine = pelbiot_db
+    spec = tmp_path / "indexes.yaml"
+    spec.write_text(textwrap.dedent("""\
+        indexes:
+          - {table: load_profiles, columns: [device_id, created_at]}
+          - {table: device_metrics, columns: [device_id]}
+          - {table: load_profiles, columns: [device_id, timestamp]}
+          - {table: "x; DROP TABLE users", columns: [id]}
+          - {table: users, columns: ["id`) ; DROP TABLE users; --"]}
+          - {table: users, columns: [username], name: idx_username}
+          - {table: alerts, columns: [device_id]}
+    """))
+    problems = []
+    result = plan(parse_spec(spec, problems), read_schema(engine))
+    assert problems == []
+    reasons = [e["reason"] for e in result["invalid"]]
+    assert "table 'device_metrics' does not exist" in reasons
+    assert "column load_profiles.timestamp does not exist" in reasons
+    assert sum("invalid identifier" in r and "nothing was sent" in r for r in reasons) == 2
+    assert [e["columns"] for e in result["create"]] == [["device_id", "created_at"]]
+    assert [e["index"] for e in result["exists"]] == ["idx_username", "idx_device_id"]
+    assert "DROP TABLE" not in str(result["create"])
+
+
+def test_a_malformed_spec_gives_file_and_line(tmp_path):
+    spec = tmp_path / "indexes.yaml"
+    spec.write_text("indexes:\n  - table: users\n    colums: [id]\n  - table: users\n    columns: []\n")
+    problems = []
+    parse_spec(spec, problems)
+    text = "\n".join(p.replace(str(spec), "indexes.yaml") for p in problems)
+    assert "indexes.yaml:3: unknown key 'colums'" in text
+    assert "indexes.yaml:5: columns must be a non-empty list" in text
