@@ -18,7 +18,8 @@ from .scheduling import BEAT_FILE, SHARED_QUEUES, Job, check_dir, parse_beat
 
 #: Modules that define tasks, imported by ``load_tasks``.
 TASK_MODULES = ("pelbiot_jobs.tasks", "pelbiot_jobs.metrics.tasks", "pelbiot_jobs.cache.tasks",
-                "pelbiot_jobs.health.tasks", "pelbiot_jobs.queries.tasks", "pelbiot_jobs.reports.tasks")
+                "pelbiot_jobs.health.tasks", "pelbiot_jobs.queries.tasks", "pelbiot_jobs.reports.tasks",
+                "pelbiot_jobs.indexes.tasks")
 #: Time limits of a task that does not set its own (seconds): soft first, then the hard kill.
 DEFAULT_SOFT_TIME_LIMIT = 240
 DEFAULT_TIME_LIMIT = 300

@@ -541,19 +541,17 @@ def cmd_report(settings: Settings, args) -> int:
 def cmd_indexes(settings: Settings, args) -> int:
     from .celery_app import schedules_dir
     from .db.engine import engine_for
-    from .indexes.live import read_schema, unused_indexes
-    from .indexes.plan import plan
-    from .indexes.spec import FILE, parse_spec
+    from .indexes.live import unused_indexes
+    from .indexes.spec import FILE
+    from .indexes.tasks import current_plan
 
     path = Path(args.spec) if args.spec else schedules_dir(settings) / FILE
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    problems: list[str] = []
-    wanted = parse_spec(path, problems)
-    if problems:
-        raise ScheduleError(problems)
     engine = engine_for(settings.app_db_url)
-    result = plan(wanted, read_schema(engine))
+    result = current_plan(settings, path)
+    if args.action == "apply":
+        return _indexes_apply(settings, args, result)
     result["unused"], note = unused_indexes(engine)
     if note:
         result["unused_note"] = note
@@ -570,6 +568,40 @@ def cmd_indexes(settings: Settings, args) -> int:
                       f"{d['drop_sql']}  [dim](never run automatically)[/]")
     console.print(f"unused: {len(result['unused'])}" + (f" ({note})" if note else ""))
     return EXIT_OK
+
+
+def _indexes_apply(settings: Settings, args, result: dict) -> int:
+    import uuid
+
+    from .db import migrate
+    from .db.engine import engine_for
+    from .indexes.apply import apply_plan
+    from .indexes.tasks import guard_of
+
+    creates = [e for e in result["create"] if args.only is None or e["name"] == args.only]
+    if args.only and not creates:
+        raise InputError(f"--only {args.only!r}: no such index to create (see `pelbiot-jobs indexes plan`)")
+    if not creates:
+        print("nothing to create: every declared index exists or is covered")
+        return EXIT_OK
+    for e in creates:
+        print(f"will run: {e['sql']}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InputError("add --yes to apply without a question (standard input is not a terminal)")
+        if input(f"create {len(creates)} index(es) now? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing done")
+            return EXIT_OK
+    migrate.upgrade(settings.ops_db_url)
+    results = apply_plan(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), creates,
+                         guard_of(settings, ignore_window=args.ignore_window), f"cli-{uuid.uuid4()}")
+    if args.json:
+        _print_json(results)
+    else:
+        for r in results:
+            print(f"{r['outcome']:<8} {r['table']}.{r['index']} ({r['duration_s']:.2f}s)"
+                  + (f": {r['reason']}" if r["reason"] else ""))
+    return EXIT_OK if all(r["outcome"] in ("created", "skipped") for r in results) else EXIT_FAILED
 
 
 def _num(value) -> str:
@@ -918,10 +950,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="reports folder (default PELBIOT_REPORTS_DIR)")
     p.add_argument("--json", action="store_true")
 
-    p = add("indexes", cmd_indexes, "plan indexes: declared versus live, duplicates, unused (changes nothing)",
-            "examples:\n  pelbiot-jobs indexes plan\n  pelbiot-jobs indexes plan --spec my-indexes.yaml --json\n")
-    p.add_argument("action", choices=("plan",))
+    p = add("indexes", cmd_indexes, "plan indexes (declared versus live, duplicates, unused) or create the missing ones",
+            "examples:\n  pelbiot-jobs indexes plan\n  pelbiot-jobs indexes plan --spec my-indexes.yaml --json\n"
+            "  pelbiot-jobs indexes apply                 # shows the DDL, asks, runs it online under guardrails\n"
+            "  pelbiot-jobs indexes apply --yes --only idx_alerts_status_created\n")
+    p.add_argument("action", choices=("plan", "apply"))
     p.add_argument("--spec", help="an indexes.yaml (default: schedules/indexes.yaml)")
+    p.add_argument("--yes", action="store_true", help="apply: do not ask")
+    p.add_argument("--only", help="apply: only this index (by name)")
+    p.add_argument("--ignore-window", action="store_true", help="apply: outside PELBIOT_INDEX_WINDOW too")
     p.add_argument("--json", action="store_true")
 
     p = add("db", cmd_db, "ops database migrations", "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n")

@@ -95,6 +95,10 @@ class Settings:
     slow_threshold_ms: int = 1000
     report_recipients: dict = field(default_factory=dict)  # kind -> addresses (PELBIOT_REPORT_TO_<KIND>)
     retention_reports_days: int = 30
+    index_window: str | None = None  # "02:00-05:00" UTC; None: any time
+    index_max_table_mb: int = 10240
+    index_max_load: int = 25
+    index_critical_load: int = 50
 
     def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
         fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
@@ -348,7 +352,20 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         report_recipients={kind: r.addresses(f"REPORT_TO_{kind.upper()}")
                            for kind in ("daily", "weekly", "monthly", "summary") if r.raw(f"REPORT_TO_{kind.upper()}")},
         retention_reports_days=r.integer("RETENTION_REPORTS_DAYS", 30, 1, 3650),
+        index_window=_window(r),
+        index_max_table_mb=r.integer("INDEX_MAX_TABLE_MB", 10240, 1, 10_000_000),
+        index_max_load=r.integer("INDEX_MAX_LOAD", 25, 1, 100_000),
+        index_critical_load=r.integer("INDEX_CRITICAL_LOAD", 50, 1, 100_000),
     )
+
+
+def _window(r: _Reader) -> str | None:
+    value = r.raw("INDEX_WINDOW")
+    if value is None:
+        return None
+    if not re.fullmatch(r"\d{2}:\d{2}-\d{2}:\d{2}", value):
+        raise r.fail("INDEX_WINDOW", value, "use HH:MM-HH:MM in UTC, e.g. 02:00-05:00")
+    return value
 
 
 def _stream_name(r: _Reader) -> str | None:

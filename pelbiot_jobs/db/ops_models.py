@@ -287,3 +287,23 @@ reports = Table(
     UniqueConstraint("kind", "period_start"),
     Index(None, "created_at"),
 )
+
+# --- index changes ----------------------------------------------------------------------------
+
+index_changes = Table(
+    "ops_index_changes", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("table_name", String(64), nullable=False),
+    Column("index_name", String(64), nullable=False),
+    Column("statement", Text, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("duration_s", Float),
+    Column("outcome", String(16), nullable=False),  # created, skipped, failed, aborted
+    Column("reason", String(1000)),
+    Column("table_bytes", BigInteger),
+    Column("threads_running_max", Integer),  # the highest load seen while it ran
+    UniqueConstraint("run_id", "table_name", "index_name"),
+    Index(None, "started_at"),
+)

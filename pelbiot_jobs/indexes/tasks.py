@@ -1,0 +1,39 @@
+"""indexes.reconcile: plan and create the missing declared indexes, under the guardrails."""
+
+from __future__ import annotations
+
+from ..celery_app import app, schedules_dir
+from ..db.engine import engine_for
+from ..errors import ScheduleError
+from .apply import Guard, apply_plan, parse_window
+from .live import read_schema
+from .plan import plan
+from .spec import FILE, parse_spec
+
+
+def guard_of(settings, ignore_window: bool = False) -> Guard:
+    return Guard(window=None if ignore_window else parse_window(settings.index_window),
+                 max_table_bytes=settings.index_max_table_mb * 2**20, max_load=settings.index_max_load,
+                 critical_load=settings.index_critical_load)
+
+
+def current_plan(settings, spec_path=None) -> dict:
+    path = spec_path or schedules_dir(settings) / FILE
+    problems: list[str] = []
+    wanted = parse_spec(path, problems) if path.is_file() else []
+    if problems:
+        raise ScheduleError(problems)
+    return plan(wanted, read_schema(engine_for(settings.app_db_url)))
+
+
+@app.task(name="indexes.reconcile", bind=True, exclusive=True, soft_time_limit=7000, time_limit=7200)
+def indexes_reconcile(self, only: str | None = None) -> dict:
+    """Create the declared indexes that are missing, online, one at a time, under the guardrails."""
+    settings = app.pelbiot_settings
+    p = current_plan(settings)
+    creates = [e for e in p["create"] if only is None or e["name"] == only]
+    results = apply_plan(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), creates,
+                         guard_of(settings), self.request.id or "local")
+    return {"created": [r["index"] for r in results if r["outcome"] == "created"],
+            "skipped": [f"{r['index']}: {r['reason']}" for r in results if r["outcome"] != "created"],
+            "invalid": len(p["invalid"]), "duplicates": len(p["duplicates"])}
