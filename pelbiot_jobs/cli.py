@@ -121,6 +121,24 @@ def cmd_db(settings: Settings, args) -> int:
         print(f"ops database {mask_url(url)}: models and migrations agree (revision {migrate.current(url)})")
     elif args.action == "current":
         print(migrate.current(url) or "empty (run `pelbiot-jobs db upgrade`)")
+    elif args.action == "advise":
+        from .db.engine import engine_for
+        from .db.tuning import advise, facts
+        from .indexes.live import read_schema
+        from .indexes.plan import plan
+
+        engine = engine_for(settings.app_db_url)
+        if engine.dialect.name == "sqlite":
+            raise InputError("db advise reads a MySQL/MariaDB server; the app DB is SQLite")
+        f = facts(engine)
+        advice = advise(f, plan([], read_schema(engine))["duplicates"])
+        if args.json:
+            _print_json({"recommendations": advice, "facts": f})
+        else:
+            for a in advice:
+                print(f"[{a['severity']}] {a['message']}")
+            if not advice:
+                print("no recommendation: buffer pool, connections, temporary tables, primary keys and indexes look fine")
     elif args.action == "downgrade":
         migrate.downgrade(url, args.revision)
         print(f"ops database {mask_url(url)} is at revision {migrate.current(url) or 'base'}")
@@ -578,7 +596,8 @@ def _indexes_apply(settings: Settings, args, result: dict) -> int:
     from .indexes.apply import apply_plan
     from .indexes.tasks import guard_of
 
-    creates = [e for e in result["create"] if args.only is None or e["name"] == args.only]
+    creates = [e for e in result["create"] if (args.only is None or e["name"] == args.only)
+               and (e["source"] != "advisor" or settings.index_apply_advice or args.only)]
     if args.only and not creates:
         raise InputError(f"--only {args.only!r}: no such index to create (see `pelbiot-jobs indexes plan`)")
     if not creates:
@@ -961,9 +980,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-window", action="store_true", help="apply: outside PELBIOT_INDEX_WINDOW too")
     p.add_argument("--json", action="store_true")
 
-    p = add("db", cmd_db, "ops database migrations", "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n")
-    p.add_argument("action", choices=("upgrade", "check", "current", "downgrade"))
+    p = add("db", cmd_db, "ops database migrations; tuning advice for the app DB",
+            "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n  pelbiot-jobs db advise --json\n")
+    p.add_argument("action", choices=("upgrade", "check", "current", "downgrade", "advise"))
     p.add_argument("revision", nargs="?", default="base", help="for downgrade (default base)")
+    p.add_argument("--json", action="store_true", help="advise: as JSON")
 
     p = add("demo-data", cmd_demo_data, "create the PELBIOT tables if missing and fill an empty app DB",
             "examples:\n  pelbiot-jobs demo-data\n  pelbiot-jobs demo-data --devices 50 --days 7\n")

@@ -99,6 +99,7 @@ class Settings:
     index_max_table_mb: int = 10240
     index_max_load: int = 25
     index_critical_load: int = 50
+    index_apply_advice: bool = False
 
     def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
         fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
@@ -356,6 +357,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         index_max_table_mb=r.integer("INDEX_MAX_TABLE_MB", 10240, 1, 10_000_000),
         index_max_load=r.integer("INDEX_MAX_LOAD", 25, 1, 100_000),
         index_critical_load=r.integer("INDEX_CRITICAL_LOAD", 50, 1, 100_000),
+        index_apply_advice=r.boolean("INDEX_APPLY_ADVICE", False),
     )
 
 

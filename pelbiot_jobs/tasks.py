@@ -67,3 +67,29 @@ def prune_report_files(settings, now) -> int:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
     return removed
+
+
+@app.task(name="db.optimize", exclusive=True, soft_time_limit=3500, time_limit=3600)
+def db_optimize() -> dict:
+    """ANALYZE stale tables, record table statistics, store tuning recommendations with their evidence."""
+    import json
+
+    from .db.ops_models import recommendations
+    from .db.tuning import advise, analyze_stale, facts
+    from .indexes.live import read_schema
+    from .indexes.plan import plan
+
+    settings = app.pelbiot_settings
+    app_engine = engine_for(settings.app_db_url)
+    now = utcnow()
+    analyzed = analyze_stale(app_engine, now)
+    stats = db_table_stats.run()
+    if app_engine.dialect.name == "sqlite":
+        return {"analyzed": analyzed, "tables": stats["tables"], "recommendations": 0}
+    advice = advise(facts(app_engine), plan([], read_schema(app_engine))["duplicates"])
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    with engine_for(settings.ops_db_url).begin() as conn:
+        upsert(conn, recommendations, [{"day": day, "code": a["code"], "severity": a["severity"],
+                                        "message": a["message"][:1000], "evidence": json.dumps(a["evidence"])}
+                                       for a in advice], key=("day", "code"))
+    return {"analyzed": len(analyzed), "tables": stats["tables"], "recommendations": [a["code"] for a in advice]}

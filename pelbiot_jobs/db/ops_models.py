@@ -307,3 +307,14 @@ index_changes = Table(
     UniqueConstraint("run_id", "table_name", "index_name"),
     Index(None, "started_at"),
 )
+
+recommendations = Table(
+    "ops_recommendations", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("day", UtcDateTime, nullable=False),  # one set per day: a rerun replaces it
+    Column("code", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),  # info, warning
+    Column("message", String(1000), nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON of the figures it rests on
+    UniqueConstraint("day", "code"),
+)

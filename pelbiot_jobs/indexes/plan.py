@@ -25,9 +25,19 @@ def ddl(index: Index, dialect: str) -> str:
             f"({cols}), ALGORITHM=INPLACE, LOCK=NONE")
 
 
-def plan(wanted: list[Wanted], schema: Schema, source: str = "spec") -> dict:
+def plan(wanted: list[Wanted], schema: Schema, suggestions=()) -> dict:
+    """Declared indexes (and the advisor's suggestions) against the live schema, and every duplicate."""
+    from .advisor import as_wanted
+
     out = {"create": [], "exists": [], "covered": [], "invalid": [], "duplicates": [], "unused": [], "suggested": []}
-    for w in wanted:
+    declared = {(str(w.table).lower(), tuple(str(c[0]).lower() for c in w.columns)) for w in wanted}
+    items = [(w, "spec") for w in wanted]
+    for p in suggestions:
+        out["suggested"].append({"table": p.table, "columns": list(p.columns), "query_id": p.query_id,
+                                 "reason": p.reason, "explain_rows_before": getattr(p, "rows_before", None)})
+        if (p.table.lower(), tuple(c.lower() for c in p.columns)) not in declared:
+            items.append((as_wanted(p), "advisor"))
+    for w, source in items:
         entry = {"table": w.table, "columns": [c[0] for c in w.columns], "name": w.name, "source": source,
                  "reason": w.reason}
         bad = [x for x in [w.table, *(c[0] for c in w.columns)] + ([w.name] if w.name is not None else [])

@@ -17,13 +17,35 @@ def guard_of(settings, ignore_window: bool = False) -> Guard:
                  critical_load=settings.index_critical_load)
 
 
+#: Digests this recent feed the advisor.
+ADVICE_DAYS = 7
+
+
 def current_plan(settings, spec_path=None) -> dict:
+    """The plan of the declared indexes plus the advisor's suggestions from recent query digests."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from ..db.ops_models import query_digests
+    from ..runs import utcnow
+    from .advisor import proposals_from_digests
+
     path = spec_path or schedules_dir(settings) / FILE
     problems: list[str] = []
     wanted = parse_spec(path, problems) if path.is_file() else []
     if problems:
         raise ScheduleError(problems)
-    return plan(wanted, read_schema(engine_for(settings.app_db_url)))
+    schema = read_schema(engine_for(settings.app_db_url))
+    q = query_digests.c
+    try:
+        with engine_for(settings.ops_db_url).connect() as conn:
+            digests = [dict(r) for r in conn.execute(select(
+                q.query_id, q.example, q.full_scans, q.rows_sent_sum, q.rows_examined_sum, q.explain)
+                .where(q.window_start >= utcnow() - dt.timedelta(days=ADVICE_DAYS))).mappings()]
+    except Exception:  # a fresh ops DB without digests yet: no advice
+        digests = []
+    return plan(wanted, schema, proposals_from_digests(digests, schema))
 
 
 @app.task(name="indexes.reconcile", bind=True, exclusive=True, soft_time_limit=7000, time_limit=7200)
@@ -31,7 +53,8 @@ def indexes_reconcile(self, only: str | None = None) -> dict:
     """Create the declared indexes that are missing, online, one at a time, under the guardrails."""
     settings = app.pelbiot_settings
     p = current_plan(settings)
-    creates = [e for e in p["create"] if only is None or e["name"] == only]
+    creates = [e for e in p["create"] if (only is None or e["name"] == only)
+               and (e["source"] != "advisor" or settings.index_apply_advice)]
     results = apply_plan(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), creates,
                          guard_of(settings), self.request.id or "local")
     return {"created": [r["index"] for r in results if r["outcome"] == "created"],

@@ -95,3 +95,64 @@ def test_a_malformed_spec_gives_file_and_line(tmp_path):
     text = "\n".join(p.replace(str(spec), "indexes.yaml") for p in problems)
     assert "indexes.yaml:3: unknown key 'colums'" in text
     assert "indexes.yaml:5: columns must be a non-empty list" in text
+
+
+def test_the_advisor_proposes_the_per_device_history_index(pelbiot_db):
+    from pelbiot_jobs.indexes.advisor import proposals_from_digests, propose_for
+
+    _, engine = pelbiot_db
+    schema = read_schema(engine)
+    history = "SELECT * FROM load_profiles WHERE device_id = ? ORDER BY created_at DESC LIMIT ?"
+    [p] = propose_for(history, schema, "Q1")
+    assert (p.table, p.columns) == ("load_profiles", ("device_id", "created_at"))
+    assert p.reason == "equality on device_id; order by created_at"
+    # Equality first, one range, and an index that already leads with the columns means no proposal.
+    [r] = propose_for("SELECT * FROM alerts a WHERE a.severity IN (?, ?) AND a.device_id = ? "
+                      "AND a.created_at > ? ORDER BY a.created_at", schema)
+    assert r.columns == ("severity", "device_id", "created_at")
+    assert propose_for("SELECT * FROM sensor_data WHERE sensor_id = ? ORDER BY timestamp", schema) == []
+    digests = [{"query_id": "Q1", "example": history, "full_scans": 5, "rows_sent_sum": 24, "rows_examined_sum": 144000},
+               {"query_id": "Q2", "example": "SELECT * FROM devices WHERE id = ?", "full_scans": 0,
+                "rows_sent_sum": 100, "rows_examined_sum": 100}]
+    suggestions = proposals_from_digests(digests, schema)
+    assert [(s.table, s.columns) for s in suggestions] == [("load_profiles", ("device_id", "created_at"))]
+    result = plan([], schema, suggestions)  # no declared spec: the advice alone
+    [create] = result["create"]
+    assert create["source"] == "advisor" and create["columns"] == ["device_id", "created_at"]
+    assert "ADD INDEX `idx_load_profiles_device_id_created_at`" in create["sql"]
+    assert result["suggested"][0]["query_id"] == "Q1"
+
+
+def test_db_optimize_analyzes_stale_tables_and_stores_advice(pelbiot_db, fresh_mysql_db):
+    import datetime as dt
+    import json
+    from dataclasses import replace
+
+    import pymysql
+    from sqlalchemy import select
+
+    from pelbiot_jobs.celery_app import configure
+    from pelbiot_jobs.config import load_settings
+    from pelbiot_jobs.db import migrate
+    from pelbiot_jobs.db.ops_models import recommendations
+    from pelbiot_jobs.db.tuning import analyze_stale
+
+    url, engine = pelbiot_db
+    db = url.rsplit("/", 1)[1]
+    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
+                           autocommit=True)
+    conn.cursor().execute("UPDATE mysql.innodb_table_stats SET last_update = '2020-01-01 00:00:00' "
+                          "WHERE database_name = %s AND table_name = 'devices'", (db,))
+    conn.close()
+    assert "devices" in analyze_stale(engine, dt.datetime.utcnow())
+    assert "devices" not in analyze_stale(engine, dt.datetime.utcnow())  # fresh now
+    ops_url = fresh_mysql_db()
+    migrate.upgrade(ops_url)
+    settings = load_settings({"PELBIOT_APP_DB_URL": url, "PELBIOT_OPS_DB_URL": ops_url,
+                              "PELBIOT_BROKER_URL": "redis://127.0.0.1:6379/13"})
+    app = configure(settings)
+    result = app.tasks["db.optimize"].apply().result
+    assert result["tables"] == 25 and "duplicate_indexes" in result["recommendations"]
+    with make_engine(ops_url).connect() as c:
+        rows = {r.code: r for r in c.execute(select(recommendations))}
+    assert len(json.loads(rows["duplicate_indexes"].evidence)["duplicates"]) == 6
