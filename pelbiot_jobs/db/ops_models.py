@@ -304,6 +304,11 @@ index_changes = Table(
     Column("reason", String(1000)),
     Column("table_bytes", BigInteger),
     Column("threads_running_max", Integer),  # the highest load seen while it ran
+    Column("target_query", Text),  # the slow query the index is for (literals masked), when known
+    Column("explain_rows_before", BigInteger),
+    Column("explain_rows_after", BigInteger),
+    Column("latency_ms_before", Float),
+    Column("latency_ms_after", Float),
     UniqueConstraint("run_id", "table_name", "index_name"),
     Index(None, "started_at"),
 )

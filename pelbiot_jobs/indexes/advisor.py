@@ -8,7 +8,7 @@ ORDER BY columns. A proposal whose leading columns an existing index already has
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlglot
 from sqlglot import exp
@@ -27,6 +27,8 @@ class Proposal:
     columns: tuple[str, ...]
     query_id: str
     reason: str
+    example: str = ""  # the query it is for (literals masked)
+    rows_before: int | None = None  # EXPLAIN's rows estimate stored with the digest
 
 
 def _conjuncts(node):
@@ -147,8 +149,18 @@ def proposals_from_digests(digests: list[dict], schema: Schema) -> list[Proposal
         if not worth_advice(row) or not row.get("example"):
             continue
         for p in propose_for(row["example"], schema, row.get("query_id", "")):
-            seen.setdefault((p.table, p.columns), p)
+            seen.setdefault((p.table, p.columns), replace(p, example=row["example"],
+                                                          rows_before=_explain_rows(row.get("explain"))))
     return list(seen.values())
+
+
+def _explain_rows(explain) -> int | None:
+    import json
+
+    try:
+        return sum(int(r.get("rows") or 0) for r in json.loads(explain)) if explain else None
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def as_wanted(p: Proposal) -> Wanted:

@@ -61,21 +61,64 @@ def _record(ops: Engine, row: dict) -> None:
         conn.execute(insert(index_changes).values(**row))
 
 
+#: A target query runs under this statement limit (s) when its latency is measured.
+MEASURE_TIME_LIMIT = 5
+
+
+def runnable(masked: str) -> str:
+    """A masked example made runnable: each ``?`` becomes ``'1'`` (MySQL converts it for numbers and
+    strings alike, so the plan stays representative)."""
+    return masked.replace("?", "'1'")
+
+
+def measure(app: Engine, query: str) -> tuple[int | None, float | None]:
+    """(EXPLAIN's rows estimate, measured latency in ms) of a read-only target query."""
+    sql = runnable(query).strip().rstrip(";")
+    if not sql.lower().startswith("select"):
+        return None, None
+    with app.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return None, None
+        is_maria = "mariadb" in str(conn.execute(text("SELECT VERSION()")).scalar()).lower()
+        limit = f"SET STATEMENT max_statement_time={MEASURE_TIME_LIMIT} FOR " if is_maria else ""
+        try:
+            plan_rows = conn.exec_driver_sql(f"EXPLAIN {sql}").mappings().all()
+            rows = sum(int(r.get("rows") or 0) for r in plan_rows)
+            t = time.perf_counter()
+            conn.exec_driver_sql(f"{limit}{sql}").fetchall()
+            return rows, (time.perf_counter() - t) * 1000.0
+        except Exception:
+            return None, None
+        finally:
+            conn.rollback()
+
+
 def apply_plan(app: Engine, ops: Engine, creates: list[dict], guard: Guard, run_id: str,
                now=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)) -> list[dict]:
-    """Run the ``create`` entries of a plan, one at a time, under ``guard``; return their outcomes."""
+    """Run the ``create`` entries of a plan, one at a time, under ``guard``; return their outcomes.
+
+    When an entry names the slow query it is for (``target``), its EXPLAIN estimate and latency are
+    measured before and after, and kept with the change.
+    """
     results = []
     for entry in creates:
         started = now()
+        target = entry.get("target")
         row = {"run_id": run_id, "table_name": entry["table"], "index_name": entry["name"],
-               "statement": entry["sql"], "started_at": started}
+               "statement": entry["sql"], "started_at": started, "target_query": target}
+        if target:
+            row["explain_rows_before"], row["latency_ms_before"] = measure(app, target)
         outcome, reason, size, peak = _apply_one(app, entry, guard, now)
         finished = now()
+        if target and outcome == "created":
+            row["explain_rows_after"], row["latency_ms_after"] = measure(app, target)
         row.update(outcome=outcome, reason=reason, table_bytes=size, threads_running_max=peak,
                    finished_at=finished, duration_s=(finished - started).total_seconds())
         _record(ops, row)
         results.append({"table": entry["table"], "index": entry["name"], "outcome": outcome, "reason": reason,
-                        "duration_s": row["duration_s"]})
+                        "duration_s": row["duration_s"],
+                        **{k: row.get(k) for k in ("explain_rows_before", "explain_rows_after",
+                                                   "latency_ms_before", "latency_ms_after")}})
         if outcome == "aborted":
             break  # the server is under critical load: stop the run, do not try the next one
     return results

@@ -32,14 +32,20 @@ def plan(wanted: list[Wanted], schema: Schema, suggestions=()) -> dict:
     out = {"create": [], "exists": [], "covered": [], "invalid": [], "duplicates": [], "unused": [], "suggested": []}
     declared = {(str(w.table).lower(), tuple(str(c[0]).lower() for c in w.columns)) for w in wanted}
     items = [(w, "spec") for w in wanted]
+    targets: dict[tuple, str] = {}  # (table, columns) -> the slow query an index would serve
     for p in suggestions:
+        key = (p.table.lower(), tuple(c.lower() for c in p.columns))
+        targets.setdefault(key, p.example)
         out["suggested"].append({"table": p.table, "columns": list(p.columns), "query_id": p.query_id,
-                                 "reason": p.reason, "explain_rows_before": getattr(p, "rows_before", None)})
-        if (p.table.lower(), tuple(c.lower() for c in p.columns)) not in declared:
+                                 "reason": p.reason, "example": p.example, "explain_rows_before": p.rows_before})
+        if key not in declared:
             items.append((as_wanted(p), "advisor"))
     for w, source in items:
         entry = {"table": w.table, "columns": [c[0] for c in w.columns], "name": w.name, "source": source,
                  "reason": w.reason}
+        target = targets.get((str(w.table).lower(), tuple(str(c[0]).lower() for c in w.columns)))
+        if target:
+            entry["target"] = target
         bad = [x for x in [w.table, *(c[0] for c in w.columns)] + ([w.name] if w.name is not None else [])
                if not valid_identifier(x)]
         if bad:

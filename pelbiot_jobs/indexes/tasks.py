@@ -55,8 +55,19 @@ def indexes_reconcile(self, only: str | None = None) -> dict:
     p = current_plan(settings)
     creates = [e for e in p["create"] if (only is None or e["name"] == only)
                and (e["source"] != "advisor" or settings.index_apply_advice)]
+    run_id = self.request.id or "local"
     results = apply_plan(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), creates,
-                         guard_of(settings), self.request.id or "local")
+                         guard_of(settings), run_id)
+    # The advisor's indexes not created (configuration does not allow it) are stored as suggestions.
+    from .apply import _record
+    from ..runs import utcnow
+
+    for e in p["create"]:
+        if e["source"] == "advisor" and e not in creates:
+            _record(engine_for(settings.ops_db_url), {
+                "run_id": run_id, "table_name": e["table"], "index_name": e["name"], "statement": e["sql"],
+                "started_at": utcnow(), "outcome": "suggested", "reason": e["reason"][:1000],
+                "target_query": e.get("target")})
     return {"created": [r["index"] for r in results if r["outcome"] == "created"],
             "skipped": [f"{r['index']}: {r['reason']}" for r in results if r["outcome"] != "created"],
             "invalid": len(p["invalid"]), "duplicates": len(p["duplicates"])}

@@ -154,3 +154,16 @@ def test_the_maintenance_window():
     window = (dt.time(2), dt.time(5))
     assert in_window(window, dt.datetime(2026, 11, 29, 3, 0)) and not in_window(window, dt.datetime(2026, 11, 29, 6))
     assert in_window((dt.time(23), dt.time(1)), dt.datetime(2026, 11, 29, 0, 30))  # across midnight
+
+
+def test_an_index_for_a_slow_query_is_measured_before_and_after(big):
+    db, app, ops = big
+    target = "SELECT id, value FROM readings WHERE note = ?"  # a full scan before
+    e = entry("idx_readings_note_only", ["note"]) | {"target": target}
+    [r] = apply_plan(app, ops, [e], Guard(), "t-measure")
+    assert r["outcome"] == "created"
+    assert r["explain_rows_before"] > 500_000 and r["explain_rows_after"] < 10
+    assert r["latency_ms_after"] < r["latency_ms_before"]
+    with ops.connect() as conn:
+        row = conn.execute(select(index_changes).where(index_changes.c.run_id == "t-measure")).mappings().one()
+    assert row["target_query"] == target and row["latency_ms_before"] > row["latency_ms_after"]
