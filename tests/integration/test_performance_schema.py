@@ -84,3 +84,21 @@ def test_performance_schema_digests_are_stored_as_deltas(pfs_server, settings):
     assert calls == 50 and third["digests"] >= 1
     conn.close()
     app.dispose()
+
+
+def test_unused_indexes_come_with_the_server_uptime(pfs_server):
+    from pelbiot_jobs.indexes.live import unused_indexes
+
+    conn = pymysql.connect(host="127.0.0.1", port=pfs_server, user="root", database="pelbiot", autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS readings (id INT PRIMARY KEY, a INT, b INT, KEY idx_a (a), KEY idx_b (b))")
+        cur.execute("INSERT IGNORE INTO readings VALUES (1, 1, 1), (2, 2, 2)")
+        cur.execute("SELECT id FROM readings FORCE INDEX (idx_a) WHERE a = 1")  # idx_a is used, idx_b never
+        cur.fetchall()
+    conn.close()
+    app = make_engine(f"mysql+pymysql://root@127.0.0.1:{pfs_server}/pelbiot")
+    rows, note = unused_indexes(app)
+    app.dispose()
+    unused = {(r["table"], r["index"]) for r in rows}
+    assert note is None and ("readings", "idx_b") in unused and ("readings", "idx_a") not in unused
+    assert all(r["server_uptime_s"] >= 0 for r in rows)
