@@ -711,9 +711,14 @@ def _has_option(extra: list[str], short: str, long: str) -> bool:
 
 def cmd_beat(settings: Settings, args) -> int:
     app = _app(settings, with_schedule=True)  # refuses to start on invalid schedules
-    embedded = _prepare(settings, upgrade=False)
+    return _run_celery(app, ["beat", "--loglevel", settings.log_level, *args.celery_args],
+                       _prepare(settings, upgrade=False))
+
+
+def _run_celery(app, argv: list[str], embedded) -> int:
+    """Run a Celery (or Flower) command in this process; stop the embedded Redis we started after."""
     try:
-        app.start(["beat", "--loglevel", settings.log_level, *args.celery_args])
+        app.start(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     finally:
@@ -742,14 +747,7 @@ def cmd_flower(settings: Settings, args) -> int:
     if creds:
         # Through the environment, not argv: the command line of a process is world-readable.
         os.environ["FLOWER_BASIC_AUTH"] = f"{creds[0]}:{creds[1]}"
-    try:
-        app.start(["flower", f"--address={address}", f"--port={port}", *args.celery_args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    finally:
-        if embedded:
-            embedded.stop()
-    return EXIT_OK
+    return _run_celery(app, ["flower", f"--address={address}", f"--port={port}", *args.celery_args], embedded)
 
 
 def cmd_up(settings: Settings, args) -> int:
