@@ -97,7 +97,7 @@ def main() -> None:
     print(f"keys                         {args.keys:,} of ~{size} bytes, {args.rounds} rounds (median)")
     print(f"warmer write path            {ours_rate:,.0f} keys/s  (pipelined SET EX, jittered TTL)")
     print(f"bare redis-py pipeline       {bare_rate:,.0f} keys/s  (SET EX, same batches)")
-    print(f"redis-benchmark -P 16 -t set " + (f"{reference:,.0f} keys/s  (C client, for reference)"
+    print("redis-benchmark -P 16 -t set " + (f"{reference:,.0f} keys/s  (C client, for reference)"
                                               if reference else "not installed"))
     print(f"ratio warmer / bare          {ratio:.2f}  (goal >= 0.9)")
     print(json.dumps({"bench": "cache_warm", "keys": args.keys, "value_bytes": size,

@@ -11,7 +11,6 @@ import smtplib
 import ssl
 import uuid
 from email.message import EmailMessage
-from pathlib import Path
 
 from .config import Settings, scrub
 from .errors import ConfigError, TransientError
@@ -61,6 +60,3 @@ def deliver(settings: Settings, msg: EmailMessage) -> str:
         raise TransientError(f"cannot send mail through {smtp.host}:{smtp.port}: {text}") from exc
     return "sent"
 
-
-def outbox_path(settings: Settings) -> Path:
-    return settings.var_dir / "outbox"

@@ -12,13 +12,11 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings, settings_environ
-from .errors import ServiceUnavailable
 
 #: Seconds a child gets to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
@@ -95,18 +93,6 @@ class Supervisor:
                     child.process.kill()
                     child.process.wait()
         self.children.clear()
-
-
-def wait_for_worker(app, timeout: float = 60.0) -> None:
-    """Wait until a worker answers a ping through the broker."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if app.control.ping(timeout=1.0):
-                return
-        except Exception:
-            time.sleep(0.5)
-    raise ServiceUnavailable(f"no worker answered within {timeout:.0f}s")
 
 
 def new_task_id() -> str:

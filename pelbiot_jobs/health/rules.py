@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 NO_DATA = ("keep", "ok", "alert")
@@ -108,14 +108,3 @@ def aggregate(values: list[float], how: str) -> float | None:
         return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
     return values[-1]  # last
 
-
-@dataclass
-class Notice:
-    """What one evaluation tells people: transitions to notify, still-firing reminders."""
-
-    firing: list = field(default_factory=list)
-    resolved: list = field(default_factory=list)
-    reminders: list = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.firing or self.resolved or self.reminders)

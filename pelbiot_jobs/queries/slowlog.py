@@ -20,8 +20,6 @@ _HEADER_LINE = re.compile(
     rb"|Time\s+Id\s+Command).*\n", re.M)
 _TS = re.compile(rb"^# Time: ((?:[0-9: ]{15})|(?:[-0-9: T]{19}))")
 _UH = re.compile(rb"# User@Host: ([^\[]+|\[[^\[]+\]).*?@ (\S*) \[(.*)\]\s*(?:Id:\s*(\d+))?")
-_SET_TS = re.compile(rb"^SET\s+(?:.*\b)?timestamp=(\d+)")
-_HEADER_STARTS = (b"#", b"use ", b"SET last_insert_id", b"SET insert_id", b"SET timestamp")
 #: Attributes kept as numbers, and the flags counted when "Yes".
 NUMERIC = frozenset((b"Query_time", b"Lock_time", b"Rows_sent", b"Rows_examined", b"Rows_affected", b"Bytes_sent"))
 FLAGS = (b"Full_scan", b"Full_join", b"Filesort", b"Filesort_on_disk", b"Tmp_table", b"Tmp_table_on_disk",

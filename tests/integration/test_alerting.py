@@ -1,7 +1,6 @@
 """Rules driven by real metrics in MariaDB, evaluated by the real task on a real worker, mail to a
 real SMTP server (aiosmtpd)."""
 
-import datetime as dt
 import email
 import multiprocessing
 import shutil

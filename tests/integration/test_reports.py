@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import time
 import uuid
-from dataclasses import replace
 from html.parser import HTMLParser
 
 import pandas as pd
