@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import uuid
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Settings, settings_environ
+from .embedded import terminate
 
 #: Seconds a child gets to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
@@ -85,13 +85,7 @@ class Supervisor:
     def stop_all(self) -> None:
         # Beat and Flower first, so nothing new is sent while the worker drains.
         for child in sorted(self.children, key=lambda c: c.name == "worker"):
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-                try:
-                    child.process.wait(STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    child.process.kill()
-                    child.process.wait()
+            terminate(child.process, STOP_TIMEOUT)
         self.children.clear()
 
 

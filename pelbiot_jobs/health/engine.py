@@ -16,7 +16,7 @@ from sqlalchemy import Engine, and_, insert, or_, select, update
 
 from ..db.ops_models import alert_states, health_scores, incident_events, incidents, notifications, silences
 from ..db.upsert import upsert
-from .inputs import ALL, request_value, request_window, sample_series
+from .inputs import ALL, request_series, request_value, request_window, sample_series
 from .rules import AlertState, Rule, Transition, aggregate, step
 from .score import health_score
 
@@ -123,8 +123,8 @@ def _hosts_to_evaluate(conn, rule: Rule, series: dict[str, list[float]]) -> set[
     known = {r.host for r in conn.execute(select(alert_states.c.host).where(
         alert_states.c.rule == rule.name, alert_states.c.state != "inactive"))}
     hosts = set(series) | known
-    if not rule.metric.startswith(("host.", "worker.")) and not hosts:
-        hosts = {ALL if rule.metric.startswith("requests.") else ALL}
+    if not hosts and rule.metric.startswith("requests."):
+        hosts = {ALL}  # installation-wide: evaluated even without data, for its no-data policy
     return hosts
 
 
@@ -138,8 +138,6 @@ def evaluate(engine: Engine, rules: list[Rule], notify: dict, now: dt.datetime) 
                 continue
             since = now - dt.timedelta(seconds=rule.window)
             if rule.metric.startswith("requests."):
-                from .inputs import request_series
-
                 _, minutes = request_window(conn, since)
                 series = {ALL: request_series(rule.metric, minutes)} if minutes else {}
             else:

@@ -21,7 +21,7 @@ from ..db.ops_models import query_digests
 from ..db.upsert import upsert
 from ..metrics.requests import bucket_of, bucket_upper
 from ..metrics.store import get_state, put_state
-from .digest import QueryClass, stats
+from .digest import QueryClass, cache_key, stats
 from .fingerprint import fingerprint, mask_literals, query_id
 from .slowlog import SEPARATOR, Event, parse_records
 
@@ -47,9 +47,10 @@ def group(events, now: dt.datetime) -> dict[tuple[dt.datetime, bytes], tuple[Que
     out: dict = {}
     cache: dict[bytes, bytes] = {}
     for e in events:
-        fp = cache.get(e.query)
+        key = cache_key(e.query)
+        fp = cache.get(key)
         if fp is None:
-            fp = cache[e.query] = fingerprint(e.query)
+            fp = cache[key] = fingerprint(e.query)
         key = (hour_of(e.ts, now), fp)
         entry = out.get(key)
         if entry is None:

@@ -81,9 +81,8 @@ class QueryClass:
         for name, arr in other.values.items():
             self.values.setdefault(name, array("d")).extend(arr)
         self.flags.update(other.flags)
-        for attr in ("ts_min",):
-            if other.ts_min is not None and (self.ts_min is None or other.ts_min < self.ts_min):
-                self.ts_min = other.ts_min
+        if other.ts_min is not None and (self.ts_min is None or other.ts_min < self.ts_min):
+            self.ts_min = other.ts_min
         if other.ts_max is not None and (self.ts_max is None or other.ts_max > self.ts_max):
             self.ts_max = other.ts_max
         self.dbs.update(other.dbs)
@@ -157,44 +156,42 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: d
         digest.events += 1
 
 
+def _records_of_blocks(read):
+    """Records of a stream read in blocks by ``read(size)``: each block is cut at its last separator,
+    the rest waits for the next block (the "#" that starts the next record stays with it)."""
+    tail = b""
+    while True:
+        block = read(BLOCK)
+        if not block:
+            break
+        data = tail + block
+        cut = data.rfind(SEPARATOR)
+        if cut < 0:
+            tail = data
+            continue
+        yield from data[:cut].split(SEPARATOR)
+        tail = data[cut + 2:]
+    if tail:
+        yield from tail.split(SEPARATOR)
+
+
 def _records_of_range(path: str, start: int, end: int):
-    """Records between ``start`` and ``end``, read in blocks."""
+    """Records between ``start`` and ``end`` of a plain file."""
     with open(path, "rb") as fh:
         fh.seek(start)
-        remaining = end - start
-        tail = b""
-        while remaining > 0:
-            block = fh.read(min(BLOCK, remaining))
-            if not block:
-                break
-            remaining -= len(block)
-            data = tail + block
-            cut = data.rfind(SEPARATOR)
-            if cut < 0:
-                tail = data
-                continue
-            yield from data[:cut].split(SEPARATOR)
-            tail = data[cut + 2:]  # keep the "#" that starts the next record
-        if tail:
-            yield from tail.split(SEPARATOR)
+        remaining = [end - start]
+
+        def read(size: int) -> bytes:
+            block = fh.read(min(size, remaining[0])) if remaining[0] > 0 else b""
+            remaining[0] -= len(block)
+            return block
+
+        yield from _records_of_blocks(read)
 
 
 def _records_of_gzip(path: str):
     with gzip.open(path, "rb") as fh:
-        tail = b""
-        while True:
-            block = fh.read(BLOCK)
-            if not block:
-                break
-            data = tail + block
-            cut = data.rfind(SEPARATOR)
-            if cut < 0:
-                tail = data
-                continue
-            yield from data[:cut].split(SEPARATOR)
-            tail = data[cut + 2:]
-        if tail:
-            yield from tail.split(SEPARATOR)
+        yield from _records_of_blocks(fh.read)
 
 
 def _digest_part(args) -> Digest:
