@@ -1,8 +1,8 @@
 """``schedules/cache.yaml``: the declared warmers, validated when the file is loaded.
 
-Each warmer's SQL must be exactly one read-only SELECT, checked with a real SQL parser
-(sqlglot, MySQL dialect): no other statement kind, no second statement, no SELECT ... INTO,
-no locking read. Problems are reported as ``FILE:LINE: what is wrong``; a file with problems
+Each warmer's SQL must be exactly one plain read, checked by ``sqlguard`` with a real SQL
+parser (sqlglot, MySQL dialect): no other statement kind, no second statement, no SELECT ... INTO,
+no locking read, no executable comment, only pure built-in functions, no system schema. Problems are reported as ``FILE:LINE: what is wrong``; a file with problems
 is never run.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
+from ..sqlguard import UnsafeSQL, check_read
 from ..scheduling import FILE_CHECKERS, LineMap, load_yaml, parse_duration
 
 FILE = "cache.yaml"
@@ -48,29 +49,23 @@ class Warmer:
 
 
 def check_select(sql: str) -> tuple[str | None, list[str], list[str]]:
-    """Pure: (problem, placeholders, output column names) of a SQL text that must be one SELECT."""
+    """Pure: (problem, placeholders, output column names) of a SQL text that must be one plain read.
+
+    The rules are ``sqlguard``'s (one SELECT, no INTO, no locking, no executable comment, pure
+    built-in functions only, no system schema); an expression in the select list needs an alias,
+    because the JSON keys of the cached response come from the column names.
+    """
     try:
-        statements = [s for s in sqlglot.parse(sql, read="mysql") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        first = str(exc).splitlines()[0]
-        return f"SQL does not parse: {first}", [], []
-    if len(statements) != 1:
-        return f"SQL must be a single SELECT, found {len(statements)} statements", [], []
-    tree = statements[0]
-    if not isinstance(tree, (exp.Select, exp.Union)):
-        return f"SQL must be a SELECT, found {tree.key.upper()}", [], []
-    for select in tree.find_all(exp.Select):
-        if select.args.get("into"):
-            return "SQL must not be SELECT ... INTO (it writes)", [], []
-        if select.args.get("locks"):
-            return "SQL must not lock rows (FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE)", [], []
-    for node in tree.walk():
-        if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Command)):
-            return f"SQL must only read, found {node.key.upper()}", [], []
-    placeholders = sorted({p.name for p in tree.find_all(exp.Placeholder) if p.name})
-    first_select = tree if isinstance(tree, exp.Select) else next(tree.find_all(exp.Select))
-    columns = [e.alias_or_name for e in first_select.expressions]
-    return None, placeholders, columns
+        checked = check_read(sql, placeholders=True)
+    except UnsafeSQL as exc:
+        return f"SQL is not a plain read: {exc}", [], []
+    tree = sqlglot.parse_one(checked.sql, read="mysql")
+    first = tree if isinstance(tree, exp.Select) else next(tree.find_all(exp.Select))
+    for projection in first.expressions:
+        if not isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+            return (f"give {projection.sql(dialect='mysql')[:60]} an alias (AS name): the cached JSON's "
+                    "keys come from column names"), [], []
+    return None, list(checked.placeholders), list(checked.columns)
 
 
 def parse_cache_file(path: Path, problems: list[str]) -> list[Warmer]:

@@ -6,45 +6,44 @@ import datetime as dt
 import random
 import time
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from ..db.ops_models import cache_warm_runs
+from ..db.readonly import read_only, run_read
+from ..sqlguard import check_read
 from ..db.upsert import upsert
 from .serialize import dumps, response_body
 from .spec import Warmer
 from .writer import write_keys
 
 
-def _read_only(conn) -> None:
-    """Make the next transaction read-only where the database supports it."""
-    if conn.dialect.name in ("mysql", "mariadb"):
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-    elif conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("PRAGMA query_only = ON")
+#: A warmer's query runs under this statement time limit (s).
+WARMER_TIME_LIMIT_S = 30
 
 
 def compute(engine: Engine, warmer: Warmer, now: dt.datetime) -> list[tuple[str, bytes]]:
-    """Every (key, value) of one warmer, computed in one read-only transaction."""
+    """Every (key, value) of one warmer, computed in one read-only transaction.
+
+    The SQL is checked again here (``sqlguard``), whoever built the warmer; on MySQL/MariaDB what
+    runs is the checked rendering, under a statement time limit.
+    """
     builtins = {"now": now, "today": now.date()}
     if warmer.window:
         builtins["since"] = now - dt.timedelta(seconds=warmer.window)
+    query = check_read(warmer.sql, placeholders=True)
+    params_query = check_read(warmer.params_sql, placeholders=True) if warmer.params_sql else None
     items = []
-    with engine.connect() as conn:
-        _read_only(conn)
-        try:
-            if warmer.params_sql:
-                param_sets = [dict(r) for r in conn.execute(text(warmer.params_sql), builtins).mappings()]
-            else:
-                param_sets = [{}]
-            query = text(warmer.sql)
-            for params in param_sets:
-                rows = conn.execute(query, {**builtins, **params}).mappings().all()
-                key = warmer.key.format(**params) if params else warmer.key
-                items.append((key, dumps(response_body(rows, warmer.shape))))
-        finally:
-            conn.rollback()
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA query_only = OFF")
+    with engine.connect() as conn, read_only(conn):
+        if params_query:
+            param_sets = [dict(r) for r in run_read(conn, params_query, builtins, original=warmer.params_sql,
+                                                    time_limit_s=WARMER_TIME_LIMIT_S)]
+        else:
+            param_sets = [{}]
+        for params in param_sets:
+            rows = run_read(conn, query, {**builtins, **params}, original=warmer.sql,
+                            time_limit_s=WARMER_TIME_LIMIT_S)
+            key = warmer.key.format(**params) if params else warmer.key
+            items.append((key, dumps(response_body(rows, warmer.shape))))
     return items
 
 

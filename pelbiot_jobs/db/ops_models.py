@@ -309,6 +309,7 @@ index_changes = Table(
     Column("explain_rows_after", BigInteger),
     Column("latency_ms_before", Float),
     Column("latency_ms_after", Float),
+    Column("measure_note", String(1000)),  # why the target query was not measured (refused, failed)
     UniqueConstraint("run_id", "table_name", "index_name"),
     Index(None, "started_at"),
 )

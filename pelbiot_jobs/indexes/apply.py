@@ -71,26 +71,28 @@ def runnable(masked: str) -> str:
     return masked.replace("?", "'1'")
 
 
-def measure(app: Engine, query: str) -> tuple[int | None, float | None]:
-    """(EXPLAIN's rows estimate, measured latency in ms) of a read-only target query."""
-    sql = runnable(query).strip().rstrip(";")
-    if not sql.lower().startswith("select"):
-        return None, None
+def measure(app: Engine, query: str) -> tuple[int | None, float | None, str | None]:
+    """(EXPLAIN's rows estimate, latency in ms, why not measured) of a target query.
+
+    The query comes from a slow log: it runs only when ``sqlguard`` proves it a plain read, in a
+    read-only transaction under a statement time limit; a refused one is never run.
+    """
+    from ..db.readonly import explain_read, flavor, time_read
+    from ..runs import one_line
+    from ..sqlguard import UnsafeSQL, check_read
+
+    try:
+        checked = check_read(runnable(query).strip().rstrip(";"))
+    except UnsafeSQL as exc:
+        return None, None, f"target query refused, not run: {exc}"
     with app.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            return None, None
-        is_maria = "mariadb" in str(conn.execute(text("SELECT VERSION()")).scalar()).lower()
-        limit = f"SET STATEMENT max_statement_time={MEASURE_TIME_LIMIT} FOR " if is_maria else ""
+        if flavor(conn) == "sqlite":
+            return None, None, None
         try:
-            plan_rows = conn.exec_driver_sql(f"EXPLAIN {sql}").mappings().all()
-            rows = sum(int(r.get("rows") or 0) for r in plan_rows)
-            t = time.perf_counter()
-            conn.exec_driver_sql(f"{limit}{sql}").fetchall()
-            return rows, (time.perf_counter() - t) * 1000.0
-        except Exception:
-            return None, None
-        finally:
-            conn.rollback()
+            rows = sum(int(r.get("rows") or 0) for r in explain_read(conn, checked, time_limit_s=MEASURE_TIME_LIMIT))
+            return rows, time_read(conn, checked, time_limit_s=MEASURE_TIME_LIMIT), None
+        except Exception as exc:
+            return None, None, f"target query not measured: {one_line(exc)}"[:1000]
 
 
 def apply_plan(app: Engine, ops: Engine, creates: list[dict], guard: Guard, run_id: str,
@@ -107,18 +109,18 @@ def apply_plan(app: Engine, ops: Engine, creates: list[dict], guard: Guard, run_
         row = {"run_id": run_id, "table_name": entry["table"], "index_name": entry["name"],
                "statement": entry["sql"], "started_at": started, "target_query": target}
         if target:
-            row["explain_rows_before"], row["latency_ms_before"] = measure(app, target)
+            row["explain_rows_before"], row["latency_ms_before"], row["measure_note"] = measure(app, target)
         outcome, reason, size, peak = _apply_one(app, entry, guard, now)
         finished = now()
-        if target and outcome == "created":
-            row["explain_rows_after"], row["latency_ms_after"] = measure(app, target)
+        if target and outcome == "created" and not row["measure_note"]:
+            row["explain_rows_after"], row["latency_ms_after"], row["measure_note"] = measure(app, target)
         row.update(outcome=outcome, reason=reason, table_bytes=size, threads_running_max=peak,
                    finished_at=finished, duration_s=(finished - started).total_seconds())
         _record(ops, row)
         results.append({"table": entry["table"], "index": entry["name"], "outcome": outcome, "reason": reason,
                         "duration_s": row["duration_s"],
                         **{k: row.get(k) for k in ("explain_rows_before", "explain_rows_after",
-                                                   "latency_ms_before", "latency_ms_after")}})
+                                                   "latency_ms_before", "latency_ms_after", "measure_note")}})
         if outcome == "aborted":
             break  # the server is under critical load: stop the run, do not try the next one
     return results

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -281,32 +282,37 @@ def _performance_schema_on(app_engine: Engine) -> bool:
 
 # --- EXPLAIN ----------------------------------------------------------------------------------
 
+#: Texts that may be reads (everything else is not a candidate for EXPLAIN at all).
+_READ_LIKE = re.compile(r"\s*(\(|select\b|with\b|/\*|#|--)", re.IGNORECASE)
+
+
 def explain(app_engine: Engine, query: bytes, db: str | None) -> tuple[list[dict], list[str]] | None:
-    """The plan of a SELECT (never run, never DML) and its flags; None when it cannot be explained."""
-    import sqlglot
-    from sqlglot import exp
+    """The plan of a query proven to be a plain read, and its flags; None when it cannot be explained.
+
+    A text that is not proven a plain read (``sqlguard``) is never run: its plan is
+    ``[{"refused": reason}]`` with the flag ``refused``, so the refusal is on record.
+    """
+    from ..db.readonly import explain_read, flavor
+    from ..sqlguard import UnsafeSQL, check_read
 
     sql = query.decode("utf-8", "replace").strip().rstrip(";")
+    if not _READ_LIKE.match(sql):
+        return None  # DML, DDL, administrator commands: not candidates for EXPLAIN
     try:
-        tree = sqlglot.parse_one(sql, read="mysql")
-    except Exception:
-        return None
-    if not isinstance(tree, exp.Select) or tree.args.get("into") or tree.args.get("locks"):
-        return None
+        checked = check_read(sql)
+    except UnsafeSQL as exc:
+        return [{"refused": str(exc)}], ["refused"]
     with app_engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
+        if flavor(conn) == "sqlite":
             return None
         current = conn.execute(text("SELECT DATABASE()")).scalar()
+        conn.rollback()
         if db and db.strip("`") != current:
             return None  # another schema: not ours to explain
-        is_maria = "mariadb" in str(conn.execute(text("SELECT VERSION()")).scalar()).lower()
-        limit = (f"SET STATEMENT max_statement_time={EXPLAIN_TIME_LIMIT} FOR " if is_maria else "")
         try:
-            rows = [dict(r) for r in conn.exec_driver_sql(f"{limit}EXPLAIN {sql}").mappings()]
+            rows = explain_read(conn, checked, time_limit_s=EXPLAIN_TIME_LIMIT)
         except Exception:
             return None
-        finally:
-            conn.rollback()
     flags = set()
     for r in rows:
         extra = str(r.get("Extra") or "")
@@ -321,10 +327,13 @@ def explain(app_engine: Engine, query: bytes, db: str | None) -> tuple[list[dict
     return rows, sorted(flags)
 
 
-def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict) -> int:
-    """EXPLAIN the examples of the worst classes of this run (by total time) that are SELECTs."""
+def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict) -> tuple[int, int]:
+    """EXPLAIN the examples of the worst classes of this run (by total time) that are SELECTs.
+
+    Returns (explained, refused): a refused example is stored with its reason and never run.
+    """
     worst = sorted(grouped.items(), key=lambda kv: -sum(kv[1][0].values.get(b"Query_time", ())))[:EXPLAIN_TOP]
-    done = 0
+    done = refused = 0
     for (hour, fp), (qc, _hist, raw) in worst:
         db = next(iter(qc.dbs), b"").decode("utf-8", "replace") or None
         result = explain(app_engine, raw, db)
@@ -335,8 +344,11 @@ def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict) -> i
         ops_conn.execute(update(query_digests).where(qd.source == source, qd.query_id == query_id(fp),
                                                      qd.window_start == hour)
                          .values(explain=json.dumps(rows, default=str)[:65000], explain_flags=",".join(flags)))
-        done += 1
-    return done
+        if "refused" in flags:
+            refused += 1
+        else:
+            done += 1
+    return done, refused
 
 
 def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: str | None = None,
@@ -355,9 +367,9 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
             grouped = group(events, now)
             rows = store(conn, "slowlog_file", grouped, mask, slow_s)
             put_state(conn, state_name, new_state, now)
-            explained = explain_worst(conn, app_engine, "slowlog_file", grouped)
+            explained, refused = explain_worst(conn, app_engine, "slowlog_file", grouped)
         return {"source": "file", "events": len(events), "classes": len(rows), "skipped": skipped,
-                "explained": explained}
+                "explained": explained, "refused": refused}
     if source == "table":
         with ops_engine.begin() as conn:
             state = get_state(conn, "slowlog:table", lock=True) or {}
@@ -365,8 +377,9 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
             grouped = group(events, now)
             rows = store(conn, "slow_log_table", grouped, mask, slow_s)
             put_state(conn, "slowlog:table", new_state, now)
-            explained = explain_worst(conn, app_engine, "slow_log_table", grouped)
-        return {"source": "table", "events": len(events), "classes": len(rows), "explained": explained}
+            explained, refused = explain_worst(conn, app_engine, "slow_log_table", grouped)
+        return {"source": "table", "events": len(events), "classes": len(rows), "explained": explained,
+                "refused": refused}
     if source == "performance_schema":
         with ops_engine.begin() as conn:
             state = get_state(conn, "slowlog:performance_schema", lock=True) or {}

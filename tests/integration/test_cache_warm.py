@@ -70,13 +70,11 @@ def test_every_shipped_key_holds_what_the_api_would_serve(app, worker, settings,
 
 def test_the_warm_transaction_is_read_only(settings, demo):
     from pelbiot_jobs.cache.spec import Warmer
-    from pelbiot_jobs.cache.warm import _read_only
+    from pelbiot_jobs.db.readonly import read_only
 
-    with engine_for(settings.app_db_url).connect() as conn:
-        _read_only(conn)
+    with engine_for(settings.app_db_url).connect() as conn, read_only(conn):
         with pytest.raises(Exception, match="READ ONLY"):
             conn.execute(text("UPDATE devices SET status = 'error' WHERE id = 1"))
-        conn.rollback()
     assert Warmer  # the parser keeps writes out; the transaction would refuse them anyway
 
 
@@ -85,7 +83,7 @@ def slow_schedules(tmp_path):
     folder.mkdir()
     shutil.copy(SHIPPED_SCHEDULES / "beat.yaml", folder / "beat.yaml")
     (folder / "cache.yaml").write_text(
-        "warmers:\n  slow.one:\n    key: \"route:/test/slow\"\n    sql: SELECT SLEEP(2) AS slept\n    shape: first\n")
+        "warmers:\n  slow.one:\n    key: \"route:/test/slow\"\n    sql: WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1500000) SELECT COUNT(*) AS slept FROM c\n    shape: first\n")
     return folder
 
 

@@ -21,13 +21,19 @@ def problems_of(tmp_path, text):
 
 
 @pytest.mark.parametrize("sql, expected", [
-    ("UPDATE devices SET status = 'offline'", "SQL must be a SELECT, found UPDATE"),
-    ("SELECT 1; DELETE FROM devices", "SQL must be a single SELECT, found 2 statements"),
+    ("UPDATE devices SET status = 'offline'", "SQL is not a plain read: must be a SELECT, found UPDATE"),
+    ("SELECT 1; DELETE FROM devices", "SQL is not a plain read: must be a single SELECT, found 2 statements"),
     ("SELECT * FROM devices; SELECT 1", "found 2 statements"),
-    ("SELECT id INTO @x FROM devices", "SQL must not be SELECT ... INTO"),
-    ("SELECT * FROM devices FOR UPDATE", "SQL must not lock rows"),
-    ("DROP TABLE devices", "SQL must be a SELECT, found DROP"),
+    ("SELECT id INTO @x FROM devices", "SQL is not a plain read: SELECT ... INTO writes"),
+    ("SELECT * FROM devices FOR UPDATE", "SQL is not a plain read: locking read"),
+    ("DROP TABLE devices", "SQL is not a plain read: must be a SELECT, found DROP"),
     ("SELEC * FROM devices", "SQL does not parse"),
+    ("SELECT * FROM devices /*!50000 INTO OUTFILE '/tmp/x' */", "executable comment"),
+    ("SELECT SLEEP(1) AS s FROM devices", "function SLEEP is not on the allow-list"),
+    ("SELECT GET_LOCK('x', 0) AS l", "function GET_LOCK is not on the allow-list"),
+    ("SELECT LOAD_FILE('/etc/passwd') AS f", "function LOAD_FILE is not on the allow-list"),
+    ("SELECT user, password FROM mysql.user", "reads the system schema mysql"),
+    ("SELECT COUNT(*) FROM devices", "give COUNT(*) an alias"),
 ])
 def test_a_warmer_that_is_not_a_single_select_is_rejected_with_file_and_line(tmp_path, sql, expected):
     warmers, problems = problems_of(tmp_path, f"""
@@ -46,14 +52,14 @@ def test_a_warmer_that_is_not_a_single_select_is_rejected_with_file_and_line(tmp
 @pytest.mark.parametrize("text, expected", [
     ("warmers:\n  a.b:\n    key: k\n    sql: SELECT * FROM t WHERE id = :id\n",
      "cache.yaml:4: warmer 'a.b' uses :id, which neither params_sql nor the built-ins"),
-    ("warmers:\n  a.b:\n    key: k\n    sql: SELECT 1 WHERE x > :since\n", "uses :since but sets no 'window'"),
-    ("warmers:\n  a.b:\n    key: \"k:{nope}\"\n    params_sql: SELECT id FROM t\n    sql: SELECT 1\n",
+    ("warmers:\n  a.b:\n    key: k\n    sql: SELECT 1 AS one WHERE x > :since\n", "uses :since but sets no 'window'"),
+    ("warmers:\n  a.b:\n    key: \"k:{nope}\"\n    params_sql: SELECT id FROM t\n    sql: SELECT 1 AS one\n",
      "cache.yaml:3: key field {nope} is not a column of params_sql"),
-    ("warmers:\n  a.b:\n    key: k\n    params_sql: SELECT * FROM t\n    sql: SELECT 1\n", "must name its columns"),
-    ("warmers:\n  a.b:\n    key: k\n    sql: SELECT 1\n    shape: table\n", "cache.yaml:5: shape must be one of list, first"),
-    ("warmers:\n  a.b:\n    key: k\n    sql: SELECT 1\n    ttl: 10\n    jitter: 20\n", "cache.yaml:6: jitter (20s) must be below ttl"),
-    ("warmers:\n  a.b:\n    key: k\n    sql: SELECT 1\n    tll: 10\n", "cache.yaml:5: unknown key 'tll' in warmer 'a.b' (did you mean 'ttl'?)"),
-    ("warmers:\n  a.b:\n    key: has space\n    sql: SELECT 1\n", "needs a 'key' of printable characters"),
+    ("warmers:\n  a.b:\n    key: k\n    params_sql: SELECT * FROM t\n    sql: SELECT 1 AS one\n", "must name its columns"),
+    ("warmers:\n  a.b:\n    key: k\n    sql: SELECT 1 AS one\n    shape: table\n", "cache.yaml:5: shape must be one of list, first"),
+    ("warmers:\n  a.b:\n    key: k\n    sql: SELECT 1 AS one\n    ttl: 10\n    jitter: 20\n", "cache.yaml:6: jitter (20s) must be below ttl"),
+    ("warmers:\n  a.b:\n    key: k\n    sql: SELECT 1 AS one\n    tll: 10\n", "cache.yaml:5: unknown key 'tll' in warmer 'a.b' (did you mean 'ttl'?)"),
+    ("warmers:\n  a.b:\n    key: has space\n    sql: SELECT 1 AS one\n", "needs a 'key' of printable characters"),
 ])
 def test_other_warmer_problems(tmp_path, text, expected):
     _, problems = problems_of(tmp_path, text)
