@@ -36,6 +36,17 @@ REDBEAT_KEY_PREFIX = "pelbiot:redbeat:"
 RESULT_EXPIRES = 24 * 3600
 
 SHIPPED_SCHEDULES = Path(__file__).parent / "schedules"
+#: Tasks that change something outside pelbiot-jobs' own tables and files, and how. `up --once`
+#: leaves them out unless told `--all`: a smoke test must not run DDL or send mail by surprise.
+EXTERNAL_EFFECTS = {
+    "indexes.reconcile": "index DDL on the app DB",
+    "db.optimize": "ANALYZE TABLE on the app DB",
+    "cache.warm": "writes the cache the PELBIOT API serves",
+    "reports.export": "sends e-mail",
+    "alerts.evaluate": "may send alert e-mail",
+    "alerts.notify": "sends e-mail",
+    "maintenance.retention": "deletes old records and report folders",
+}
 #: Which queue each area's tasks go to unless a beat.yaml job says otherwise. DDL and ANALYZE go
 #: to `maintenance`, meant for a worker with concurrency 1; host-local work goes to `host.<name>`.
 TASK_ROUTES = {
@@ -98,6 +109,26 @@ def beat_schedule(jobs: list[Job]) -> dict:
     return schedule
 
 
+def _redbeat_connection(url: str) -> tuple[str, dict]:
+    """RedBeat's URL without its password, and the password as an option.
+
+    Celery hides settings whose names say PASS/KEY/SECRET, and masks broker_url and the backend,
+    but not ``redbeat_redis_url``: a worker's configuration (Flower's worker page) would show the
+    password in clear. As an option named ``password`` it is censored, and redis-py uses it.
+    """
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, {}
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = (f"{user}@" if user else "") + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc)), {"password": unquote(parts.password)}
+
+
 def celery_config(settings: Settings) -> dict:
     """The Celery settings: one place for every reliability choice, with the reason."""
     transport = {
@@ -107,6 +138,7 @@ def celery_config(settings: Settings) -> dict:
         "health_check_interval": 25,
     }
     redis_broker = settings.broker_is_redis
+    redbeat_url, redbeat_auth = _redbeat_connection(settings.coordination_redis_url)
     return {
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend_url,
@@ -144,10 +176,10 @@ def celery_config(settings: Settings) -> dict:
         "beat_max_loop_interval": BEAT_MAX_LOOP_INTERVAL,
         "beat_scheduler": "pelbiot_jobs.beat:RedBeatScheduler" if redis_broker else "pelbiot_jobs.beat:FileScheduler",
         "beat_schedule_filename": str(settings.var_dir / "beat-schedule"),
-        "redbeat_redis_url": settings.coordination_redis_url,
+        "redbeat_redis_url": redbeat_url,
         "redbeat_key_prefix": REDBEAT_KEY_PREFIX,
         "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT,
-        "redbeat_redis_options": {"socket_timeout": 30, "retry_period": 60},
+        "redbeat_redis_options": {"socket_timeout": 30, "retry_period": 60, **redbeat_auth},
     }
 
 

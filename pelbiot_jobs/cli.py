@@ -33,7 +33,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 EPILOG = """\
 examples:
   pelbiot-jobs up                         # worker + beat + Flower on the embedded default
-  pelbiot-jobs up --once                  # every enabled job once, a table of outcomes, exit
+  pelbiot-jobs up --once                  # a smoke test: the jobs that change nothing outside pelbiot-jobs, once
   pelbiot-jobs run db.table_stats --wait  # trigger a task by hand through the broker
   pelbiot-jobs run maintenance.retention --param job_runs_days=7 --local
   pelbiot-jobs status --json              # last run and next due time of every job
@@ -217,7 +217,10 @@ def cmd_run(settings: Settings, args) -> int:
     if task is None or args.task.startswith("celery."):
         known = ", ".join(sorted(n for n in app.tasks if not n.startswith("celery.")))
         raise InputError(f"unknown task {args.task!r} (known: {known})")
+    from .params import check_params
+
     params = _parse_params(args.param)
+    check_params(task.name, task.params, (), params)  # the task checks again; say it here, exit 2
     task_id = new_task_id()
     if args.local:
         from .db import migrate
@@ -338,16 +341,18 @@ def cmd_metrics(settings: Settings, args) -> int:
 
 
 def cmd_cache(settings: Settings, args) -> int:
-    from .cache.writer import invalidate
+    from .cache.tasks import load_warmers
+    from .cache.writer import invalidate, invalidation_problem
     from .metrics.tasks import cache_redis
 
     pattern = args.pattern
-    if not pattern or pattern.strip("*") == "":
-        raise InputError(f"pattern {pattern!r} would match every key of the cache; name a prefix, "
-                         "e.g. 'route:/api/devices*'")
+    namespaces = {w.namespace for w in load_warmers(settings)}
+    problem = invalidation_problem(pattern, namespaces)
+    if problem:
+        raise InputError(problem)
     if settings.embedded_redis:
         _require_broker(settings)
-    count = invalidate(cache_redis(settings.cache_redis_url), pattern, dry_run=args.dry_run)
+    count = invalidate(cache_redis(settings.cache_redis_url), pattern, namespaces, dry_run=args.dry_run)
     verb = "would unlink" if args.dry_run else "unlinked"
     if args.json:
         _print_json({"pattern": pattern, "keys": count, "dry_run": args.dry_run})
@@ -596,6 +601,7 @@ def _indexes_apply(settings: Settings, args, result: dict) -> int:
     from .indexes.apply import apply_plan
     from .indexes.tasks import guard_of
 
+    admin = settings.admin_url("indexes apply")
     creates = [e for e in result["create"] if (args.only is None or e["name"] == args.only)
                and (e["source"] != "advisor" or settings.index_apply_advice or args.only)]
     if args.only and not creates:
@@ -612,7 +618,7 @@ def _indexes_apply(settings: Settings, args, result: dict) -> int:
             print("nothing done")
             return EXIT_OK
     migrate.upgrade(settings.ops_db_url)
-    results = apply_plan(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), creates,
+    results = apply_plan(engine_for(admin), engine_for(settings.ops_db_url), creates,
                          guard_of(settings, ignore_window=args.ignore_window), f"cli-{uuid.uuid4()}")
     if args.json:
         _print_json(results)
@@ -728,10 +734,14 @@ def _run_celery(app, argv: list[str], embedded) -> int:
 
 
 def cmd_flower(settings: Settings, args) -> int:
-    from .supervisor import flower_credentials
+    from .supervisor import flower_credentials, flower_listen
 
     address = args.address or settings.flower.address
     port = args.port or settings.flower.port
+    final_address, final_port, unix_socket = flower_listen(args.celery_args, address, port)
+    if any(a.replace("_", "-").lower().startswith(("--basic-auth", "--auth")) for a in args.celery_args):
+        raise InputError("give Flower's credentials with PELBIOT_FLOWER_USER/PASSWORD, not on the command line "
+                         "(a process's arguments are readable by every user of the host)")
     creds = flower_credentials(settings)
     unauthenticated = args.unauthenticated or settings.flower.unauthenticated
     if creds is None:
@@ -739,15 +749,18 @@ def cmd_flower(settings: Settings, args) -> int:
             raise ConfigError("PELBIOT_FLOWER_USER and PELBIOT_FLOWER_PASSWORD are not set: Flower will not start "
                               "without authentication (set them, or pass --unauthenticated with "
                               "--address 127.0.0.1 for a local-only Flower)")
-        if address not in LOCAL_HOSTS:
-            raise ConfigError(f"PELBIOT_FLOWER_ADDRESS={address!r} is not valid with an unauthenticated Flower: "
+        if final_address not in LOCAL_HOSTS or unix_socket:
+            raise ConfigError(f"Flower address {final_address!r} is not valid with an unauthenticated Flower: "
                               "an open Flower may only listen on 127.0.0.1")
     embedded = _prepare(settings, upgrade=False)
     app = _app(settings)
+    for name in [k for k in os.environ if k.startswith("FLOWER_")]:
+        del os.environ[name]  # Flower reads FLOWER_* too: only what is checked here reaches it
     if creds:
         # Through the environment, not argv: the command line of a process is world-readable.
         os.environ["FLOWER_BASIC_AUTH"] = f"{creds[0]}:{creds[1]}"
-    return _run_celery(app, ["flower", f"--address={address}", f"--port={port}", *args.celery_args], embedded)
+    return _run_celery(app, ["flower", f"--address={final_address}", f"--port={final_port}",
+                             *[a for a in args.celery_args]], embedded)
 
 
 def cmd_up(settings: Settings, args) -> int:
@@ -766,7 +779,7 @@ def cmd_up(settings: Settings, args) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)  # also when started with SIGINT ignored (a background job)
     try:
-        if not os.environ.get("PELBIOT_APP_DB_URL"):
+        if settings.app_db_embedded:  # a configured app DB is never seeded, whatever set it
             app_engine = make_engine(settings.app_db_url)
             if device_count(app_engine) == 0:
                 console.print("seeding the demo PELBIOT database (first start)...")
@@ -804,8 +817,12 @@ def cmd_up(settings: Settings, args) -> int:
 def _banner(console, settings: Settings, jobs, flower) -> None:
     lines = ["[bold]pelbiot-jobs is up[/]: worker, beat" + (" and Flower" if flower else "")]
     if flower:
+        from .supervisor import GENERATED
+
         user, password, source = flower
-        shown = password if source.endswith("flower-credentials") else "(as configured)"
+        # A generated password is shown once, on a terminal; never into a log or a pipe.
+        shown = password if source in GENERATED and sys.stdout.isatty() else f"in {source}" \
+            if source.endswith("flower-credentials") else "(as configured)"
         lines.append(f"  Flower      http://{settings.flower.address}:{settings.flower.port}  "
                      f"user {user}, password {shown}  [dim]({source})[/]")
     lines += [f"  ops db      {mask_url(settings.ops_db_url)}",
@@ -818,11 +835,20 @@ def _banner(console, settings: Settings, jobs, flower) -> None:
 
 
 def _up_once(settings: Settings, supervisor, jobs, args, console) -> int:
+    from .celery_app import EXTERNAL_EFFECTS
     from .db.engine import engine_for
     from .runs import publishing
     from .status import wait_for_runs
     from .supervisor import new_task_id
 
+    enabled = [job for job in jobs if job.enabled]
+    left_out = [job for job in enabled if job.task in EXTERNAL_EFFECTS and not args.all]
+    if left_out:
+        console.print("left out (they change things outside pelbiot-jobs; `up --once --all` runs them too):\n"
+                      + "\n".join(f"  {job.name:<28} {EXTERNAL_EFFECTS[job.task]}" for job in left_out))
+    elif args.all:
+        console.print("--all: every enabled job runs, including index DDL, ANALYZE, cache writes, retention and e-mail")
+    jobs = [job for job in enabled if job not in left_out]
     log = settings.var_dir / "up-once-worker.log"
     supervisor.start("worker", ["worker"], log=log)
     app = _app(settings)
@@ -870,8 +896,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("up", cmd_up, "run worker, beat and Flower (the main job); Ctrl-C stops everything",
-            "examples:\n  pelbiot-jobs up\n  pelbiot-jobs up --once   # each enabled job once, then exit\n")
-    p.add_argument("--once", action="store_true", help="send every enabled job once, wait, print outcomes, exit")
+            "examples:\n  pelbiot-jobs up\n  pelbiot-jobs up --once   # smoke test: safe jobs once, then exit\n  pelbiot-jobs up --once --all   # every enabled job once, DDL and e-mail included\n")
+    p.add_argument("--once", action="store_true",
+                   help="a smoke test: send each enabled job that changes nothing outside pelbiot-jobs once, "
+                        "wait, print outcomes, exit")
+    p.add_argument("--all", action="store_true",
+                   help="with --once: also the jobs that run DDL, ANALYZE, write the API cache, delete or send mail")
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
     p.add_argument("--timeout", type=float, default=DEFAULT_WAIT, help="seconds --once waits (default 600)")
 

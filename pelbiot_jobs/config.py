@@ -70,6 +70,8 @@ class Settings:
 
     app_db_url: str
     ops_db_url: str
+    #: The account that may ALTER/INDEX/ANALYZE the app DB; None: index and ANALYZE work is refused.
+    app_db_admin_url: str | None
     broker_url: str
     cache_redis_url: str
     result_backend_url: str
@@ -91,6 +93,7 @@ class Settings:
     access_log: Path | None = None
     slowlog_source: str = "auto"  # auto, file, table, performance_schema, off
     slow_log: Path | None = None
+    slow_log_dir: Path | None = None  # queries.analyze may be given a file under it (path=...)
     show_query_literals: bool = False
     slow_threshold_ms: int = 1000
     report_recipients: dict = field(default_factory=dict)  # kind -> addresses (PELBIOT_REPORT_TO_<KIND>)
@@ -104,6 +107,18 @@ class Settings:
     def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
         fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
         return f"Settings({fields})"
+
+    def admin_url(self, what: str) -> str:
+        """The app DB account that may change the schema; ConfigError naming ``what`` needs it."""
+        if not self.app_db_admin_url:
+            raise ConfigError(f"{PREFIX}APP_DB_ADMIN_URL is not set: {what} needs an app DB account with ALTER, "
+                              "INDEX and SELECT on mysql.innodb_table_stats (README: Security); nothing was done")
+        return self.app_db_admin_url
+
+    @property
+    def app_db_embedded(self) -> bool:
+        """True when the app DB is the embedded default's own SQLite file (the only one ever seeded)."""
+        return self.app_db_url == f"sqlite:///{self.var_dir / 'app.db'}"
 
     @property
     def embedded_socket(self) -> Path:
@@ -130,17 +145,19 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret value configured, so that messages can be scrubbed of them."""
         found = [s for s in (self.smtp.password, self.flower.password) if s]
-        for url in (self.app_db_url, self.ops_db_url, self.broker_url, self.cache_redis_url,
+        for url in (self.app_db_url, self.app_db_admin_url or "", self.ops_db_url, self.broker_url, self.cache_redis_url,
                     self.result_backend_url, self.requests_redis_url):
-            password = urlsplit(url).password
-            if password:
-                found.append(password)
-        return found
+            rest = url.split("://", 1)[-1]
+            userinfo = rest[:rest.rfind("@")] if "@" in rest else ""
+            if ":" in userinfo:
+                found.extend(_password_forms(userinfo.split(":", 1)[1]))
+        return sorted(set(found), key=len, reverse=True)
 
     def describe(self) -> dict[str, str]:
         """The settings as a user may see them: every URL masked."""
         return {
             "app database": mask_url(self.app_db_url),
+            "app database (changes)": mask_url(self.app_db_admin_url) if self.app_db_admin_url else "not set",
             "ops database": mask_url(self.ops_db_url),
             "broker": mask_url(self.broker_url) + (" (embedded)" if self.embedded_redis else ""),
             "cache redis": mask_url(self.cache_redis_url),
@@ -150,12 +167,40 @@ class Settings:
         }
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)")
+# In running text a password ends at the last '@' of its whitespace-free run (a raw '@' in it
+# must not leave its tail visible); passwords with spaces are caught by their values (scrub).
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>\S*)(?P<at>@)")
+_WHOLE_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?P<rest>[^\n]*)")
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***``."""
+    """Return ``url`` (or a text with URLs in it) with every password replaced by ``***``.
+
+    A text that is one URL is split at its last '@', so a password with a raw '@', a space, a
+    '/' or URL escapes is masked whole.
+    """
+    whole = _WHOLE_URL.fullmatch(url.strip())
+    if whole:
+        rest = whole["rest"]
+        at = rest.rfind("@")
+        if at != -1 and ":" in rest[:at]:
+            user = rest[:at].split(":", 1)[0]
+            return f"{whole['scheme']}://{user}:***@{rest[at + 1:]}"
+        if at == -1:
+            return url
     return _URL_PASSWORD.sub(r"\g<head>***\g<at>", url)
+
+
+def _password_forms(password: str) -> list[str]:
+    """A password as it may show up in a message: raw, URL-decoded, and the pieces a parser that
+    split it at '@' or ':' would print (a wrong host "ss@db" from "p@ss@db")."""
+    from urllib.parse import unquote
+
+    forms = {password, unquote(password)}
+    for form in list(forms):
+        for sep in ("@", ":", "/"):
+            forms.update(piece for piece in form.split(sep)[1:] if len(piece) >= 4)
+    return [f for f in forms if f]
 
 
 def scrub(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
@@ -274,6 +319,12 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
 
     var_dir = r.path("VAR_DIR", None) or cwd / DEFAULT_VAR_DIR
     app_db = r.url("APP_DB_URL", DB_SCHEMES) or f"sqlite:///{var_dir / 'app.db'}"
+    app_admin = r.url("APP_DB_ADMIN_URL", DB_SCHEMES)
+    if app_admin is None and app_db.startswith("sqlite:"):
+        app_admin = app_db  # SQLite has no accounts: the one file is read and changed alike
+    elif app_admin is not None and _same_database(app_db) != _same_database(app_admin):
+        raise ConfigError(f"{PREFIX}APP_DB_ADMIN_URL={mask_url(app_admin)!r} is not valid: it must name the same "
+                          f"server and database as {PREFIX}APP_DB_URL ({mask_url(app_db)}), with another account")
     ops_db = r.url("OPS_DB_URL", DB_SCHEMES) or f"sqlite:///{var_dir / 'ops.db'}"
     broker = r.url("BROKER_URL", BROKER_SCHEMES)
     cache = r.url("CACHE_REDIS_URL", REDIS_SCHEMES)
@@ -326,6 +377,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     return Settings(
         app_db_url=app_db,
         ops_db_url=ops_db,
+        app_db_admin_url=app_admin,
         broker_url=broker,
         cache_redis_url=cache,
         result_backend_url=result_backend,
@@ -348,6 +400,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         slowlog_source=r.choice("SLOWLOG_SOURCE", "AUTO", ("AUTO", "FILE", "TABLE", "PERFORMANCE_SCHEMA",
                                                            "OFF")).lower(),
         slow_log=r.path("SLOW_LOG", None),
+        slow_log_dir=r.path("SLOW_LOG_DIR", None),
         show_query_literals=r.boolean("SHOW_QUERY_LITERALS", False),
         slow_threshold_ms=r.integer("SLOW_THRESHOLD_MS", 1000, 1, 3_600_000),
         report_recipients={kind: r.addresses(f"REPORT_TO_{kind.upper()}")
@@ -359,6 +412,14 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         index_critical_load=r.integer("INDEX_CRITICAL_LOAD", 50, 1, 100_000),
         index_apply_advice=r.boolean("INDEX_APPLY_ADVICE", False),
     )
+
+
+def _same_database(url: str) -> tuple:
+    """What two URLs must share to name one database: scheme, host, port, database (not the account)."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return ("sqlite", parts.path)
+    return (parts.scheme, (parts.hostname or "").lower(), parts.port or 3306, parts.path.strip("/"))
 
 
 def _window(r: _Reader) -> str | None:
@@ -391,6 +452,12 @@ def settings_environ(settings: Settings) -> dict[str, str]:
         "HOSTNAME": settings.hostname,
         "LOG_LEVEL": settings.log_level,
     }
+    if settings.app_db_admin_url and settings.app_db_admin_url != settings.app_db_url:
+        env["APP_DB_ADMIN_URL"] = settings.app_db_admin_url
+    if settings.slow_log:
+        env["SLOW_LOG"] = str(settings.slow_log)
+    if settings.slow_log_dir:
+        env["SLOW_LOG_DIR"] = str(settings.slow_log_dir)
     if not settings.embedded_redis:
         env["BROKER_URL"] = settings.broker_url
         env["CACHE_REDIS_URL"] = settings.cache_redis_url

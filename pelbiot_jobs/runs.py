@@ -27,6 +27,7 @@ from .db.engine import engine_for
 from .db.ops_models import job_runs
 from .db.upsert import upsert
 from .errors import is_transient
+from .params import check_params
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +114,19 @@ class PelbiotTask(Task):
 
     #: True: at most one run at a time, cluster-wide; a second is recorded as SKIPPED.
     exclusive = False
+    #: The parameters this task accepts (name -> ``params.Param``), checked on every run whoever
+    #: sent the message; a task that declares none accepts none.
+    params: dict = {}
     max_retries = 5
     #: Retry backoff of this task (see ``compute_backoff``).
     backoff_base = BACKOFF_BASE_SECONDS
     backoff_max = BACKOFF_MAX_SECONDS
 
     def __call__(self, *args, **kwargs):
+        # Whoever sent the message (beat, CLI, Flower, another client): a bad parameter fails
+        # here, once, with one line, before any lock is taken or anything is touched.
+        kwargs = check_params(self.name, self.params, args, kwargs)
+        args = ()
         settings = self.app.pelbiot_settings
         token = self.request.id or "local"
         lock_name = self.name

@@ -15,6 +15,7 @@ from .db.ops_models import job_runs, metric_rollups, metric_samples, request_min
 from .db.table_stats import hour_bucket, read_table_stats
 from .db.upsert import upsert
 from .maintenance.retention import cutoffs, prune
+from .params import Days
 from .runs import utcnow
 
 
@@ -33,8 +34,8 @@ def db_table_stats() -> dict:
             "bytes": sum((r["data_bytes"] or 0) + (r["index_bytes"] or 0) for r in rows)}
 
 
-@app.task(name="maintenance.retention", exclusive=True,
-          soft_time_limit=1700, time_limit=1800)
+@app.task(name="maintenance.retention", exclusive=True, soft_time_limit=1700, time_limit=1800,
+          params={"job_runs_days": Days(), "table_stats_days": Days(), "samples_days": Days(), "rollups_days": Days()})
 def maintenance_retention(job_runs_days: int | None = None, table_stats_days: int | None = None,
                           samples_days: int | None = None, rollups_days: int | None = None) -> dict:
     """Prune job runs, table statistics, raw samples and rollups past their configured age."""
@@ -52,18 +53,27 @@ def maintenance_retention(job_runs_days: int | None = None, table_stats_days: in
 
 
 def prune_report_files(settings, now) -> int:
-    """Delete report folders (reports/<kind>/<YYYY-MM-DD>/) older than the report retention."""
+    """Delete report folders (reports/<kind>/<YYYY-MM-DD>/) written longer ago than the retention.
+
+    A folder is aged by when its newest file was written, not by the period it covers: a monthly
+    report written today about last month is fresh.
+    """
     import shutil
 
-    cutoff = (now - dt.timedelta(days=settings.retention_reports_days)).date()
+    cutoff = (now - dt.timedelta(days=settings.retention_reports_days)).replace(tzinfo=dt.timezone.utc).timestamp()
     removed = 0
     for kind_dir in (settings.reports_dir.iterdir() if settings.reports_dir.is_dir() else []):
-        for folder in (kind_dir.iterdir() if kind_dir.is_dir() else []):
+        if kind_dir.is_symlink() or not kind_dir.is_dir():
+            continue
+        for folder in kind_dir.iterdir():
             try:
-                day = dt.date.fromisoformat(folder.name)
+                dt.date.fromisoformat(folder.name)
             except ValueError:
                 continue  # not one of ours
-            if day < cutoff:
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            written = max([f.lstat().st_mtime for f in folder.iterdir()] or [folder.lstat().st_mtime])
+            if written < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
     return removed
@@ -79,10 +89,17 @@ def db_optimize() -> dict:
     from .indexes.live import read_schema
     from .indexes.plan import plan
 
+    from .errors import ConfigError
+    from .runs import skipped
+
     settings = app.pelbiot_settings
+    try:
+        admin = settings.admin_url("db.optimize (ANALYZE TABLE)")
+    except ConfigError as exc:
+        return skipped(str(exc))
     app_engine = engine_for(settings.app_db_url)
     now = utcnow()
-    analyzed = analyze_stale(app_engine, now)
+    analyzed = analyze_stale(engine_for(admin), now)
     stats = db_table_stats.run()
     if app_engine.dialect.name == "sqlite":
         return {"analyzed": analyzed, "tables": stats["tables"], "recommendations": 0}

@@ -34,9 +34,23 @@ def _require(host: str, port: int, what: str) -> None:
                     f"(scripts/ensure-services.sh)", pytrace=False)
 
 
-def mysql_url(database: str) -> str:
-    auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
+def mysql_url(database: str, user: str = MYSQL_USER, password: str = MYSQL_PASSWORD) -> str:
+    from urllib.parse import quote
+
+    auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
     return f"mysql+pymysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{database}"
+
+
+#: The password of the tests' read-only app DB account: a raw '@', a space, a '%' and a '/', so
+#: that masking is tested on the hard cases wherever the URL shows up.
+READER_PASSWORD = "r3@d only%2F pw/x"
+#: What the README tells a DBA to grant the account that reads (everything but index and ANALYZE work).
+READER_GRANTS = (
+    "GRANT SELECT ON `{db}`.* TO {user}",
+    "GRANT PROCESS, REPLICATION CLIENT ON *.* TO {user}",
+    "GRANT SELECT ON mysql.slow_log TO {user}",
+    "GRANT SELECT ON performance_schema.* TO {user}",
+)
 
 
 @pytest.fixture(scope="session")
@@ -49,16 +63,25 @@ def mariadb():
     names = {"app": f"pjt_{tag}_app", "ops": f"pjt_{tag}_ops"}
     conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
                            autocommit=True)
+    reader = f"pjt_{tag}_reader"
     with conn.cursor() as cur:
         for name in names.values():
             cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    yield {k: mysql_url(v) for k, v in names.items()} | {"names": names}
+        cur.execute(f"CREATE USER '{reader}'@'%%' IDENTIFIED BY %s", (READER_PASSWORD,))
+        cur.execute(f"CREATE USER '{reader}'@'localhost' IDENTIFIED BY %s", (READER_PASSWORD,))
+        for host in ("%", "localhost"):
+            for grant in READER_GRANTS:
+                cur.execute(grant.format(db=names["app"], user=f"'{reader}'@'{host}'"))
+    yield {k: mysql_url(v) for k, v in names.items()} | {
+        "names": names, "reader": mysql_url(names["app"], reader, READER_PASSWORD), "reader_user": reader}
     from pelbiot_jobs.db.engine import dispose_all
 
     dispose_all()
     with conn.cursor() as cur:
         for name in names.values():
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        for host in ("%", "localhost"):
+            cur.execute(f"DROP USER IF EXISTS '{reader}'@'{host}'")
     conn.close()
 
 
@@ -100,7 +123,10 @@ def redis_url():
 def service_env(mariadb: dict, redis_url: str, tmp_path: Path) -> dict[str, str]:
     """PELBIOT_* variables for MariaDB + Redis, state under tmp_path."""
     return {
-        "PELBIOT_APP_DB_URL": mariadb["app"],
+        # The jobs read through the least-privileged account when the fixture made one (README: Security);
+        # index and ANALYZE work goes through the admin account.
+        "PELBIOT_APP_DB_URL": mariadb.get("reader", mariadb["app"]),
+        "PELBIOT_APP_DB_ADMIN_URL": mariadb["app"],
         "PELBIOT_OPS_DB_URL": mariadb["ops"],
         "PELBIOT_BROKER_URL": redis_url,
         "PELBIOT_CACHE_REDIS_URL": redis_url,

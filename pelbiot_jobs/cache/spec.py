@@ -25,6 +25,11 @@ WARMER_KEYS = ("key", "sql", "params_sql", "shape", "ttl", "jitter", "window", "
 SHAPES = ("list", "first")
 #: Parameters every warmer may use: the window start, now, and today's date (UTC).
 BUILTIN_PARAMS = ("since", "now", "today")
+#: Key namespaces that belong to the broker, Celery, RedBeat and pelbiot-jobs itself: no warmer may
+#: write there and ``cache invalidate`` never deletes there, even with the cache on the broker's Redis.
+RESERVED_KEY_PREFIXES = ("pelbiot:", "_kombu", "celery", "unacked", "redbeat", "_binding")
+#: Longest key a warmer may declare (characters, before its fields are filled).
+MAX_KEY_LENGTH = 512
 #: Defaults: the API caches for 300 s; keys warmed together expire up to 30 s apart.
 DEFAULT_TTL = 300
 DEFAULT_JITTER = 30
@@ -44,8 +49,35 @@ class Warmer:
     description: str = ""
 
     @property
+    def namespace(self) -> str:
+        """The key's prefix up to and including its first ':' (``route:``): what invalidation may touch."""
+        return namespace_of(self.key)
+
+    @property
     def key_fields(self) -> list[str]:
         return [f for _, f, _, _ in string.Formatter().parse(self.key) if f]
+
+
+def namespace_of(key: str) -> str:
+    return key.split(":", 1)[0] + ":" if ":" in key else ""
+
+
+def key_problem(key: str) -> str | None:
+    """Pure: why a warmer's key pattern is not allowed, or None."""
+    if len(key) > MAX_KEY_LENGTH:
+        return f"'key' is longer than {MAX_KEY_LENGTH} characters"
+    space = namespace_of(key)
+    if not space or len(space) < 2 or "{" in space:
+        return "'key' needs a literal namespace prefix ending in ':' (the API's is route:)"
+    if any(c in space for c in "*?[]\\"):
+        return f"'key' namespace {space!r} has glob characters"
+    if space.lower().startswith(RESERVED_KEY_PREFIXES) or any(p.startswith(space.lower()) for p in RESERVED_KEY_PREFIXES):
+        return f"'key' namespace {space!r} is reserved for the broker, Celery, RedBeat or pelbiot-jobs"
+    for _, field, spec, conversion in string.Formatter().parse(key):
+        if field is not None and (spec or conversion or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field)):
+            return f"key field {{{field}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} " \
+                   "must be a plain column name (no format spec, conversion, index or attribute)"
+    return None
 
 
 def check_select(sql: str) -> tuple[str | None, list[str], list[str]]:
@@ -111,6 +143,14 @@ def parse_cache_file(path: Path, problems: list[str]) -> list[Warmer]:
         sql = merged.get("sql")
         if not isinstance(key, str) or not key or not re.fullmatch(r"[\x21-\x7e]+", key):
             problems.append(f"{at('key')}: warmer {name!r} needs a 'key' of printable characters without spaces")
+        else:
+            try:
+                problem = key_problem(key)
+            except ValueError as exc:  # unbalanced braces
+                problem = f"'key' is not a valid pattern: {exc}"
+            if problem:
+                problems.append(f"{at('key')}: warmer {name!r}: {problem}")
+                key = None
         if not isinstance(sql, str) or not sql.strip():
             problems.append(f"{at('sql')}: warmer {name!r} needs 'sql', a single SELECT")
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..celery_app import app, schedules_dir
 from ..db.engine import engine_for
 from ..errors import InputError, ScheduleError
+from ..params import Name
 from ..runs import utcnow
 from .spec import FILE, parse_cache_file
 
@@ -21,7 +22,8 @@ def load_warmers(settings) -> list:
     return warmers
 
 
-@app.task(name="cache.warm", bind=True, exclusive=True, soft_time_limit=200, time_limit=240)
+@app.task(name="cache.warm", bind=True, exclusive=True, soft_time_limit=200, time_limit=240,
+          params={"warmer": Name(100)})
 def cache_warm(self, warmer: str | None = None) -> dict:
     """Precompute the API's hot responses into the Redis keys it reads (all warmers, or one)."""
     from .warm import warm

@@ -67,11 +67,38 @@ def _flush(conn, batch: list[bytes]) -> None:
         conn.read_response()  # raises ResponseError on an error reply
 
 
-def invalidate(client, pattern: str, dry_run: bool = False) -> int:
-    """UNLINK every key matching ``pattern``, found with SCAN (never KEYS); return the count."""
+def invalidation_problem(pattern: str, namespaces: set[str]) -> str | None:
+    """Pure: why ``pattern`` may not be invalidated, or None.
+
+    It must begin, literally (no glob character before its end), with the namespace of a declared
+    warmer (``route:``): nothing else in a Redis that may also be the broker's can be touched.
+    """
+    from .spec import RESERVED_KEY_PREFIXES
+
+    if not namespaces:
+        return "no warmer is declared in cache.yaml, so no cache namespace may be invalidated"
+    for space in sorted(namespaces):
+        if pattern.startswith(space) and not any(c in space for c in "*?[]\\"):
+            if space.lower().startswith(RESERVED_KEY_PREFIXES):
+                break
+            return None
+    return (f"pattern {pattern!r:.80} is outside the cache's namespaces ({', '.join(sorted(namespaces))}): "
+            "start it with one of them, e.g. 'route:/api/devices*'")
+
+
+def invalidate(client, pattern: str, namespaces: set[str], dry_run: bool = False) -> int:
+    """UNLINK every key matching ``pattern`` inside ``namespaces``, found with SCAN (never KEYS)."""
+    from ..errors import InputError
+
+    problem = invalidation_problem(pattern, namespaces)
+    if problem:
+        raise InputError(problem)
+    prefixes = tuple(space.encode() for space in namespaces)
     count = 0
     batch: list = []
     for key in client.scan_iter(match=pattern, count=SCAN_COUNT):
+        if not key.startswith(prefixes):  # a Redis glob is not a prefix: check each key again
+            continue
         batch.append(key)
         if len(batch) >= BATCH:
             count += len(batch) if dry_run else client.unlink(*batch)

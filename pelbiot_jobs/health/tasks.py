@@ -10,6 +10,7 @@ from ..celery_app import app, schedules_dir
 from ..db.engine import engine_for
 from ..db.ops_models import notification_attempts, notifications
 from ..errors import ScheduleError, TransientError
+from ..params import PositiveInt
 from ..runs import publishing, utcnow
 from .spec import ALERTS_FILE, HEALTH_FILE, parse_alerts, parse_health
 
@@ -74,7 +75,8 @@ def alerts_evaluate() -> dict:
     return result
 
 
-@app.task(name="alerts.notify", bind=True, max_retries=6, backoff_max=600.0, soft_time_limit=100, time_limit=120)
+@app.task(name="alerts.notify", bind=True, max_retries=6, backoff_max=600.0, soft_time_limit=100, time_limit=120,
+          params={"notification_id": PositiveInt()})
 def alerts_notify(self, notification_id: int) -> dict:
     """Send one queued notification; SMTP trouble is retried with backoff, each attempt logged."""
     from ..mail import build_message, deliver

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..celery_app import app, schedules_dir
 from ..db.engine import engine_for
 from ..errors import ScheduleError
+from ..params import Name
 from .apply import Guard, apply_plan, parse_window
 from .live import read_schema
 from .plan import plan
@@ -48,15 +49,23 @@ def current_plan(settings, spec_path=None) -> dict:
     return plan(wanted, schema, proposals_from_digests(digests, schema))
 
 
-@app.task(name="indexes.reconcile", bind=True, exclusive=True, soft_time_limit=7000, time_limit=7200)
+@app.task(name="indexes.reconcile", bind=True, exclusive=True, soft_time_limit=7000, time_limit=7200,
+          params={"only": Name(64)})
 def indexes_reconcile(self, only: str | None = None) -> dict:
     """Create the declared indexes that are missing, online, one at a time, under the guardrails."""
+    from ..errors import ConfigError
+    from ..runs import skipped
+
     settings = app.pelbiot_settings
+    try:
+        admin = settings.admin_url("indexes.reconcile")
+    except ConfigError as exc:
+        return skipped(str(exc))
     p = current_plan(settings)
     creates = [e for e in p["create"] if (only is None or e["name"] == only)
                and (e["source"] != "advisor" or settings.index_apply_advice)]
     run_id = self.request.id or "local"
-    results = apply_plan(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), creates,
+    results = apply_plan(engine_for(admin), engine_for(settings.ops_db_url), creates,
                          guard_of(settings), run_id)
     # The advisor's indexes not created (configuration does not allow it) are stored as suggestions.
     from .apply import _record

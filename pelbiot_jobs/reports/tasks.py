@@ -7,6 +7,7 @@ import datetime as dt
 from ..celery_app import app
 from ..db.engine import engine_for
 from ..errors import InputError
+from ..params import Bool, Choice, IsoDate
 from ..runs import one_line, utcnow
 from .build import MAX_EMAIL_HTML, compute, email_message, record, write
 from .data import period_for
@@ -43,7 +44,8 @@ def export(settings, kind: str, day: dt.date | None, email: bool, output=None) -
     return result
 
 
-@app.task(name="reports.export", bind=True, max_retries=5, backoff_max=300.0, soft_time_limit=500, time_limit=600)
+@app.task(name="reports.export", bind=True, max_retries=5, backoff_max=300.0, soft_time_limit=500, time_limit=600,
+          params={"kind": Choice(KINDS), "date": IsoDate(), "email": Bool()})
 def reports_export(self, kind: str = "daily", date: str | None = None, email: bool = True) -> dict:
     """Build the daily, weekly or monthly operations report (or PELBIOT's summary); e-mail it."""
     day = dt.date.fromisoformat(date) if date else None
