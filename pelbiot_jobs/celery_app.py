@@ -81,7 +81,8 @@ def schedules_dir(settings: Settings) -> Path:
 
 def check_schedules(settings: Settings) -> list[str]:
     """Every problem of the schedule folder in use, as ``FILE:LINE: message`` lines."""
-    return check_dir(schedules_dir(settings), task_names())
+    names = task_names()
+    return check_dir(schedules_dir(settings), names, {n: getattr(app.tasks[n], "params", {}) for n in names})
 
 
 def load_jobs(settings: Settings) -> list[Job]:

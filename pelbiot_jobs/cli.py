@@ -18,6 +18,8 @@ from pathlib import Path
 from . import __version__
 from .config import Settings, load_settings, mask_url, scrub
 from .errors import ConfigError, InputError, PelbiotError, ScheduleError, ServiceUnavailable, is_transient
+from .textsafe import cell, plain
+from rich.markup import escape
 
 #: Exit codes.
 EXIT_OK = 0
@@ -198,11 +200,12 @@ def _outcome_table(rows: list[tuple[str, dict | None]], title: str):
         table.add_column(col, overflow="fold")
     for name, row in rows:
         if row is None:
-            table.add_row(name, "[red]NOT RUN[/]", "", "no run recorded before the timeout")
+            table.add_row(cell(name), "[red]NOT RUN[/]", "", "no run recorded before the timeout")
             continue
         colour = {"SUCCESS": "green", "SKIPPED": "yellow"}.get(row["state"], "red")
         duration = f"{row['duration_s']:.2f}s" if row.get("duration_s") is not None else ""
-        table.add_row(name, f"[{colour}]{row['state']}[/]", duration, (row.get("error") or row.get("result") or "")[:200])
+        table.add_row(cell(name), f"[{colour}]{row['state']}[/]", duration,
+                      cell((row.get("error") or row.get("result") or "")[:200]))
     return table
 
 
@@ -268,19 +271,26 @@ def cmd_status(settings: Settings, args) -> int:
 
     migrate.upgrade(settings.ops_db_url)
     jobs = load_jobs(settings)
-    beat_last_run, workers = {}, []
+    beat_last_run, workers, broker_error = {}, [], None
     broker_up = not settings.embedded_redis or _embedded_answers(settings)
     if broker_up and not args.offline:
         app = _app(settings)
         beat_last_run = _redbeat_last_run(app, jobs)
         try:
             workers = sorted(name for reply in app.control.ping(timeout=1.0) for name in reply)
-        except Exception:
-            workers = []
+        except Exception as exc:
+            from .errors import auth_failure
+            from .runs import one_line
+
+            if auth_failure(exc):
+                raise ConfigError(f"the broker refused the configured account (PELBIOT_BROKER_URL): "
+                                  f"{one_line(exc, settings.secrets())}") from None
+            broker_error = f"the broker does not answer: {one_line(exc, settings.secrets())}"
     rows = job_status(engine_for(settings.ops_db_url), jobs, utcnow(), beat_last_run)
     if args.json:
-        _print_json({"jobs": rows, "workers": workers, "settings": settings.describe()})
-        return EXIT_OK
+        _print_json({"jobs": rows, "workers": workers, "settings": settings.describe(),
+                     **({"broker_error": broker_error} if broker_error else {})})
+        return EXIT_UNAVAILABLE if broker_error else EXIT_OK
     from rich.table import Table
 
     table = Table(title="pelbiot-jobs status (UTC)")
@@ -288,13 +298,16 @@ def cmd_status(settings: Settings, args) -> int:
         table.add_column(col, overflow="fold")
     for r in rows:
         colour = {"SUCCESS": "green", "SKIPPED": "yellow", None: "dim"}.get(r["last_state"], "red")
-        table.add_row(r["name"] + ("" if r["enabled"] else " (disabled)"), r["schedule"],
+        table.add_row(cell(r["name"] + ("" if r["enabled"] else " (disabled)")), cell(r["schedule"]),
                       f"[{colour}]{r['last_state'] or 'never run'}[/]", (r["last_finished"] or "")[:19],
                       f"{r['last_duration_s']:.2f}s" if r["last_duration_s"] is not None else "",
                       (r["next_due"] or "")[:19])
     console = _console()
     console.print(table)
     console.print(f"workers online: {', '.join(workers) if workers else 'none answered'}")
+    if broker_error:
+        print(f"pelbiot-jobs: error: {broker_error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     return EXIT_OK
 
 
@@ -325,7 +338,7 @@ def cmd_metrics(settings: Settings, args) -> int:
     for col in ("host", "metric", "latest", "min", "max", "trend"):
         table.add_column(col, overflow="fold")
     for m in data["metrics"]:
-        table.add_row(m["host"], m["metric"], "n/a" if m["not_applicable"] else _num(m["latest"]),
+        table.add_row(cell(m["host"]), cell(m["metric"]), "n/a" if m["not_applicable"] else _num(m["latest"]),
                       _num(m["min"]), _num(m["max"]), m["trend"])
     console.print(table)
     if data["requests"]:
@@ -334,7 +347,7 @@ def cmd_metrics(settings: Settings, args) -> int:
             req.add_column(col, overflow="fold")
         for r in data["requests"][-15:]:
             slowest = r["slowest_routes"][0]["route"] if r["slowest_routes"] else ""
-            req.add_row(r["minute"][11:16], r["source"], str(r["requests"]), str(r["c5xx"]),
+            req.add_row(r["minute"][11:16], cell(r["source"]), str(r["requests"]), str(r["c5xx"]),
                         _num(r["error_rate_percent"]), _num(r["p50_ms"]), _num(r["p95_ms"]), _num(r["p99_ms"]), slowest)
         console.print(req)
     return EXIT_OK
@@ -398,7 +411,7 @@ def cmd_health(settings: Settings, args) -> int:
         table.add_column(col)
     for s in scores:
         parts = [("missing" if c["missing"] else f"{_num(c['value'])} → {_num(c['score'])}") for c in s["components"]]
-        table.add_row("all" if s["host"] == "*" else s["host"], _num(s["score"]) if s["score"] is not None else "-",
+        table.add_row("all" if s["host"] == "*" else cell(s["host"]), _num(s["score"]) if s["score"] is not None else "-",
                       s["status"], *parts)
     console.print(table)
     return EXIT_OK
@@ -448,12 +461,12 @@ def cmd_incidents(settings: Settings, args) -> int:
     if args.action in ("ack", "resolve"):
         print(f"incident #{result['id']} {result['status']} by {result['by']}")
     elif args.action == "show":
-        print(f"#{result['id']} {result['status']} {result['severity']} {result['summary']}")
+        print(plain(f"#{result['id']} {result['status']} {result['severity']} {result['summary']}"))
         print(f"opened {result['opened_at']:%Y-%m-%d %H:%M:%S} UTC" + (
             f", resolved {result['resolved_at']:%Y-%m-%d %H:%M:%S} by {result['resolved_by']}"
             if result["resolved_at"] else ""))
         for e in result["events"]:
-            print(f"  {e['at']:%Y-%m-%d %H:%M:%S}  {e['kind']:<12} {e['actor']:<14} {e['detail'] or ''}")
+            print(plain(f"  {e['at']:%Y-%m-%d %H:%M:%S}  {e['kind']:<12} {e['actor']:<14} {e['detail'] or ''}"))
     else:
         from rich.table import Table
 
@@ -461,8 +474,8 @@ def cmd_incidents(settings: Settings, args) -> int:
         for col in ("id", "status", "severity", "rule", "host", "opened (UTC)", "acknowledged by", "last value"):
             table.add_column(col)
         for r in result:
-            table.add_row(str(r["id"]), r["status"], r["severity"], r["rule"], r["host"],
-                          f"{r['opened_at']:%Y-%m-%d %H:%M}", r["acknowledged_by"] or "", _num(r["last_value"]))
+            table.add_row(str(r["id"]), cell(r["status"]), cell(r["severity"]), cell(r["rule"]), cell(r["host"]),
+                          f"{r['opened_at']:%Y-%m-%d %H:%M}", cell(r["acknowledged_by"] or ""), _num(r["last_value"]))
         _console().print(table)
     return EXIT_OK
 
@@ -500,14 +513,9 @@ def cmd_slowlog(settings: Settings, args) -> int:
     from .queries.digest import digest_files, summarize
     from .queries.report import render
 
-    paths = []
-    for name in args.files:
-        path = Path(name)
-        if not path.is_file():
-            raise InputError(f"{name}: no such file")
-        if not os.access(path, os.R_OK):
-            raise InputError(f"{name}: cannot read the file (permission denied)")
-        paths.append(path)
+    paths = [_slow_log_input(name) for name in args.files]
+    if args.output and any(Path(args.output).exists() and Path(args.output).samefile(p) for p in paths):
+        raise InputError(f"--output {args.output}: that is an input file; name another file")
     since = None
     if args.since:
         try:
@@ -521,14 +529,14 @@ def cmd_slowlog(settings: Settings, args) -> int:
 
         with Progress(console=_stderr_console(), transient=True) as bar:
             task = bar.add_task("digesting", total=total)
-            digest = digest_files(paths, workers=args.workers, since=since,
-                                  progress=lambda done: bar.update(task, completed=done))
+            digest = _digest_or_fail(digest_files, paths, args.workers, since,
+                                     progress=lambda done: bar.update(task, completed=done))
     else:
-        digest = digest_files(paths, workers=args.workers, since=since)
+        digest = _digest_or_fail(digest_files, paths, args.workers, since)
     summary = summarize(digest, limit=args.limit, mask_example=not args.show_literals)
     text = render(summary, args.format)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        _write_atomically(Path(args.output), text)
         print(f"{len(summary['classes'])} classes of {summary['global']['query_count']} events written to "
               f"{args.output}", file=sys.stderr)
     else:
@@ -536,6 +544,64 @@ def cmd_slowlog(settings: Settings, args) -> int:
     if digest.skipped:
         print(f"pelbiot-jobs: {digest.skipped} malformed or truncated events skipped", file=sys.stderr)
     return EXIT_OK
+
+
+#: A slow-log line longer than this is not a slow log (a query this long would not be logged whole).
+MAX_SLOWLOG_LINE = 32 << 20
+
+
+def _slow_log_input(name: str) -> Path:
+    """A file ``slowlog`` may read, or InputError in one line saying why not."""
+    path = Path(name)
+    if path.is_dir():
+        raise InputError(f"{name}: is a directory; name slow-log files")
+    if not path.is_file():
+        raise InputError(f"{name}: no such file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{name}: cannot read the file (permission denied)")
+    if not name.endswith(".gz"):
+        with path.open("rb") as fh:  # one cheap pass (memchr): a file without line breaks is not a log
+            run = 0
+            while chunk := fh.read(8 << 20):
+                first = chunk.find(b"\n")
+                if first == -1:
+                    run += len(chunk)
+                elif run + first > MAX_SLOWLOG_LINE:
+                    run += first
+                else:  # lines inside one chunk are shorter than the chunk, itself below the limit
+                    run = len(chunk) - chunk.rfind(b"\n") - 1
+                if run > MAX_SLOWLOG_LINE:
+                    raise InputError(f"{name}: a line is longer than {MAX_SLOWLOG_LINE >> 20} MB; not a slow log")
+    return path
+
+
+def _digest_or_fail(digest_files, paths, workers, since, progress=None):
+    """Digest, turning a damaged file (truncated or fake .gz, a read error) into one line."""
+    import gzip
+    import zlib
+
+    try:
+        return digest_files(paths, workers=workers, since=since, progress=progress)
+    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeError, OSError) as exc:
+        names = ", ".join(str(p) for p in paths)
+        raise InputError(f"{names}: not a readable slow log ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it: never a half-written output."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def cmd_report(settings: Settings, args) -> int:
@@ -585,10 +651,11 @@ def cmd_indexes(settings: Settings, args) -> int:
     for kind, colour in (("create", "green"), ("exists", "dim"), ("covered", "dim"), ("invalid", "red")):
         for e in result[kind]:
             detail = e.get("sql") or e.get("index") or e.get("reason")
-            console.print(f"[{colour}]{kind:<8}[/] {e['table']}({', '.join(map(str, e['columns']))})  {detail}")
+            console.print(f"[{colour}]{kind:<8}[/] " + escape(plain(f"{e['table']}({', '.join(map(str, e['columns']))})  {detail}")))
     for d in result["duplicates"]:
-        console.print(f"[yellow]{d['kind']:<8}[/] {d['table']}.{d['index']} is redundant with {d['duplicate_of']}: "
-                      f"{d['drop_sql']}  [dim](never run automatically)[/]")
+        console.print(f"[yellow]{d['kind']:<8}[/] " + escape(plain(f"{d['table']}.{d['index']} is redundant with "
+                                                                   f"{d['duplicate_of']}: {d['drop_sql']}"))
+                      + "  [dim](never run automatically)[/]")
     console.print(f"unused: {len(result['unused'])}" + (f" ({note})" if note else ""))
     return EXIT_OK
 
@@ -1069,12 +1136,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as exc:
+        from .errors import auth_failure
         from .runs import one_line
 
-        if is_transient(exc):
+        if auth_failure(exc):
+            print(f"pelbiot-jobs: error: a service refused the configured account or database (check the "
+                  f"PELBIOT_*_URL settings): {one_line(exc, secrets)}", file=sys.stderr)
+            return EXIT_USAGE
+        if is_transient(exc) or _unreachable(exc):
             print(f"pelbiot-jobs: error: a service does not answer: {one_line(exc, secrets)}", file=sys.stderr)
             return EXIT_UNAVAILABLE
-        raise
+        if os.environ.get("PELBIOT_LOG_LEVEL", "").upper() == "DEBUG":
+            import traceback
+
+            traceback.print_exc()  # secrets are never in settings' repr; DEBUG is asked for
+        print(f"pelbiot-jobs: internal error: {one_line(exc, secrets)} (PELBIOT_LOG_LEVEL=DEBUG shows the "
+              "traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A connection that could not be made (kombu and SQLAlchemy wrap the socket errors)."""
+    import sqlalchemy.exc
+
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    return bool(names & {"OperationalError", "ConnectionError", "ConnectionRefusedError", "TimeoutError",
+                         "gaierror", "RecoverableConnectionError"}) or isinstance(exc, sqlalchemy.exc.OperationalError)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,34 @@ class TransientError(PelbiotError):
 TRANSIENT_MYSQL_CODES = frozenset({1040, 1053, 1205, 1213, 2003, 2006, 2013, 2055})
 
 
+#: MySQL/MariaDB error codes that mean "the configuration is wrong": access denied (bad password,
+#: no grant), unknown database.
+CONFIG_MYSQL_CODES = frozenset({1044, 1045, 1049, 1698})
+#: Words with which Redis and RabbitMQ refuse credentials.
+_AUTH_WORDS = ("WRONGPASS", "NOAUTH", "invalid username-password", "invalid password", "ACCESS_REFUSED",
+               "Authentication required", "AuthenticationError")
+
+
+def auth_failure(exc: BaseException) -> bool:
+    """Tell whether ``exc`` (or what caused it) is a service refusing the configured credentials or database."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        orig = getattr(exc, "orig", None)
+        code = orig.args[0] if orig is not None and getattr(orig, "args", None) else None
+        if isinstance(code, int) and code in CONFIG_MYSQL_CODES:
+            return True
+        text = f"{type(exc).__name__}: {exc}"
+        if any(word.lower() in text.lower() for word in _AUTH_WORDS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def is_transient(exc: BaseException) -> bool:
     """Tell whether ``exc`` is worth a retry (network blips, deadlocks, restarts)."""
+    if auth_failure(exc):
+        return False  # a wrong password does not fix itself: fail fast
     if isinstance(exc, TransientError):
         return True
     # Imported here so this module stays importable without the service clients.

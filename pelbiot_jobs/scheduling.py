@@ -35,6 +35,13 @@ FREQUENT_SECONDS = 300
 #: The shortest interval accepted; beat's loop cannot honour less.
 MIN_EVERY_SECONDS = 1
 
+#: The longest duration any schedule value may name (an interval, an expiry, a TTL, a window).
+MAX_DURATION_SECONDS = 366 * 86400
+#: The largest schedule file read at all (bytes).
+MAX_FILE_BYTES = 1024 * 1024
+#: The largest kwargs of one job, as JSON (bytes): they travel in every message beat sends.
+MAX_KWARGS_BYTES = 4096
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -50,6 +57,18 @@ class LineMap(dict):
 
 class _LineLoader(yaml.SafeLoader):
     duplicates: list[tuple[str, int]]
+
+    def compose_node(self, parent, index):
+        # Anchors and aliases let 700 bytes expand to gigabytes ("billion laughs"): refused.
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed in schedule files",
+                                              event.start_mark)
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(None, None, "YAML anchors (&name) are not allowed in schedule files",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
         mapping = LineMap()
@@ -69,6 +88,9 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Lin
 def load_yaml(path: Path, problems: list[str]) -> Any:
     """Load a YAML file keeping line numbers; append syntax problems and return None on error."""
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            problems.append(f"{path}:1: the file is larger than {MAX_FILE_BYTES // 1024} KiB")
+            return None
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(f"{path}:1: cannot read the file: {exc}")
@@ -105,8 +127,14 @@ def parse_duration(value: Any) -> float:
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
     else:
         raise ValueError(f"expected a duration such as 15s, 5m or 1h, got {type(value).__name__}")
+    import math
+
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be a finite number, got {value!r}")
     if seconds <= 0:
         raise ValueError(f"a duration must be above zero, got {value!r}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"a duration must be at most {MAX_DURATION_SECONDS // 86400} days, got {value!r}")
     return seconds
 
 
@@ -170,8 +198,12 @@ def _check_queue(queue: Any) -> str:
 
 
 def parse_beat(path: Path, known_tasks: Callable[[str], bool] | set[str],
-               problems: list[str]) -> list[Job]:
-    """Read beat.yaml; append ``FILE:LINE: problem`` lines to ``problems``; return the valid jobs."""
+               problems: list[str], task_params: Mapping[str, Mapping] | None = None) -> list[Job]:
+    """Read beat.yaml; append ``FILE:LINE: problem`` lines to ``problems``; return the valid jobs.
+
+    ``task_params`` (task name -> its declared parameters): kwargs are checked with the same rules
+    the task applies when it runs, so a file that passes the check is runnable.
+    """
     is_known = known_tasks if callable(known_tasks) else known_tasks.__contains__
     data = load_yaml(path, problems)
     if data is None:
@@ -242,6 +274,25 @@ def parse_beat(path: Path, known_tasks: Callable[[str], bool] | set[str],
         if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
             problems.append(f"{at('kwargs')}: kwargs must be a mapping of names to values")
             kwargs = {}
+        else:
+            import json
+
+            try:
+                size = len(json.dumps(kwargs, allow_nan=False, default=str))
+            except ValueError:
+                size = None
+            if size is None:
+                problems.append(f"{at('kwargs')}: kwargs must not hold NaN or infinity")
+            elif size > MAX_KWARGS_BYTES:
+                problems.append(f"{at('kwargs')}: kwargs are {size:,} bytes as JSON; at most {MAX_KWARGS_BYTES:,}")
+            elif task_params is not None and isinstance(task, str) and task in task_params:
+                from .errors import InputError
+                from .params import check_params
+
+                try:
+                    check_params(task, task_params[task], (), dict(kwargs))
+                except InputError as exc:
+                    problems.append(f"{at('kwargs')}: {exc}")
         queue = spec.get("queue")
         if queue is not None:
             try:
@@ -274,7 +325,8 @@ def parse_beat(path: Path, known_tasks: Callable[[str], bool] | set[str],
 FILE_CHECKERS: dict[str, Callable[[Path, list[str]], None]] = {}
 
 
-def check_dir(directory: Path, known_tasks: Callable[[str], bool] | set[str]) -> list[str]:
+def check_dir(directory: Path, known_tasks: Callable[[str], bool] | set[str],
+              task_params: Mapping[str, Mapping] | None = None) -> list[str]:
     """Validate every YAML file in ``directory``; return the problems (empty when all is well)."""
     problems: list[str] = []
     if not directory.is_dir():
@@ -286,7 +338,7 @@ def check_dir(directory: Path, known_tasks: Callable[[str], bool] | set[str]) ->
         if path.suffix not in (".yaml", ".yml"):
             continue
         if path.name == BEAT_FILE:
-            parse_beat(path, known_tasks, problems)
+            parse_beat(path, known_tasks, problems, task_params)
         elif path.name in FILE_CHECKERS:
             FILE_CHECKERS[path.name](path, problems)
         else:

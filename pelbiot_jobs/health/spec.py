@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 from ..scheduling import FILE_CHECKERS, LineMap, load_yaml, parse_duration
@@ -118,7 +119,9 @@ def parse_alerts(path: Path, problems: list[str]) -> tuple[list[Rule], dict]:
         for key in ("repeat_interval", "cooldown"):
             notify[key] = _duration(n, key, path, problems, f"{path}:{n.lines.get(key, 1)}", notify[key])
         recipients = n.get("recipients", [])
-        if not isinstance(recipients, list) or not all(isinstance(r, str) and "@" in r for r in recipients):
+        if not isinstance(recipients, list) or not all(
+                isinstance(r, str) and re.fullmatch(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9.-]{1,253}", r)
+                for r in recipients) or len(recipients) > 100:
             problems.append(f"{path}:{n.lines.get('recipients', 1)}: recipients must be a list of e-mail addresses")
         else:
             notify["recipients"] = recipients

@@ -64,7 +64,7 @@ def parse_spec(path: Path, problems: list[str]) -> list[Wanted]:
             if isinstance(c, LineMap):
                 unknown = [k for k in c if k not in COLUMN_KEYS]
                 length, order = c.get("length"), str(c.get("order", "asc")).lower()
-                if unknown or "name" not in c or (length is not None and (not isinstance(length, int) or length < 1)) \
+                if unknown or "name" not in c or (length is not None and (isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 3072)) \
                         or order not in ("asc", "desc"):
                     problems.append(f"{path}:{c.line}: a column is a name or {{name, length (a positive number), "
                                     "order: asc|desc}}")

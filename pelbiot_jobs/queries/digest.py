@@ -230,7 +230,7 @@ def digest_files(paths: list[str | Path], workers: int | None = None, since: flo
     workers = workers or os.cpu_count() or 1
     parts = [(p, s, e, since) for p, s, e in plan_parts(paths, workers)]
     total = Digest()
-    if workers == 1 or len(parts) == 1:
+    if workers == 1 or len(parts) <= 1:  # an empty file has no part: 0 events
         for part in parts:
             total.merge(_digest_part(part))
             if progress:

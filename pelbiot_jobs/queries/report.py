@@ -7,6 +7,8 @@ import html
 import io
 import json
 
+from ..textsafe import csv_value, plain
+
 COLUMNS = ("rank", "query_id", "response_time_s", "time_share_percent", "calls", "r_per_call_s", "p95_s",
            "rows_examined_avg", "rows_sent_avg", "full_scans", "fingerprint")
 
@@ -32,7 +34,7 @@ def render(summary: dict, fmt: str) -> str:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(rows(summary))
+        writer.writerows({k: csv_value(v) for k, v in r.items()} for r in rows(summary))
         return buf.getvalue()
     if fmt == "html":
         body = "".join(
@@ -74,4 +76,4 @@ def _text(summary: dict) -> str:
         if c["databases"]:
             lines.append("# Databases " + ", ".join(f"{k} ({v})" for k, v in c["databases"].items()))
         lines += [f"# Fingerprint: {c['fingerprint']}", c["example"]["query"].rstrip() + "\\G"]
-    return "\n".join(lines) + "\n"
+    return plain("\n".join(lines)) + "\n"  # slow-log text never drives the terminal

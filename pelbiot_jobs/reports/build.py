@@ -48,6 +48,11 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
         elif f[col].dtype == object and len(f) and isinstance(f[col].dropna().iloc[0] if f[col].notna().any() else None,
                                                                dt.datetime):
             f[col] = f[col].map(lambda v: v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, dt.datetime) else v)
+    from ..textsafe import csv_value
+
+    for col in f.columns:  # text from outside (rule names, hosts, queries) must not become a formula
+        if f[col].dtype == object:
+            f[col] = f[col].map(csv_value)
     f.to_csv(path, index=False, encoding="utf-8")
 
 

@@ -72,7 +72,8 @@ def test_the_warm_transaction_is_read_only(settings, demo):
     from pelbiot_jobs.cache.spec import Warmer
     from pelbiot_jobs.db.readonly import read_only
 
-    with engine_for(settings.app_db_url).connect() as conn, read_only(conn):
+    # The admin account may write: the transaction itself must refuse.
+    with engine_for(settings.app_db_admin_url).connect() as conn, read_only(conn):
         with pytest.raises(Exception, match="READ ONLY"):
             conn.execute(text("UPDATE devices SET status = 'error' WHERE id = 1"))
     assert Warmer  # the parser keeps writes out; the transaction would refuse them anyway
@@ -111,7 +112,7 @@ def test_redis_down_during_a_run_retries_and_keeps_the_previous_values(app, work
         client = redis.Redis.from_url(cache_url)
         before = client.get("route:/api/system/health")
         assert before is not None
-        app_engine = engine_for(own.app_db_url)
+        app_engine = engine_for(own.app_db_admin_url)  # the jobs' own account only reads
         with app_engine.begin() as conn:  # the data changes, so a new value would differ
             original = conn.execute(text("SELECT id, status FROM devices WHERE id <= 5")).all()
             conn.execute(text("UPDATE devices SET status = 'offline' WHERE id <= 5"))
@@ -132,7 +133,7 @@ def test_redis_down_during_a_run_retries_and_keeps_the_previous_values(app, work
         after = json.loads(client.get("route:/api/system/health"))
         assert after != json.loads(before) and int(after["data"]["online_devices"]) <= 15
     finally:
-        with engine_for(settings.app_db_url).begin() as conn:
+        with engine_for(settings.app_db_admin_url).begin() as conn:
             for device_id, status in locals().get("original", []):
                 conn.execute(text("UPDATE devices SET status = :s WHERE id = :i"), {"s": status, "i": device_id})
         if cache.process.poll() is None:

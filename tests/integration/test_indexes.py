@@ -147,8 +147,12 @@ def test_db_optimize_analyzes_stale_tables_and_stores_advice(pelbiot_db, fresh_m
     assert "devices" not in analyze_stale(engine, dt.datetime.utcnow())  # fresh now
     ops_url = fresh_mysql_db()
     migrate.upgrade(ops_url)
-    settings = load_settings({"PELBIOT_APP_DB_URL": url, "PELBIOT_OPS_DB_URL": ops_url,
-                              "PELBIOT_BROKER_URL": "redis://127.0.0.1:6379/13"})
+    env = {"PELBIOT_APP_DB_URL": url, "PELBIOT_OPS_DB_URL": ops_url, "PELBIOT_BROKER_URL": "redis://127.0.0.1:6379/13"}
+    app = configure(load_settings(env))
+    # Without the account that may change the schema, it says what is missing and does nothing.
+    refused = app.tasks["db.optimize"].apply().result
+    assert refused["skipped"] and "PELBIOT_APP_DB_ADMIN_URL is not set" in refused["reason"]
+    settings = load_settings(env | {"PELBIOT_APP_DB_ADMIN_URL": url})
     app = configure(settings)
     result = app.tasks["db.optimize"].apply().result
     assert result["tables"] == 25 and "duplicate_indexes" in result["recommendations"]
