@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: up once test unit bench check-compose clean help
+.PHONY: up once test unit lock bench check-compose clean help
 
 help:
 	@echo "make up     install into $(VENV) and run worker + beat + Flower on the embedded default"
-	@echo "make once   the same, but every enabled job once, then exit"
+	@echo "make once   a smoke test: each enabled job that changes nothing outside pelbiot-jobs, once, then exit"
 	@echo "make test   install, make sure MariaDB and Redis answer, run the whole test suite"
 	@echo "make unit   the pure unit tests only (no services)"
 
@@ -36,6 +36,15 @@ test: $(VENV)/.test
 
 unit: $(VENV)/.test
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# requirements.lock: what the Docker image installs, resolved from pyproject.toml (embedded extra).
+lock: | $(BIN)/python
+	$(BIN)/pip install -q --dry-run --ignore-installed --report .lock-report.json '.[embedded]'
+	$(BIN)/python -c "import json; r = json.load(open('.lock-report.json')); \
+	  pins = sorted(f\"{i['metadata']['name'].lower()}=={i['metadata']['version']}\" for i in r['install'] \
+	                if i['metadata']['name'].lower() != 'pelbiot-jobs'); \
+	  open('requirements.lock', 'w').write('# The exact versions the Docker image installs (pip install -r requirements.lock), resolved\\n# from pyproject.toml with the embedded extra. Refresh: make lock.\\n' + '\\n'.join(pins) + '\\n')"
+	rm -f .lock-report.json
 
 clean:
 	rm -rf $(VENV) var reports/out .pytest_cache
