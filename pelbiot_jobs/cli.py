@@ -827,7 +827,7 @@ def cmd_flower(settings: Settings, args) -> int:
         # Through the environment, not argv: the command line of a process is world-readable.
         os.environ["FLOWER_BASIC_AUTH"] = f"{creds[0]}:{creds[1]}"
     return _run_celery(app, ["flower", f"--address={final_address}", f"--port={final_port}",
-                             *[a for a in args.celery_args]], embedded)
+                             *args.celery_args], embedded)
 
 
 def cmd_up(settings: Settings, args) -> int:
