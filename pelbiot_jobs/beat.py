@@ -8,11 +8,16 @@ non-Redis broker (RabbitMQ), where only one beat may run.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
+import redis
 from celery.beat import PersistentScheduler
+from redis.exceptions import LockError
 from redbeat import RedBeatScheduler as _RedBeatScheduler
 
 from .runs import publishing
+
+log = logging.getLogger(__name__)
 
 
 def _due_iso(entry) -> str:
@@ -27,12 +32,61 @@ def _due_iso(entry) -> str:
 
 class _Stamping:
     def apply_async(self, entry, producer=None, advance=True, **kwargs):
-        with publishing("beat", job=entry.name, scheduled_at=_due_iso(entry)):
+        expires = (self.app.conf.get("pelbiot_job_expiries") or {}).get(entry.name)
+        with publishing("beat", job=entry.name, scheduled_at=_due_iso(entry),
+                        expires_s=f"{expires:g}" if expires else None):
             return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
 
 
 class RedBeatScheduler(_Stamping, _RedBeatScheduler):
-    pass
+    """RedBeat that rides out a broker outage instead of exiting.
+
+    RedBeat extends its lock at every tick; when Redis does not answer, the extension raises and
+    beat exits. Here a tick that cannot reach Redis logs one line and tries again a few seconds
+    later. A beat whose lock lapsed meanwhile (another beat took over, or Redis restarted empty)
+    stands by and takes the lock again when it is free; after an empty restart it writes the
+    schedule back (the jobs' definitions live in beat.yaml, not only in Redis).
+    """
+
+    def tick(self, min=min, **kwargs):
+        try:
+            if self.lock_key and self.lock is None:
+                if not self._take_lock():
+                    return self.max_interval  # standing by
+            interval = super().tick(min=min, **kwargs)
+            if self._cut_off:
+                log.warning("beat: the broker answers again; sending due jobs")
+                self._cut_off = False
+            return interval
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            if not self._cut_off:
+                log.warning("beat: the broker does not answer (%s); retrying every %ss", type(exc).__name__,
+                            self.max_interval)
+            self._cut_off = True
+            return self.max_interval
+        except LockError:
+            log.warning("beat: lost the schedule lock while cut off (another beat may have taken over); "
+                        "standing by")
+            self.lock = None
+            return self.max_interval
+
+    _cut_off = False
+
+    def _take_lock(self) -> bool:
+        from redbeat.schedulers import LUA_EXTEND_TO_SCRIPT, get_redis
+
+        client = get_redis(self.app)
+        lock = client.lock(self.lock_key, timeout=self.lock_timeout, sleep=self.max_interval)
+        lock.lua_extend = client.register_script(LUA_EXTEND_TO_SCRIPT)
+        if not lock.acquire(blocking=False):
+            return False
+        self.lock = lock
+        if not client.exists(self.app.redbeat_conf.schedule_key):
+            log.warning("beat: the schedule was gone from Redis (restarted empty?); writing it back")
+            self.setup_schedule()
+        log.warning("beat: took the schedule lock; sending due jobs" + (" again" if self._cut_off else ""))
+        self._cut_off = False
+        return True
 
 
 class FileScheduler(_Stamping, PersistentScheduler):

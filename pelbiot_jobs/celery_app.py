@@ -13,7 +13,9 @@ from pathlib import Path
 from celery import Celery
 from kombu import Exchange, Queue
 
+from . import broker
 from .config import Settings, load_settings
+from .liveness import Liveness
 from .scheduling import BEAT_FILE, SHARED_QUEUES, Job, check_dir, parse_beat
 
 #: Modules that define tasks, imported by ``load_tasks``.
@@ -23,10 +25,12 @@ TASK_MODULES = ("pelbiot_jobs.tasks", "pelbiot_jobs.metrics.tasks", "pelbiot_job
 #: Time limits of a task that does not set its own (seconds): soft first, then the hard kill.
 DEFAULT_SOFT_TIME_LIMIT = 240
 DEFAULT_TIME_LIMIT = 300
-#: The longest hard time limit any task may have; the visibility timeout must stay above it,
-#: or the Redis transport redelivers a task that is still running.
-MAX_TIME_LIMIT = 2 * 3600
-VISIBILITY_TIMEOUT = MAX_TIME_LIMIT + 3600
+#: Seconds a message may stay unacknowledged before the Redis transport hands it to another
+#: worker. Short, so a killed worker's tasks come back within minutes: live workers refresh the
+#: messages they hold (liveness.py), so a long task is not handed out while it runs.
+VISIBILITY_TIMEOUT = 120
+#: Seconds between two sweeps for messages past the visibility timeout (interval x throttle).
+RESTORE_INTERVAL, RESTORE_THROTTLE = 10, 3
 #: Beat wakes at least this often (s); RedBeat's lock expires after LOCK_TIMEOUT without a tick,
 #: and a standby beat takes over.
 BEAT_MAX_LOOP_INTERVAL = 5
@@ -58,8 +62,10 @@ TASK_ROUTES = {
     "*": "sampling",
 }
 
+broker.install()
 app = Celery("pelbiot_jobs", task_cls="pelbiot_jobs.runs:PelbiotTask")
 app.pelbiot_settings = None
+app.steps["consumer"].add(Liveness)
 
 
 def load_tasks() -> None:
@@ -103,8 +109,6 @@ def beat_schedule(jobs: list[Job]) -> dict:
         options = {}
         if job.queue:
             options["queue"] = job.queue
-        if job.expires:
-            options["expires"] = job.expires
         schedule[job.name] = {"task": job.task, "schedule": job.celery_schedule(),
                               "kwargs": dict(job.kwargs), "options": options}
     return schedule
@@ -130,10 +134,21 @@ def _redbeat_connection(url: str) -> tuple[str, dict]:
     return urlunsplit(parts._replace(netloc=netloc)), {"password": unquote(parts.password)}
 
 
+def job_expiries(jobs: list[Job]) -> dict[str, float]:
+    """Seconds after its due time a job's message is dropped if it has not started (beat stamps it).
+
+    Not Celery's ``expires``: Celery labels a redelivered message of a run that had started
+    (its worker died) as expired; pelbiot-jobs runs it again (runs.PelbiotTask).
+    """
+    return {job.name: job.expires for job in jobs if job.enabled and job.expires}
+
+
 def celery_config(settings: Settings) -> dict:
     """The Celery settings: one place for every reliability choice, with the reason."""
     transport = {
         "visibility_timeout": VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": RESTORE_INTERVAL,
+        "unacked_restore_throttle": RESTORE_THROTTLE,
         "socket_timeout": 30,
         "socket_connect_timeout": 10,
         "health_check_interval": 25,
@@ -159,8 +174,10 @@ def celery_config(settings: Settings) -> dict:
         "task_reject_on_worker_lost": True,
         # A long task does not hold a second message hostage on a busy worker.
         "worker_prefetch_multiplier": 1,
-        # With late acks, a task whose worker lost the broker would run twice; cancel it instead.
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A task whose worker lost the broker goes on and acks after the reconnect; if its message
+        # is handed out again meanwhile, the copy waits for the run lease (runs.PelbiotTask).
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "worker_consumer": "pelbiot_jobs.broker:Consumer",
         "task_soft_time_limit": DEFAULT_SOFT_TIME_LIMIT,
         "task_time_limit": DEFAULT_TIME_LIMIT,
         "task_track_started": True,
@@ -180,7 +197,8 @@ def celery_config(settings: Settings) -> dict:
         "redbeat_redis_url": redbeat_url,
         "redbeat_key_prefix": REDBEAT_KEY_PREFIX,
         "redbeat_lock_timeout": REDBEAT_LOCK_TIMEOUT,
-        "redbeat_redis_options": {"socket_timeout": 30, "retry_period": 60, **redbeat_auth},
+        # Retries shorter than the lock: a beat cut off longer gives the lock up (beat.py).
+        "redbeat_redis_options": {"socket_timeout": 10, "retry_period": 10, **redbeat_auth},
     }
 
 
@@ -191,7 +209,9 @@ def configure(settings: Settings | None = None, *, with_schedule: bool = False) 
     app.conf.update(celery_config(settings))
     app.pelbiot_settings = settings
     if with_schedule:
-        app.conf.beat_schedule = beat_schedule(load_jobs(settings))
+        jobs = load_jobs(settings)
+        app.conf.beat_schedule = beat_schedule(jobs)
+        app.conf.pelbiot_job_expiries = job_expiries(jobs)
     return app
 
 

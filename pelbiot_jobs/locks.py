@@ -1,45 +1,113 @@
-"""Per-task locks in Redis: SET NX with expiry, released only by their holder.
+"""Leases in Redis bound to their holder's liveness: a short expiry, renewed while the holder lives.
 
-The lock lives in the coordination Redis (the broker's, which must not evict keys). Its expiry
-is above the task's hard time limit, so a worker killed with the lock held frees it in time.
+A lease is a key holding its holder's token with an expiry of ``LEASE_TTL`` seconds. While the
+holder runs, a ``Keeper`` thread renews it every ``RENEW_EVERY`` seconds; a holder killed with
+SIGKILL (OOM killer, lost node) stops renewing and its lease is free within ``LEASE_TTL``. Only
+the holder may renew or free a lease. If Redis restarts empty under a live holder, the next
+renewal takes the key again, unless someone else took it meanwhile.
+
+Two kinds live in the coordination Redis (the broker's, which must not evict keys):
+- ``run:<task id>``: a task run is alive (see runs.PelbiotTask): a redelivered copy of a message
+  whose first run is still alive waits instead of running twice;
+- ``lock:<name>``: an exclusive job (one run cluster-wide at a time).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import redis
 
 KEY_PREFIX = "pelbiot:lock:"
+RUN_PREFIX = "pelbiot:run:"
+#: Seconds a lease outlives its holder's last renewal.
+LEASE_TTL = 30
+#: Seconds between renewals: three chances before the lease lapses.
+RENEW_EVERY = 10
 
-# Delete the key only if it still holds our token: never free someone else's lock.
+log = logging.getLogger(__name__)
+
+# Delete the key only if it still holds our token: never free someone else's lease.
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
     return redis.call('del', KEYS[1])
 end
 return 0
 """
+# Renew our own lease; take it again if it vanished (an empty Redis restart); 0 if another holds it.
+_RENEW = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] or not holder then
+    redis.call('set', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+    return 1
+end
+return 0
+"""
 
 
-def acquire(client: redis.Redis, name: str, token: str, ttl_seconds: int) -> tuple[bool, str | None]:
-    """Take lock ``name`` for ``token``; return (taken, holder's token when not taken).
+def _text(value) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
-    A redelivered task (same id) finds its own token and goes on: the lock was its own.
+
+def acquire(client: redis.Redis, name: str, token: str, ttl_seconds: int = LEASE_TTL,
+            prefix: str = KEY_PREFIX) -> tuple[bool, str | None]:
+    """Take lease ``name`` for ``token``; return (taken, holder's token when not taken).
+
+    A holder finding its own token (a redelivered message of the same task) goes on.
     """
-    key = KEY_PREFIX + name
-    if client.set(key, token, nx=True, ex=ttl_seconds):
+    key = prefix + name
+    taken = client.eval(_RENEW, 1, key, token, int(ttl_seconds))
+    if taken:
         return True, None
-    holder = client.get(key)
-    holder = holder.decode() if isinstance(holder, bytes) else holder
-    if holder == token:
-        client.expire(key, ttl_seconds)
-        return True, None
-    if holder is None:  # expired between SET and GET: try once more
-        if client.set(key, token, nx=True, ex=ttl_seconds):
-            return True, None
-        holder = client.get(key)
-        holder = holder.decode() if isinstance(holder, bytes) else holder
-    return False, holder
+    return False, _text(client.get(key))
 
 
-def release(client: redis.Redis, name: str, token: str) -> bool:
-    """Free lock ``name`` if ``token`` holds it."""
-    return bool(client.eval(_RELEASE, 1, KEY_PREFIX + name, token))
+def holder(client: redis.Redis, name: str, prefix: str = KEY_PREFIX) -> str | None:
+    return _text(client.get(prefix + name))
+
+
+def renew(client: redis.Redis, name: str, token: str, ttl_seconds: int = LEASE_TTL,
+          prefix: str = KEY_PREFIX) -> bool:
+    return bool(client.eval(_RENEW, 1, prefix + name, token, int(ttl_seconds)))
+
+
+def release(client: redis.Redis, name: str, token: str, prefix: str = KEY_PREFIX) -> bool:
+    """Free lease ``name`` if ``token`` holds it."""
+    return bool(client.eval(_RELEASE, 1, prefix + name, token))
+
+
+class Keeper:
+    """A daemon thread renewing a set of leases until ``stop()``.
+
+    A renewal that fails (Redis down) is tried again at the next turn; a lease another holder took
+    is reported once in the log (``lost``) and no longer renewed.
+    """
+
+    def __init__(self, client: redis.Redis, leases: list[tuple[str, str, str]],
+                 every: float = RENEW_EVERY, ttl: int = LEASE_TTL):
+        self.client, self.leases, self.every, self.ttl = client, list(leases), every, ttl
+        self.lost: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pelbiot-lease-keeper", daemon=True)
+
+    def start(self) -> "Keeper":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            for prefix, name, token in list(self.leases):
+                try:
+                    if not renew(self.client, name, token, self.ttl, prefix):
+                        self.lost.append(prefix + name)
+                        self.leases.remove((prefix, name, token))
+                        log.error("lease %s%s was taken by another holder while this run was alive", prefix, name)
+                except redis.RedisError as exc:
+                    log.warning("could not renew lease %s%s (will try again): %s", prefix, name,
+                                type(exc).__name__)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

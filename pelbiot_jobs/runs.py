@@ -5,7 +5,16 @@ tasks: a row per task id and attempt, written when the run starts and when it en
 a redelivered message updates its row instead of adding one.
 
 The base class adds what Celery leaves to each task: retry with backoff for transient errors
-only, and ``exclusive`` tasks that record a second concurrent run as SKIPPED instead of running.
+only, ``exclusive`` tasks that record a second concurrent run as SKIPPED instead of running, and
+the guards that make redelivery safe (docs/reliability.md):
+
+- a run holds a lease on its task id (locks.py), renewed while it lives: a copy of the same
+  message delivered while the first run is alive (a broker blip, a visibility timeout) waits
+  and comes back later instead of running twice; a copy of a run that finished is dropped;
+- a message's expiry (``pelbiot_expires_s``, from beat.yaml) drops a run that never started in
+  time; a run that had started (its worker died) is run again, never labelled "expired";
+- a row that cannot be written (the ops DB restarts) is spooled under var/ and written later;
+  every write carries its event time, so a late write never overwrites a newer state.
 """
 
 from __future__ import annotations
@@ -15,11 +24,15 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import os
 import socket
 import threading
+import uuid
+from pathlib import Path
 from typing import Any
 
 from celery import Task, signals
+from celery.exceptions import Ignore, Retry
 
 from . import locks
 from .config import scrub
@@ -36,10 +49,13 @@ MAX_TEXT = 1000
 #: Retry backoff: base ** attempt seconds, capped, with jitter (see ``compute_backoff``).
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 300.0
-#: Seconds a task's lock outlives its hard time limit, for a worker killed while holding it.
-LOCK_MARGIN_SECONDS = 60
 #: Header names this project stamps on the messages it sends.
 H_TRIGGER, H_JOB, H_SCHEDULED = "pelbiot_trigger", "pelbiot_job", "pelbiot_scheduled_at"
+H_SENT, H_EXPIRES = "pelbiot_sent_at", "pelbiot_expires_s"
+#: Keys of a task id's history: it started once (so it never "expires"), and how it ended.
+STARTED_PREFIX, DONE_PREFIX = "pelbiot:started:", "pelbiot:done:"
+#: How long a task id's history is kept: longer than any message may wait for a retry or redelivery.
+HISTORY_TTL = 3 * 24 * 3600
 
 SKIPPED_KEY = "skipped"
 
@@ -86,7 +102,7 @@ _publish_headers: contextvars.ContextVar[dict | None] = contextvars.ContextVar("
 @contextlib.contextmanager
 def publishing(trigger: str, **extra: str):
     """Stamp every message sent inside the block with its trigger (beat, cli, once...)."""
-    token = _publish_headers.set({H_TRIGGER: trigger, **{f"pelbiot_{k}": v for k, v in extra.items()}})
+    token = _publish_headers.set({H_TRIGGER: trigger, **{f"pelbiot_{k}": v for k, v in extra.items() if v}})
     try:
         yield
     finally:
@@ -96,8 +112,10 @@ def publishing(trigger: str, **extra: str):
 @signals.before_task_publish.connect
 def _stamp_headers(headers=None, **_):
     stamp = _publish_headers.get()
-    if stamp and headers is not None:
-        headers.update(stamp)
+    if headers is not None:
+        headers.setdefault(H_SENT, dt.datetime.now(dt.timezone.utc).isoformat())
+        if stamp:
+            headers.update(stamp)
 
 
 def _header(request, name: str) -> Any:
@@ -126,31 +144,87 @@ class PelbiotTask(Task):
         # Whoever sent the message (beat, CLI, Flower, another client): a bad parameter fails
         # here, once, with one line, before any lock is taken or anything is touched.
         kwargs = check_params(self.name, self.params, args, kwargs)
-        args = ()
+        request = self.request
+        if request.called_directly or request.is_eager:
+            return super().__call__(**kwargs)
         settings = self.app.pelbiot_settings
-        token = self.request.id or "local"
-        lock_name = self.name
-        held = False
-        if self.exclusive:
-            ttl = int(self.time_limit or self.app.conf.task_time_limit or 3600) + LOCK_MARGIN_SECONDS
-            client = coordination_redis(settings)
-            held, holder = locks.acquire(client, lock_name, token, ttl)
-            if not held:
-                return skipped(f"another {self.name} run is in progress (task {holder})")
+        client = coordination_redis(settings)
+        task_id = request.id
+        token = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        done = client.get(DONE_PREFIX + task_id)
+        if done is not None:
+            # A copy of a message whose run already ended (its ack was lost): nothing to do, nothing
+            # to record; the first run's row stands.
+            _forget(task_id, request)
+            log.warning("task %s[%s] already ended (%s); a redelivered copy is dropped", self.name, task_id,
+                        done.decode() if isinstance(done, bytes) else done)
+            raise Ignore()
+        expired = _expired(request)
+        if expired and not client.exists(STARTED_PREFIX + task_id):
+            client.set(DONE_PREFIX + task_id, "SKIPPED", ex=HISTORY_TTL)
+            return skipped(f"expired: not started within {expired} (a backlog is dropped, not replayed)")
+        taken, holder = locks.acquire(client, task_id, token, prefix=locks.RUN_PREFIX)
+        if not taken:
+            # The first run of this message is alive elsewhere: come back when its lease may have
+            # lapsed; then the copy either finds it ended (dropped) or runs it (its holder died).
+            _forget(task_id, request)
+            log.warning("task %s[%s] is running on %s; this copy waits %ss", self.name, task_id, holder,
+                        locks.LEASE_TTL)
+            raise self.retry(countdown=locks.LEASE_TTL, max_retries=None, throw=True)
+        leases = [(locks.RUN_PREFIX, task_id, token)]
+        final = False
         try:
-            return super().__call__(*args, **kwargs)
+            client.set(STARTED_PREFIX + task_id, token, ex=HISTORY_TTL)
+            _record_start(self, task_id, request)
+            if self.exclusive:
+                # The lock's token is the task id: a run of the same message after its first run
+                # died (its run lease lapsed) takes over the dead run's lock at once.
+                held, other = locks.acquire(client, self.name, task_id)
+                if not held:
+                    final = True
+                    return skipped(f"another {self.name} run is in progress (task {other})")
+                leases.append((locks.KEY_PREFIX, self.name, task_id))
+            keeper = locks.Keeper(client, leases).start()
+            try:
+                result = super().__call__(**kwargs)
+            finally:
+                keeper.stop()
+            final = True
+            return result
+        except Retry:
+            raise
         except Exception as exc:
-            if is_transient(exc) and not self.request.called_directly:
-                countdown = compute_backoff(self.request.retries or 0, base=self.backoff_base,
-                                            maximum=self.backoff_max)
+            if is_transient(exc):
+                countdown = compute_backoff(request.retries or 0, base=self.backoff_base, maximum=self.backoff_max)
                 raise self.retry(exc=exc, countdown=countdown)
+            final = True
             raise
         finally:
-            if held:
-                try:
-                    locks.release(coordination_redis(settings), lock_name, token)
-                except Exception as exc:  # the lock expires by itself
-                    log.warning("could not release lock %s: %s", lock_name, one_line(exc, settings.secrets()))
+            _end_run(client, settings, task_id, leases, final)
+
+
+def _expired(request) -> str | None:
+    """``"15s"`` when the message carries an expiry that has passed, else None."""
+    seconds = _header(request, H_EXPIRES)
+    base = _parse_time(_header(request, H_SCHEDULED)) or _parse_time(_header(request, H_SENT))
+    try:
+        seconds = float(seconds) if seconds is not None else None
+    except ValueError:
+        return None
+    if not seconds or base is None:
+        return None
+    return f"{seconds:g}s" if utcnow() > base + dt.timedelta(seconds=seconds) else None
+
+
+def _end_run(client, settings, task_id: str, leases: list, final: bool) -> None:
+    """Mark a run that ended for good, then free its leases (best effort: they lapse by themselves)."""
+    try:
+        if final:
+            client.set(DONE_PREFIX + task_id, "ended", ex=HISTORY_TTL)
+        for prefix, name, token in reversed(leases):
+            locks.release(client, name, token, prefix=prefix)
+    except Exception as exc:
+        log.warning("could not free the leases of task %s: %s", task_id, one_line(exc, settings.secrets()))
 
 
 _redis_clients: dict[str, Any] = {}
@@ -184,16 +258,140 @@ def _settings_of(task):
 
 
 def _write(task, row: dict, update: tuple[str, ...] | None = None) -> None:
-    """Upsert one job-run row; a failure to record never fails the task itself."""
+    """Upsert one job-run row; when the ops DB does not answer, spool it to be written later.
+
+    A failure to record never fails the task itself, and is never only logged: the row waits in
+    ``var/job-runs-spool/`` and is written by the next write of this process or by the worker's
+    periodic flush (``flush_spool``).
+    """
     settings = _settings_of(task)
     if settings is None:
         return
+    write_runs(settings, [(row, update)])
+
+
+def write_runs(settings, items: list[tuple[dict, tuple[str, ...] | None]]) -> bool:
+    """Write rows (spooled ones of this process first); spool what cannot be written. True: all written."""
+    spool = _spool_file(settings, os.getpid())
     try:
+        flush_spool(settings, only=spool)
         with engine_for(settings.ops_db_url).begin() as conn:
-            upsert(conn, job_runs, [row], key=("task_id", "attempt"), update=update)
+            for row, update in items:
+                upsert_run(conn, row, update)
+        return True
     except Exception as exc:
-        log.error("could not record job run %s[%s]: %s", row.get("task"), row.get("task_id"),
+        log.error("could not record job run %s (spooled to %s, written when the ops DB answers): %s",
+                  ", ".join(f"{r.get('task')}[{r.get('task_id')}]" for r, _ in items), spool.parent,
                   one_line(exc, settings.secrets()))
+        _spool(spool, items)
+        return False
+
+
+def upsert_run(conn, row: dict, update: tuple[str, ...] | None = None) -> None:
+    """Insert a job-run row or update it, unless the stored row is newer than this event.
+
+    The event time is when the row says it finished, else when it started. A row written late
+    (spooled during an outage, or the child's start written after the parent recorded the worker's
+    death) never overwrites a later state; a new attempt's start after a recorded death does.
+    """
+    from sqlalchemy import func, literal
+
+    columns = list(update) if update is not None else [c for c in row if c not in ("task_id", "attempt")]
+    # finished_at and started_at last: MySQL applies the assignments in order, and the condition reads them.
+    columns.sort(key=lambda c: {"started_at": 1, "finished_at": 2}.get(c, 0))
+    event = row.get("finished_at") or row.get("started_at")
+    c = job_runs.c
+    stored_event = func.coalesce(c.finished_at, c.started_at)
+    newer = (literal(event, job_runs.c.finished_at.type) >= stored_event) | stored_event.is_(None)
+    dialect = conn.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert
+
+        stmt = insert(job_runs).values(row)
+        values = {col: func.if_(newer, stmt.inserted[col], c[col]) for col in columns}
+        stmt = stmt.on_duplicate_key_update(**values) if values else stmt.prefix_with("IGNORE")
+    else:
+        from sqlalchemy import case
+        from sqlalchemy.dialects.sqlite import insert
+
+        stmt = insert(job_runs).values(row)
+        values = {col: case((newer, stmt.excluded[col]), else_=c[col]) for col in columns}
+        stmt = stmt.on_conflict_do_update(index_elements=["task_id", "attempt"], set_=values) if values \
+            else stmt.on_conflict_do_nothing(index_elements=["task_id", "attempt"])
+    conn.execute(stmt)
+
+
+SPOOL_DIR = "job-runs-spool"
+
+
+def _spool_file(settings, pid: int) -> Path:
+    return Path(settings.var_dir) / SPOOL_DIR / f"{_HOST}-{pid}.jsonl"
+
+
+def _spool(path: Path, items) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps({"row": {k: v.isoformat() if isinstance(v, dt.datetime) else v
+                                        for k, v in row.items()}, "update": update}) + "\n"
+                    for row, update in items)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(lines)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+_DATE_COLUMNS = ("scheduled_at", "started_at", "finished_at")
+
+
+def flush_spool(settings, only: Path | None = None) -> int:
+    """Write spooled rows (this process's file, or every file of this host); return the rows written.
+
+    A file is taken by renaming it, so two flushers never write it twice; rows that still cannot
+    be written go back to the spool. Raises when the ops DB does not answer.
+    """
+    folder = Path(settings.var_dir) / SPOOL_DIR
+    files = [only] if only is not None else sorted(folder.glob(f"{_HOST}-*.jsonl")) if folder.is_dir() else []
+    written = 0
+    for path in files:
+        if not path.exists():
+            continue
+        taken = path.with_suffix(f".flushing-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+        try:
+            os.rename(path, taken)
+        except FileNotFoundError:
+            continue
+        items = []
+        for line in taken.read_text(encoding="utf-8").splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash mid-write: its row is rewritten by the run's next event
+            row = {k: (_parse_time(v) if k in _DATE_COLUMNS else v) for k, v in item["row"].items()}
+            items.append((row, tuple(item["update"]) if item.get("update") else None))
+        try:
+            with engine_for(settings.ops_db_url).begin() as conn:
+                for row, update in items:
+                    upsert_run(conn, row, update)
+        except Exception:
+            _spool(path, items)
+            taken.unlink()
+            raise
+        taken.unlink()
+        written += len(items)
+    return written
+
+
+def _forget(task_id: str, request) -> None:
+    """Drop what prerun prepared for a copy that does not run (its row is not ours to write)."""
+    with _guard:
+        _inflight.pop((task_id, request.retries or 0), None)
+        _errors.pop((task_id, request.retries or 0), None)
+
+
+def _record_start(task, task_id: str, request) -> None:
+    with _guard:
+        row = _inflight.get((task_id, request.retries or 0))
+    if row is not None:
+        _write(task, dict(row))
 
 
 def _args_text(args, kwargs, secrets) -> str | None:
@@ -240,8 +438,7 @@ def _on_prerun(task_id=None, task=None, args=None, kwargs=None, **_):
         "worker": request.hostname or _HOST,
     }
     with _guard:
-        _inflight[(task_id, attempt)] = row
-    _write(task, row)
+        _inflight[(task_id, attempt)] = row  # written by the task once it is sure to run (PelbiotTask)
 
 
 @signals.task_retry.connect

@@ -19,8 +19,9 @@ from .request_sources import ingest_access_log, ingest_stream
 from .rollup import roll_up
 from .store import get_state, put_state, sample_rows, write_samples
 
-#: Samplers run every 15 s: a retry is worth a few seconds, not minutes.
-SAMPLER_OPTIONS = dict(max_retries=2, backoff_max=5.0, soft_time_limit=20, time_limit=30)
+#: Samplers run every 15 s. Retries (2, 4, 8, 16, 30 s: 60 s in all) span a typical database or
+#: Redis restart; a retried sample is still written under the slot it was due for (sample_slot).
+SAMPLER_OPTIONS = dict(max_retries=5, backoff_max=30.0, soft_time_limit=20, time_limit=30)
 #: How long a host-local sample may wait in its host queue before it is stale.
 HOST_SAMPLE_EXPIRES = 15
 
@@ -83,8 +84,8 @@ def sample_hosts(self) -> dict:
     scheduled = _header(self.request, H_SCHEDULED)
     extra = {"scheduled_at": scheduled} if scheduled else {}
     for host in alive:
-        with publishing("dispatch", job="metrics.sample_host", **extra):
-            sample_host.apply_async(queue=f"host.{host}", expires=HOST_SAMPLE_EXPIRES)
+        with publishing("dispatch", job="metrics.sample_host", expires_s=str(HOST_SAMPLE_EXPIRES), **extra):
+            sample_host.apply_async(queue=f"host.{host}")
     return {"hosts": alive}
 
 
