@@ -866,11 +866,8 @@ def cmd_up(settings: Settings, args) -> int:
             supervisor.start("flower", ["flower"])
             flower = creds
         _banner(console, settings, jobs, flower)
-        while True:
-            child = supervisor.first_exited()
-            if child is not None:
-                console.print(f"[red]{child.name} exited with code {child.process.returncode}; stopping[/]")
-                return EXIT_FAILED
+        while True:  # a child that dies is started again, with backoff; Ctrl-C stops everything
+            supervisor.supervise(lambda text: console.print(f"[yellow]{cell(text)}[/]"))
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping: beat and Flower, then the worker (finishing its current tasks)...")

@@ -11,6 +11,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,10 @@ from .embedded import terminate
 
 #: Seconds a child gets to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 20.0
+#: A child that died is started again after 1, 2, 4 ... seconds, at most RESTART_MAX_DELAY; a child
+#: that ran for RESTART_RESET seconds before dying starts again at once.
+RESTART_MAX_DELAY = 60.0
+RESTART_RESET = 60.0
 FLOWER_USER = "admin"
 CREDENTIALS_FILE = "flower-credentials"
 
@@ -97,6 +102,10 @@ class Child:
     name: str
     process: subprocess.Popen
     log: Path | None = None
+    args: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    failures: int = 0  # deaths in a row, each within RESTART_RESET of its start
+    restart_at: float | None = None
 
 
 @dataclass
@@ -118,9 +127,28 @@ class Supervisor:
                                    start_new_session=True)
         if out:
             out.close()
-        child = Child(name, process, log)
+        child = Child(name, process, log, list(args))
         self.children.append(child)
         return child
+
+    def supervise(self, say, now: float | None = None) -> None:
+        """Start again, with backoff, the children that died; ``say`` tells the operator."""
+        now = time.monotonic() if now is None else now
+        for i, child in enumerate(self.children):
+            if child.process.poll() is None:
+                continue
+            if child.restart_at is None:
+                child.failures = child.failures + 1 if now - child.started < RESTART_RESET else 1
+                delay = min(RESTART_MAX_DELAY, 2.0 ** (child.failures - 1))
+                child.restart_at = now + delay
+                say(f"{child.name} exited with code {child.process.returncode}; starting it again in {delay:.0f}s"
+                    + (f" (died {child.failures} times in a row)" if child.failures > 1 else ""))
+            elif now >= child.restart_at:
+                self.children.pop(i)
+                fresh = self.start(child.name, child.args, child.log)
+                fresh.failures = child.failures
+                self.children.insert(i, self.children.pop())
+                say(f"{child.name} started again (pid {fresh.process.pid})")
 
     def first_exited(self) -> Child | None:
         for child in self.children:

@@ -324,3 +324,17 @@ recommendations = Table(
     Column("evidence", Text, nullable=False),  # JSON of the figures it rests on
     UniqueConstraint("day", "code"),
 )
+
+effects = Table(
+    "ops_effects", metadata,
+    # What a task did outside pelbiot-jobs (an e-mail sent), recorded before it is done and marked
+    # done after, so a task run again after its worker died does not do it twice (effects.py).
+    Column("effect_key", String(191), primary_key=True),
+    Column("task_id", String(64)),
+    Column("what", String(255), nullable=False),
+    Column("state", String(16), nullable=False),  # claimed, done
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("detail", String(1000)),
+)

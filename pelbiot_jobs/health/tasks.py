@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select, update, insert
 
+from .. import effects
 from ..celery_app import app, schedules_dir
 from ..db.engine import engine_for
 from ..db.ops_models import notification_attempts, notifications
@@ -92,10 +93,18 @@ def alerts_notify(self, notification_id: int) -> dict:
         row = conn.execute(select(notifications).where(n.id == notification_id)).mappings().first()
     if row is None:
         return {"skipped": True, "reason": f"no notification #{notification_id}"}
-    if not claimed:
+    # The e-mail is an effect done once per notification (effects.py): this task run again after its
+    # worker died while sending finds the notification "sending" and its effect claimed, and sends
+    # again with the same Message-ID; after a send that was recorded, it sends nothing.
+    key = f"alert-mail:{notification_id}"
+    if not claimed and not (row["status"] == "sending" and _effect_state(settings, key) == "claimed"):
         return {"skipped": True, "reason": f"notification #{notification_id} is {row['status']}"}
+    claim = effects.claim(settings, key, f"alert e-mail, notification #{notification_id}", self.request.id)
+    if claim == effects.DONE:
+        return {"skipped": True, "reason": f"notification #{notification_id} was sent by an earlier run"}
     msg = build_message(settings, [r.strip() for r in row["recipients"].split(",")], row["subject"],
                         row["body_text"], row["body_html"])
+    msg.replace_header("Message-ID", effects.message_id(key))
     try:
         outcome = deliver(settings, msg)
     except Exception as exc:
@@ -106,6 +115,7 @@ def alerts_notify(self, notification_id: int) -> dict:
             conn.execute(update(notifications).where(n.id == notification_id).values(
                 status="failed" if last else "pending", last_error=one_line(exc)))
         raise
+    effects.done(settings, key, outcome)
     with engine.begin() as conn:
         conn.execute(insert(notification_attempts).values(notification_id=notification_id, at=now,
                                                           outcome="outbox" if outcome != "sent" else "sent",
@@ -113,3 +123,10 @@ def alerts_notify(self, notification_id: int) -> dict:
         conn.execute(update(notifications).where(n.id == notification_id).values(status="sent", sent_at=now,
                                                                                last_error=None))
     return {"notification": notification_id, "outcome": outcome}
+
+
+def _effect_state(settings, key: str) -> str | None:
+    from ..db.ops_models import effects as table
+
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return conn.execute(select(table.c.state).where(table.c.effect_key == key)).scalar()

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from .requests import aggregate, parse_access_line, parse_stream_fields
 from .store import get_state, merge_request_minutes, put_state
+from ..filetail import find_by_inode
 
 STREAM_GROUP = "pelbiot-jobs"
 #: One consumer name: the ingest task is exclusive, so one reader at a time owns the pending list.
@@ -84,16 +85,6 @@ def ingest_stream(client: redis.Redis, engine: Engine, stream: str, now: dt.date
     return totals
 
 
-def _find_by_inode(directory: Path, inode: int) -> Path | None:
-    for candidate in directory.iterdir():
-        try:
-            if candidate.is_file() and candidate.stat().st_ino == inode:
-                return candidate
-        except OSError:
-            continue
-    return None
-
-
 def _read_lines(path: Path, offset: int, limit: int, final: bool) -> tuple[list[str], int]:
     """Complete lines from ``offset``; a final file also gives up its unterminated last line."""
     with open(path, "rb") as fh:
@@ -117,7 +108,7 @@ def ingest_access_log(path: Path, engine: Engine, now: dt.datetime) -> dict:
         lines: list[str] = []
         rotated = truncated = False
         if inode is not None and inode != st.st_ino:
-            old = _find_by_inode(path.parent, inode)
+            old = find_by_inode(path.parent, inode)
             if old is not None:  # finish the rotated file first
                 lines, _ = _read_lines(old, offset, MAX_LOG_BYTES, final=True)
             offset, rotated = 0, True

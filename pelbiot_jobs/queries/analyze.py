@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select, text, update
 
 from ..db.ops_models import query_digests
+from ..filetail import find_by_inode
 from ..db.upsert import upsert
 from ..metrics.requests import bucket_of, bucket_upper
 from ..metrics.store import get_state, put_state
@@ -139,17 +140,50 @@ def store(conn, source: str, grouped: dict, mask: bool, slow_s: float = SLOW_THR
 # --- sources ----------------------------------------------------------------------------------
 
 def read_file_events(path: Path, state: dict) -> tuple[list[Event], dict, int]:
-    """Events added to a slow log since ``state``; the new state; records skipped."""
-    st = os.stat(path)
+    """Events added to a slow log since ``state``; the new state; records skipped.
+
+    Rotation is followed as logrotate does it: when the file at ``path`` is no longer the one
+    read last time, the old one (found by its inode in the same folder) is read to its end first,
+    then the new one from its start. Moved without ``FLUSH SLOW LOGS``, the server still writes
+    the old file under its new name: it is followed there until the server reopens ``path``.
+    A truncated file starts again at 0.
+    """
     inode, offset = state.get("inode"), int(state.get("offset", 0))
-    if inode != st.st_ino or offset > st.st_size:
-        offset = 0  # rotated or truncated: start again at the top of the (new) file
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    events: list[Event] = []
+    skipped = 0
+    if inode is not None and (st is None or st.st_ino != inode):
+        old = find_by_inode(path.parent, inode)
+        if old is not None:
+            final = st is not None  # a new file exists: the server has left the old one
+            old_events, old_offset, old_skipped = _read_events(old, offset, final=final)
+            events += old_events
+            skipped += old_skipped
+            if not final or old_offset < os.stat(old).st_size:
+                # still being written (no flush yet), or more than one read's worth left
+                return events, {"inode": inode, "offset": old_offset, "following": str(old)}, skipped
+        offset = 0
+    if st is None:
+        raise FileNotFoundError(f"the slow log {path} does not exist (and no rotated file with the inode "
+                                f"read last time is beside it)")
+    if offset > st.st_size:
+        offset = 0  # truncated: start again at the top
+    new_events, offset, new_skipped = _read_events(path, offset, final=False)
+    return events + new_events, {"inode": st.st_ino, "offset": offset}, skipped + new_skipped
+
+
+def _read_events(path: Path, offset: int, final: bool) -> tuple[list[Event], int, int]:
+    """Complete events of ``path`` from ``offset`` (at most MAX_READ bytes); the offset after them."""
     with open(path, "rb") as fh:
         fh.seek(offset)
         data = fh.read(MAX_READ)
     # Complete events only: up to the last separator, or to the end when the file ends an event
     # (";\n"): the server writes an event in one piece, so a half-written one does not end so.
-    if data.endswith(b";\n"):
+    # A file the server has left (final) is complete up to its end.
+    if data.endswith(b";\n") or (final and len(data) < MAX_READ):
         usable = data
     else:
         cut = data.rfind(SEPARATOR)
@@ -160,7 +194,7 @@ def read_file_events(path: Path, state: dict) -> tuple[list[Event], dict, int]:
             skipped += 1
         else:
             events.append(event)
-    return events, {"inode": st.st_ino, "offset": offset + len(usable)}, skipped
+    return events, offset + len(usable), skipped
 
 
 _SLOW_LOG = text("""

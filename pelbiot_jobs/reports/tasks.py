@@ -15,8 +15,13 @@ from .data import period_for
 KINDS = ("daily", "weekly", "monthly", "summary")
 
 
-def export(settings, kind: str, day: dt.date | None, email: bool, output=None) -> dict:
-    """Build one report (files + ops row), then mail it when asked; the files stay whatever the mail does."""
+def export(settings, kind: str, day: dt.date | None, email: bool, output=None, task_id: str | None = None) -> dict:
+    """Build one report (files + ops row), then mail it when asked; the files stay whatever the mail does.
+
+    Run as a task (``task_id``), the e-mail is an effect done once (effects.py): a run of the same
+    task after its worker died rebuilds the files but does not send the e-mail again.
+    """
+    from .. import effects
     from ..mail import deliver
 
     if kind not in KINDS:
@@ -34,13 +39,24 @@ def export(settings, kind: str, day: dt.date | None, email: bool, output=None) -
         result["email_html_bytes"] = html_bytes
         if html_bytes > MAX_EMAIL_HTML:
             result["warning"] = f"the e-mail's HTML part is {html_bytes:,} bytes (over {MAX_EMAIL_HTML:,})"
+        key = f"report-mail:{task_id}" if task_id else None
+        claim = effects.claim(settings, key, f"e-mail of the {kind} report {period.label}", task_id) if key \
+            else effects.NEW
+        if claim == effects.DONE:
+            result["email"] = "already sent by an earlier run of this task"
+            return result
+        if key:
+            msg.replace_header("Message-ID", effects.message_id(key))
         try:
             outcome = deliver(settings, msg)
         except Exception as exc:
             record(ops, period, folder, files, now, "mail_failed", ", ".join(recipients), one_line(exc))
             raise
+        if key:
+            effects.done(settings, key, outcome)
         record(ops, period, folder, files, now, "emailed" if outcome == "sent" else "outbox", ", ".join(recipients))
-        result["email"] = outcome
+        result["email"] = outcome + (" (again: an earlier run died while sending)"
+                                     if claim == effects.INTERRUPTED else "")
     return result
 
 
@@ -49,4 +65,4 @@ def export(settings, kind: str, day: dt.date | None, email: bool, output=None) -
 def reports_export(self, kind: str = "daily", date: str | None = None, email: bool = True) -> dict:
     """Build the daily, weekly or monthly operations report (or PELBIOT's summary); e-mail it."""
     day = dt.date.fromisoformat(date) if date else None
-    return export(app.pelbiot_settings, kind, day, email)
+    return export(app.pelbiot_settings, kind, day, email, task_id=self.request.id)
