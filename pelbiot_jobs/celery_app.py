@@ -25,12 +25,11 @@ TASK_MODULES = ("pelbiot_jobs.tasks", "pelbiot_jobs.metrics.tasks", "pelbiot_job
 #: Time limits of a task that does not set its own (seconds): soft first, then the hard kill.
 DEFAULT_SOFT_TIME_LIMIT = 240
 DEFAULT_TIME_LIMIT = 300
-#: Seconds a message may stay unacknowledged before the Redis transport hands it to another
-#: worker. Short, so a killed worker's tasks come back within minutes: live workers refresh the
-#: messages they hold (liveness.py), so a long task is not handed out while it runs.
-VISIBILITY_TIMEOUT = 120
 #: Seconds between two sweeps for messages past the visibility timeout (interval x throttle).
-RESTORE_INTERVAL, RESTORE_THROTTLE = 10, 3
+#: The timeout itself (PELBIOT_VISIBILITY_TIMEOUT, 120 s) is short, so a killed worker's tasks come
+#: back within minutes: live workers refresh the messages they hold (liveness.py), so a long task
+#: is not handed out again while it runs.
+RESTORE_INTERVAL, RESTORE_THROTTLE = 5, 2
 #: Beat wakes at least this often (s); RedBeat's lock expires after LOCK_TIMEOUT without a tick,
 #: and a standby beat takes over.
 BEAT_MAX_LOOP_INTERVAL = 5
@@ -146,7 +145,7 @@ def job_expiries(jobs: list[Job]) -> dict[str, float]:
 def celery_config(settings: Settings) -> dict:
     """The Celery settings: one place for every reliability choice, with the reason."""
     transport = {
-        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "visibility_timeout": settings.visibility_timeout,
         "unacked_restore_interval": RESTORE_INTERVAL,
         "unacked_restore_throttle": RESTORE_THROTTLE,
         "socket_timeout": 30,

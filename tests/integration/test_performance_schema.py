@@ -1,12 +1,5 @@
 """The performance_schema source, on a second MariaDB instance started with performance_schema=ON."""
 
-import os
-import shutil
-import subprocess
-import time
-import uuid
-from pathlib import Path
-
 import pymysql
 import pytest
 from sqlalchemy import func, select
@@ -16,46 +9,17 @@ from pelbiot_jobs.db.ops_models import query_digests
 from pelbiot_jobs.queries.analyze import analyze
 from pelbiot_jobs.queries.fingerprint import fingerprint, query_id
 from pelbiot_jobs.runs import utcnow
-from tests.conftest import free_port
-
-MARIADBD = "/usr/sbin/mariadbd"
-INSTALL = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
+from tests.conftest import PrivateMariaDB
 
 
 @pytest.fixture(scope="module")
 def pfs_server():
-    if not (os.path.exists(MARIADBD) and os.path.exists(INSTALL)):
-        pytest.fail("mariadbd and mariadb-install-db are needed (apt-get install mariadb-server)", pytrace=False)
-    datadir = Path(f"/tmp/pelbiot-pfs-{uuid.uuid4().hex[:8]}")
-    datadir.mkdir()
-    user = ["--user=root"] if os.geteuid() == 0 else []
-    subprocess.run([INSTALL, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
-                    "--skip-test-db", *user], check=True, capture_output=True)
-    port = free_port()
-    log = open(datadir / "server.log", "wb")
-    server = subprocess.Popen([MARIADBD, "--no-defaults", f"--datadir={datadir}", f"--port={port}",
-                               "--bind-address=127.0.0.1", f"--socket={datadir}/mysqld.sock",
-                               "--performance-schema=ON", "--skip-log-bin", *user],
-                              stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            pymysql.connect(host="127.0.0.1", port=port, user="root").close()
-            break
-        except pymysql.err.OperationalError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail(f"the second MariaDB did not start: {(datadir / 'server.log').read_text()[-500:]}")
-            time.sleep(0.3)
-    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
-    conn.cursor().execute("CREATE DATABASE pelbiot")
-    conn.cursor().execute("CREATE TABLE pelbiot.devices (id INT PRIMARY KEY, name VARCHAR(50))")
-    conn.cursor().execute("INSERT INTO pelbiot.devices VALUES (1, 'a'), (2, 'b'), (3, 'c')")
-    conn.close()
-    yield port
-    server.terminate()
-    server.wait(60)
-    shutil.rmtree(datadir, ignore_errors=True)
+    server = PrivateMariaDB("--performance-schema=ON")
+    server.start()
+    server.execute("CREATE DATABASE pelbiot", "CREATE TABLE pelbiot.devices (id INT PRIMARY KEY, name VARCHAR(50))",
+                   "INSERT INTO pelbiot.devices VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    yield server.port
+    server.remove()
 
 
 def test_performance_schema_digests_are_stored_as_deltas(pfs_server, settings):

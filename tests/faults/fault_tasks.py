@@ -1,0 +1,64 @@
+"""Tasks the fault tests run in a real worker: each writes what it did to ``fault_log`` in the ops DB.
+
+``faults.work`` logs its start, sleeps, logs its end: a run that starts twice while the first is
+alive, or a key that never ends, is visible from the database. ``faults.effect`` does an effect
+once through effects.py (the way report and alert e-mails are sent), then sleeps.
+"""
+
+import os
+import time
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert
+
+from pelbiot_jobs import effects
+from pelbiot_jobs.celery_app import app
+from pelbiot_jobs.db.engine import engine_for
+from pelbiot_jobs.params import Float, Name
+from pelbiot_jobs.runs import utcnow
+
+metadata = MetaData()
+fault_log = Table(
+    "fault_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(64), nullable=False),
+    Column("task_id", String(64)),
+    Column("event", String(16), nullable=False),  # start, end, effect
+    Column("pid", Integer),
+    Column("at", DateTime(timezone=False), nullable=False),
+)
+
+
+def log(key: str, event: str, task_id: str | None) -> None:
+    with engine_for(app.pelbiot_settings.ops_db_url).begin() as conn:
+        conn.execute(insert(fault_log).values(key=key, task_id=task_id, event=event, pid=os.getpid(), at=utcnow()))
+
+
+@app.task(name="faults.work", bind=True, soft_time_limit=280, time_limit=300,
+          params={"key": Name(), "seconds": Float(0, 250)})
+def work(self, key: str, seconds: float = 1.0) -> dict:
+    return _sleep_logged(self, key, seconds)
+
+
+def _sleep_logged(task, key: str, seconds: float) -> dict:
+    log(key, "start", task.request.id)
+    time.sleep(seconds)
+    log(key, "end", task.request.id)
+    return {"key": key}
+
+
+@app.task(name="faults.effect", bind=True, params={"key": Name(), "seconds": Float(0, 250)})
+def effect(self, key: str, seconds: float = 1.0) -> dict:
+    log(key, "start", self.request.id)
+    claim_key = f"fault-effect:{self.request.id}"
+    if effects.claim(app.pelbiot_settings, claim_key, "a fault test's effect", self.request.id) != effects.DONE:
+        log(key, "effect", self.request.id)
+        effects.done(app.pelbiot_settings, claim_key)
+    time.sleep(seconds)  # the kill lands here: after the effect, before the ack
+    log(key, "end", self.request.id)
+    return {"key": key}
+
+
+@app.task(name="faults.exclusive", bind=True, exclusive=True, soft_time_limit=280, time_limit=300,
+          params={"key": Name(), "seconds": Float(0, 250)})
+def exclusive(self, key: str, seconds: float = 1.0) -> dict:
+    return _sleep_logged(self, key, seconds)

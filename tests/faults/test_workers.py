@@ -1,0 +1,115 @@
+"""Workers killed, stopped and restarted under tasks in flight: every task ends once, none runs twice at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import psutil
+
+from .conftest import VISIBILITY, record
+
+
+def _key() -> str:
+    return "k" + uuid.uuid4().hex[:10]
+
+
+def _final(stack, task_id):
+    rows = stack.runs(task_id)
+    return rows[-1]["state"] if rows else None
+
+
+def test_kill_9_of_a_pool_child_runs_the_task_again_at_once(stack):
+    """The OOM killer takes the pool process running a task, three times in a row."""
+    worker = stack.worker(concurrency=2)
+    for _ in range(3):
+        key = _key()
+        task_id = stack.send("faults.work", key=key, seconds=4)
+        first = stack.wait(lambda: stack.events(key, "start"), 30, "the task to start", worker)[0]
+        os.kill(first["pid"], signal.SIGKILL)
+        killed = time.monotonic()
+        stack.wait(lambda: stack.events(key, "end"), 60, "the task to run again and end", worker)
+        recovered = time.monotonic() - killed
+        starts, ends = stack.events(key, "start"), stack.events(key, "end")
+        assert len(ends) == 1 and len(starts) == 2, stack.log_rows(key)
+        assert stack.wait(lambda: _final(stack, task_id) == "SUCCESS", 20, "the run's row to say SUCCESS")
+        # one row per attempt: the killed attempt is the same row, now SUCCESS; no "expired", no second row
+        assert [r["state"] for r in stack.runs(task_id)] == ["SUCCESS"], stack.runs(task_id)
+        record("kill -9 of a pool child (task in flight)", len(starts), 0, len(ends) - 1, recovered)
+    assert worker.poll() is None
+
+
+def test_a_lost_node_s_tasks_run_again_on_another_worker_within_the_visibility_timeout(stack):
+    """kill -9 of the whole worker (main process and pool: a lost node, `docker kill`), second worker up.
+
+    The message carries a 5 s expiry (as beat stamps a frequent job): the run had started, so it
+    runs again instead of being dropped as "expired".
+    """
+    first = stack.worker("w1", concurrency=1)
+    key = _key()
+    task_id = stack.send("faults.work", key=key, seconds=6, expires_s="5")
+    started = stack.wait(lambda: stack.events(key, "start"), 30, "the task to start", first)[0]
+    tree = [first.pid, *stack.pool_children(first)]
+    assert started["pid"] in tree, (started, tree)
+    for pid in tree:  # the pool processes may have left the worker's process group
+        os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    stack.worker("w2", concurrency=1)
+    stack.wait(lambda: stack.events(key, "end"), VISIBILITY + 60, "another worker to run it", None)
+    recovered = time.monotonic() - killed
+    starts, ends = stack.events(key, "start"), stack.events(key, "end")
+    assert len(starts) == 2 and len(ends) == 1, [(r["event"], r["pid"], str(r["at"])) for r in stack.log_rows(key)] + [tree] + [
+        (r["state"], r["worker"], str(r["started_at"]), r["result"]) for r in stack.runs(task_id)]
+    assert stack.wait(lambda: _final(stack, task_id) == "SUCCESS", 30, "SUCCESS recorded")
+    assert not any("expired" in (r["result"] or "") for r in stack.runs(task_id))
+    assert recovered < 5 * 60
+    record("kill -9 of a whole worker (lost node), 5 s expiry", len(starts), 0, len(ends) - 1, recovered)
+
+
+def test_kill_9_of_the_worker_main_process_never_runs_a_task_twice_at_once(stack):
+    """The main process dies; its pool child goes on with the task. The copy handed to the
+    second worker after the visibility timeout must wait for that run instead of starting beside it."""
+    first = stack.worker("w1", concurrency=1)
+    key = _key()
+    task_id = stack.send("faults.work", key=key, seconds=VISIBILITY + 15)
+    start = stack.wait(lambda: stack.events(key, "start"), 30, "the task to start", first)[0]
+    os.kill(first.pid, signal.SIGKILL)  # the main process only
+    killed = time.monotonic()
+    stack.worker("w2", concurrency=1)
+    orphan_gone = None
+    deadline = time.monotonic() + VISIBILITY + 120
+    while time.monotonic() < deadline and not stack.events(key, "end"):
+        if orphan_gone is None and not psutil.pid_exists(start["pid"]):
+            orphan_gone = time.monotonic()
+        time.sleep(0.2)
+    ends = stack.events(key, "end")
+    assert ends, stack.log_rows(key)
+    recovered = time.monotonic() - killed
+    time.sleep(3)  # a copy that would start late would show here
+    starts, ends = stack.events(key, "start"), stack.events(key, "end")
+    assert len(ends) == 1, stack.log_rows(key)
+    if len(starts) == 2:  # the orphan died with its parent: the second run started after it was gone
+        assert orphan_gone is not None, stack.log_rows(key)
+    assert stack.wait(lambda: _final(stack, task_id) in ("SUCCESS", "FAILURE"), 60, "a final row")
+    record("kill -9 of the worker's main process (pool child goes on)", len(starts), 0, len(ends) - 1, recovered)
+
+
+def test_sigterm_lets_the_running_task_finish_and_nothing_runs_again(stack):
+    """`docker stop` (and systemd with KillMode=mixed): SIGTERM to the worker's main process only."""
+    worker = stack.worker("w1", concurrency=1)
+    key = _key()
+    task_id = stack.send("faults.work", key=key, seconds=4)
+    stack.wait(lambda: stack.events(key, "start"), 30, "the task to start", worker)
+    os.kill(worker.pid, signal.SIGTERM)
+    stopped = time.monotonic()
+    assert worker.wait(60) == 0
+    stopped_in = time.monotonic() - stopped  # the task finished first
+    stack.worker("w2", concurrency=1)
+    time.sleep(VISIBILITY + 12)  # past the visibility timeout and a restore sweep
+    starts, ends = stack.events(key, "start"), stack.events(key, "end")
+    assert len(starts) == 1 and len(ends) == 1, [(r["event"], r["pid"], str(r["at"])) for r in stack.log_rows(key)]
+    assert [r["state"] for r in stack.runs(task_id)] == ["SUCCESS"]
+    assert stack.redis.hlen("unacked") == 0
+    record("SIGTERM (docker stop) with a task in flight", 1, 0, 0, stopped_in)
