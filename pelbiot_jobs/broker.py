@@ -74,7 +74,38 @@ def dead_letters(client, limit: int = 20) -> tuple[int, list[dict]]:
     return count, out
 
 
+class QoS(kombu_redis.QoS):
+    """Kombu's ack emulation, surviving a connection lost under tasks in flight.
+
+    When the connection drops, kombu closes the channel and tries to put back every message the
+    worker holds; with the broker gone this raises inside Celery's reconnect path and the worker
+    exits ("Unrecoverable error"). Here what cannot be put back stays in the broker's unacked
+    set: the live worker keeps refreshing it while the task runs (liveness.py), the task acks it
+    after the reconnect or, if that ack fails too, the restore sweep hands it out again after the
+    visibility timeout and the run guard drops the copy (the run is recorded as ended).
+    """
+
+    def restore_unacked(self, client=None):
+        try:
+            return super().restore_unacked(client)
+        except Exception as exc:
+            log.warning("could not put back %d held message(s) (%s); they come back after the visibility "
+                        "timeout if their tasks do not ack them", len(self._delivered), type(exc).__name__)
+            self._delivered.clear()
+            return []
+
+    def ack(self, delivery_tag):
+        try:
+            super().ack(delivery_tag)
+        except Exception as exc:
+            log.warning("could not ack a message after losing the broker (%s); it comes back after the "
+                        "visibility timeout and is dropped as already done", type(exc).__name__)
+            self._delivered.pop(delivery_tag, None)
+
+
 class Channel(kombu_redis.Channel):
+    QoS = QoS
+
     def _brpop_read(self, **options):
         client = self.client
         original = client.parse_response

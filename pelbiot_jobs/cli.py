@@ -286,9 +286,11 @@ def cmd_status(settings: Settings, args) -> int:
                 raise ConfigError(f"the broker refused the configured account (PELBIOT_BROKER_URL): "
                                   f"{one_line(exc, settings.secrets())}") from None
             broker_error = f"the broker does not answer: {one_line(exc, settings.secrets())}"
+    dead = _dead_letters(settings) if broker_up and not broker_error and not args.offline else None
     rows = job_status(engine_for(settings.ops_db_url), jobs, utcnow(), beat_last_run)
     if args.json:
         _print_json({"jobs": rows, "workers": workers, "settings": settings.describe(),
+                     **({"dead_letters": dead} if dead is not None else {}),
                      **({"broker_error": broker_error} if broker_error else {})})
         return EXIT_UNAVAILABLE if broker_error else EXIT_OK
     from rich.table import Table
@@ -305,6 +307,11 @@ def cmd_status(settings: Settings, args) -> int:
     console = _console()
     console.print(table)
     console.print(f"workers online: {', '.join(workers) if workers else 'none answered'}")
+    if dead and dead["count"]:
+        newest = dead["newest"][0]
+        console.print(f"[red]dead letters: {dead['count']}[/] messages on the queues were not tasks and were moved "
+                      f"to the Redis list pelbiot:deadletter (newest: queue {cell(newest['queue'])}, "
+                      f"{cell(newest['reason'])}); `status --json` lists them")
     if broker_error:
         print(f"pelbiot-jobs: error: {broker_error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -704,6 +711,20 @@ def _num(value) -> str:
     if abs(value) >= 1e6:
         return f"{value / 1e6:.2f}M"
     return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+
+
+def _dead_letters(settings: Settings) -> dict | None:
+    """Messages moved aside by the workers (broker.py): how many, and the newest ones."""
+    if not settings.broker_is_redis:
+        return None
+    from .broker import dead_letters
+    from .runs import coordination_redis
+
+    try:
+        count, newest = dead_letters(coordination_redis(settings), limit=10)
+    except Exception:
+        return None
+    return {"count": count, "newest": newest}
 
 
 def _embedded_answers(settings: Settings) -> bool:

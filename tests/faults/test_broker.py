@@ -1,0 +1,130 @@
+"""The broker restarts, beats fail over, bad messages arrive: beat and worker go on, nothing runs twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from pelbiot_jobs.broker import DEAD_LETTERS
+from pelbiot_jobs.celery_app import SHIPPED_SCHEDULES
+from pelbiot_jobs.db.engine import engine_for
+from pelbiot_jobs.db.ops_models import job_runs
+from tests.conftest import ROOT
+
+from .conftest import VISIBILITY, Stack, record, stack_env
+
+
+def _schedules(tmp_path, key: str) -> str:
+    """The shipped schedule folder with one job only: faults.work every 2 s."""
+    folder = tmp_path / "schedules"
+    shutil.copytree(SHIPPED_SCHEDULES, folder)
+    (folder / "beat.yaml").write_text(
+        "jobs:\n  faults.tick:\n    task: faults.work\n    every: 2s\n"
+        f"    kwargs: {{key: {key}, seconds: 0}}\n")
+    return str(folder)
+
+
+def _slots(stack, job: str = "faults.tick") -> list[tuple]:
+    """(scheduled_at, how many runs) of a beat job."""
+    with engine_for(stack.settings.ops_db_url).connect() as conn:
+        return list(conn.execute(select(job_runs.c.scheduled_at, func.count()).where(job_runs.c.job == job)
+                                 .group_by(job_runs.c.scheduled_at)))
+
+
+@pytest.fixture
+def beat_stack(fault_dbs, broker, tmp_path):
+    tick = "tick" + uuid.uuid4().hex[:8]
+    s = Stack(stack_env(fault_dbs, broker, tmp_path, PELBIOT_SCHEDULES_DIR=_schedules(tmp_path, tick)),
+              tmp_path, broker)
+    s.tick = tick
+    yield s
+    s.stop_all()
+
+
+@pytest.mark.parametrize("aof", [True, False], ids=["with AOF", "without persistence"])
+def test_broker_restart_across_a_beat_tick_with_tasks_in_flight(beat_stack, broker, aof):
+    stack = beat_stack
+    broker.aof = aof
+    if not aof:  # start it again without persistence, as a cache-style Redis runs
+        broker.stop()
+        broker.start()
+    worker = stack.worker("w1", concurrency=3)
+    beat = stack.start("beat", name="beat")
+    stack.wait(lambda: len(stack.events(stack.tick, "end")) >= 3, 60, "beat's ticks to run", beat)
+    keys = [f"long{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for key in keys:
+        stack.send("faults.work", key=key, seconds=8)
+    stack.wait(lambda: all(stack.events(k, "start") for k in keys), 30, "the long tasks to start", worker)
+    broker.kill()  # kill -9: with appendfsync always nothing acknowledged is lost
+    time.sleep(5)  # covers two beat ticks
+    broker.start()
+    back = time.monotonic()
+    before = len(stack.events(stack.tick, "end"))
+    stack.wait(lambda: len(stack.events(stack.tick, "end")) > before + 2, 90, "beat's ticks to run again", beat)
+    recovered = time.monotonic() - back
+    stack.wait(lambda: all(stack.events(k, "end") for k in keys), 60, "the long tasks to end")
+    time.sleep(VISIBILITY + 12)  # a message left unacknowledged would be handed out again by now
+    assert beat.poll() is None and worker.poll() is None, stack.tail(beat)
+    starts = [len(stack.events(k, "start")) for k in keys]
+    ends = [len(stack.events(k, "end")) for k in keys]
+    assert ends == [1, 1], [stack.log_rows(k) for k in keys]
+    if aof:  # the tasks went on through the blip and acked after it: nothing ran again
+        assert starts == [1, 1], [stack.log_rows(k) for k in keys]
+    doubled = [slot for slot in _slots(stack) if slot[1] > 1]
+    assert not doubled, doubled
+    record(f"broker kill -9 and restart {'with AOF' if aof else 'empty (no persistence)'}, beat tick and "
+           "2 tasks in flight (slots of the outage not sent)", max(starts), 0, len(doubled), recovered)
+
+
+def test_two_beats_one_sends_the_other_takes_over(beat_stack):
+    stack = beat_stack
+    stack.worker("w1", concurrency=2)
+    first = stack.start("beat", name="beat1")
+    stack.wait(lambda: len(stack.events(stack.tick, "end")) >= 2, 60, "the first beat's ticks", first)
+    second = stack.start("beat", name="beat2")
+    time.sleep(6)
+    os.killpg(first.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    before = len(stack.events(stack.tick, "end"))
+    stack.wait(lambda: len(stack.events(stack.tick, "end")) > before + 1, 90, "the second beat to take over", second)
+    recovered = time.monotonic() - killed
+    time.sleep(4)
+    doubled = [slot for slot in _slots(stack) if slot[1] > 1]
+    assert not doubled, doubled
+    assert second.poll() is None
+    assert recovered < 45  # the lock (30 s) lapses, then the next tick of the standby takes it
+    record("two beats, kill -9 of the one sending", 1, 0, len(doubled), recovered)
+
+
+def test_bad_messages_go_to_the_dead_letter_list_and_the_worker_goes_on(stack):
+    worker = stack.worker("w1", concurrency=1)
+    stack.redis.lpush("sampling", b"\x00\xffnot json at all")
+    stack.redis.lpush("sampling", json.dumps({"hello": "world"}))
+    bad_kwargs = stack.send("faults.work", key="x", seconds="soon")  # a real task message, a wrong parameter
+    key = "after" + uuid.uuid4().hex[:6]
+    sent = time.monotonic()
+    stack.send("faults.work", key=key, seconds=0)
+    stack.wait(lambda: stack.events(key, "end"), 60, "a good task after the bad ones", worker)
+    recovered = time.monotonic() - sent
+    assert worker.poll() is None
+    assert stack.redis.llen(DEAD_LETTERS) == 2
+    kept = [json.loads(x) for x in stack.redis.lrange(DEAD_LETTERS, 0, -1)]
+    assert {k["queue"] for k in kept} == {"sampling"}
+    assert any("not JSON" in k["reason"] for k in kept)
+    runs = stack.wait(lambda: stack.runs(bad_kwargs), 30, "the bad-kwargs run's row")
+    assert [r["state"] for r in runs] == ["FAILURE"] and "seconds" in runs[0]["error"]
+    # `status` shows them to the operator
+    out = subprocess.run([sys.executable, "-m", "pelbiot_jobs.cli", "status", "--json"], env=stack.env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    status = json.loads(out.stdout)
+    assert status["dead_letters"]["count"] == 2, out.stdout + out.stderr
+    record("a non-JSON message, a non-message JSON and a bad-kwargs message", 1, 0, 0, recovered)
