@@ -205,13 +205,33 @@ def configure(settings: Settings | None = None, *, with_schedule: bool = False) 
     """Point ``app`` at the configured services; with ``with_schedule``, load beat.yaml too."""
     settings = settings or load_settings()
     load_tasks()
+    previous = app.pelbiot_settings
     app.conf.update(celery_config(settings))
     app.pelbiot_settings = settings
+    if previous is not None and (previous.broker_url, previous.result_backend_url) != (
+            settings.broker_url, settings.result_backend_url):
+        _drop_connections()
     if with_schedule:
         jobs = load_jobs(settings)
         app.conf.beat_schedule = beat_schedule(jobs)
         app.conf.pelbiot_job_expiries = job_expiries(jobs)
     return app
+
+
+def _drop_connections() -> None:
+    """Forget the connections made for the previous broker and result backend (a re-configuration
+    in the same process, as the tests and the CLI do): new ones are made for the new ones."""
+    try:
+        app.close()
+    except Exception:
+        pass
+    app._pool = None
+    app.amqp._producer_pool = None
+    app._backend_cache = None
+    try:
+        del app._local.backend
+    except AttributeError:
+        pass
 
 
 def current_settings() -> Settings:

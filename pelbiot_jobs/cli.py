@@ -713,6 +713,45 @@ def _num(value) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
 
 
+def cmd_workers(settings: Settings, args) -> int:
+    """The workers alive now, from their heartbeats in the broker's Redis (no broadcast to wait for)."""
+    from .liveness import HEARTBEAT_TTL, workers
+    from .runs import coordination_redis
+
+    if not settings.broker_is_redis:
+        raise InputError("`workers` reads the heartbeats workers write in the broker's Redis; with another broker, "
+                         "use `celery inspect active` or Flower")
+    if settings.embedded_redis and not _embedded_answers(settings):
+        rows = []
+    else:
+        rows = workers(coordination_redis(settings))
+    now = time.time()
+    for w in rows:
+        w["heartbeat_age_s"] = round(now - float(w.get("heartbeat") or 0), 1)
+        for task in w.get("active") or []:
+            started = task.get("started")
+            task["running_s"] = round(now - float(started), 1) if started else None
+    if args.json:
+        _print_json({"workers": rows, "heartbeat_ttl_s": HEARTBEAT_TTL})
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table(title=f"pelbiot-jobs workers (heartbeat within {HEARTBEAT_TTL}s)")
+    for col in ("worker", "host", "machine/pid", "queues", "procs", "running", "prefetched", "heartbeat"):
+        table.add_column(col, overflow="fold")
+    for w in rows:
+        running = "\n".join(f"{t['task']} {t['running_s']:.0f}s" if t.get("running_s") is not None else t["task"]
+                            for t in w.get("active") or []) or "-"
+        table.add_row(cell(w.get("node", "?")), cell(w.get("host", "?")), cell(f"{w.get('machine')}/{w.get('pid')}"),
+                      cell(", ".join(w.get("queues") or [])), str(w.get("concurrency") or "?"), cell(running),
+                      str(w.get("reserved", 0)), f"{w['heartbeat_age_s']:.0f}s ago")
+    console = _console()
+    console.print(table)
+    if not rows:
+        console.print("no worker has written a heartbeat: start one with `pelbiot-jobs worker` (or `up`)")
+    return EXIT_OK
+
+
 def _dead_letters(settings: Settings) -> dict | None:
     """Messages moved aside by the workers (broker.py): how many, and the newest ones."""
     if not settings.broker_is_redis:
@@ -1016,6 +1055,10 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n  pelbiot-jobs status\n  pelbiot-jobs status --json | jq '.jobs[].last_state'\n")
     p.add_argument("--json", action="store_true")
     p.add_argument("--offline", action="store_true", help="read the ops DB only (no broker)")
+
+    p = add("workers", cmd_workers, "workers alive now: host, queues, processes, what each is running, last heartbeat",
+            "examples:\n  pelbiot-jobs workers\n  pelbiot-jobs workers --json | jq '.workers[].active'\n")
+    p.add_argument("--json", action="store_true")
 
     p = add("metrics", cmd_metrics, "latest value and trend of every sampled metric; API requests per minute",
             "examples:\n  pelbiot-jobs metrics\n  pelbiot-jobs metrics --since 6h --host web1\n"

@@ -132,6 +132,9 @@ class PelbiotTask(Task):
 
     #: True: at most one run at a time, cluster-wide; a second is recorded as SKIPPED.
     exclusive = False
+    #: Parameters whose values are part of the exclusive lock's name: runs on different inputs
+    #: (two slow logs) may run side by side, two on the same input may not.
+    exclusive_by: tuple[str, ...] = ()
     #: The parameters this task accepts (name -> ``params.Param``), checked on every run whoever
     #: sent the message; a task that declares none accepts none.
     params: dict = {}
@@ -186,11 +189,12 @@ class PelbiotTask(Task):
             if self.exclusive:
                 # The lock's token is the task id: a run of the same message after its first run
                 # died (its run lease lapsed) takes over the dead run's lock at once.
-                held, other = locks.acquire(client, self.name, task_id)
+                lock_name = exclusive_name(self.name, self.exclusive_by, kwargs)
+                held, other = locks.acquire(client, lock_name, task_id)
                 if not held:
                     final = True
                     return skipped(f"another {self.name} run is in progress (task {other})")
-                leases.append((locks.KEY_PREFIX, self.name, task_id))
+                leases.append((locks.KEY_PREFIX, lock_name, task_id))
             keeper = locks.Keeper(client, leases).start()
             try:
                 result = super().__call__(**kwargs)
@@ -208,6 +212,16 @@ class PelbiotTask(Task):
             raise
         finally:
             _end_run(client, settings, task_id, leases, final)
+
+
+def exclusive_name(task: str, by: tuple[str, ...], kwargs: dict) -> str:
+    """The exclusive lock of a run: the task's name, and a digest of the ``by`` parameters' values."""
+    if not by:
+        return task
+    import hashlib
+
+    values = json.dumps([kwargs.get(name) for name in by], default=str)
+    return f"{task}:{hashlib.sha256(values.encode()).hexdigest()[:16]}"
 
 
 def _expired(request) -> str | None:

@@ -26,6 +26,36 @@ REDIS_DB = int(os.environ.get("PELBIOT_TEST_REDIS_DB", "13"))
 ROOT = Path(__file__).resolve().parents[1]
 
 
+FAULTS = ROOT / "tests" / "faults"
+
+
+def pytest_collection_modifyitems(items):
+    """Every test outside tests/faults runs in one xdist group, in order (they share Redis DB 13)."""
+    for item in items:
+        if FAULTS not in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
+_FAULT_ROWS: list[tuple] = []
+
+
+def pytest_runtest_logreport(report):
+    """Collect the fault suite's outcome rows (tests/faults/conftest.record), from any xdist worker."""
+    if report.when == "teardown":
+        _FAULT_ROWS.extend(value for name, value in report.user_properties if name == "fault")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FAULT_ROWS:
+        return
+    tr = terminalreporter
+    tr.section("faults survived (tests/faults)")
+    tr.write_line("| fault | tries | lost | duplicated | time to recover |")
+    tr.write_line("|---|---|---|---|---|")
+    for row in sorted(_FAULT_ROWS, key=lambda r: r[0]):
+        tr.write_line("| " + " | ".join(str(v) for v in row) + " |")
+
+
 def _require(host: str, port: int, what: str) -> None:
     try:
         socket.create_connection((host, port), timeout=3).close()

@@ -9,7 +9,9 @@ from ..runs import skipped, utcnow
 from .analyze import analyze
 
 
-@app.task(name="queries.analyze", exclusive=True, soft_time_limit=1700, time_limit=1800,
+# One run per source at a time (a second would read the same events); two slow logs side by side.
+@app.task(name="queries.analyze", exclusive=True, exclusive_by=("source", "path"), soft_time_limit=1700,
+          time_limit=1800,
           params={"source": Choice(("auto", "file", "table", "performance_schema", "off")), "path": Text()})
 def queries_analyze(source: str | None = None, path: str | None = None) -> dict:
     """Digest the slow-query events that are new since the last run (file or mysql.slow_log)."""

@@ -38,18 +38,17 @@ RESULTS: list[tuple[str, int, int, int, str]] = []
 
 
 def record(fault: str, tries: int, lost: int, duplicated: int, recover_s: float | None) -> None:
+    """A line of the table printed at the end of the run (tests/conftest.pytest_terminal_summary)."""
     RESULTS.append((fault, tries, lost, duplicated, "-" if recover_s is None else f"{recover_s:.1f} s"))
 
 
-def pytest_terminal_summary(terminalreporter):
-    if not RESULTS:
-        return
-    tr = terminalreporter
-    tr.section("faults survived (tests/faults)")
-    tr.write_line("| fault | tries | lost | duplicated | time to recover |")
-    tr.write_line("|---|---|---|---|---|")
-    for row in RESULTS:
-        tr.write_line("| " + " | ".join(str(v) for v in row) + " |")
+@pytest.fixture(autouse=True)
+def _report_rows(request):
+    """Hand this test's rows to the report, which carries them from an xdist worker to the table."""
+    before = len(RESULTS)
+    yield
+    for row in RESULTS[before:]:
+        request.node.user_properties.append(("fault", row))
 
 
 @dataclass
@@ -63,11 +62,7 @@ class Stack:
 
     def __post_init__(self):
         self.settings = load_settings(self.env, cwd=self.tmp)
-        self.app = configure(self.settings)
-        # This test's broker, not the connections pooled for an earlier test's
-        self.app.close()
-        self.app._pool = None
-        self.app.amqp._producer_pool = None
+        self.app = configure(self.settings)  # points the app's connections at this test's broker
         self.redis = redis.Redis(port=self.broker.port, socket_timeout=5)
         metadata.create_all(engine_for(self.settings.ops_db_url))
 
@@ -94,6 +89,23 @@ class Stack:
             # when it is collected (the backend retries its reconnect); the ops DB has the outcome.
             self.app.send_task(task, kwargs=kwargs, task_id=task_id, queue=queue, ignore_result=True)
         return task_id
+
+    def held(self, task_ids) -> list[str]:
+        """Which of ``task_ids`` the broker still has (queued, or delivered and not acknowledged)."""
+        import json
+
+        raw = list(self.redis.hvals("unacked"))
+        for queue in ("sampling", "maintenance", "reports", self.settings.host_queue):
+            raw += self.redis.lrange(queue, 0, -1)
+        found = set()
+        for item in raw:
+            try:
+                payload = json.loads(item)
+                payload = payload[0] if isinstance(payload, list) else payload
+                found.add(payload["headers"]["id"])
+            except (ValueError, KeyError, TypeError, IndexError):
+                continue
+        return sorted(found & set(task_ids))
 
     def log_rows(self, key: str) -> list[dict]:
         with engine_for(self.settings.ops_db_url).connect() as conn:

@@ -65,7 +65,7 @@ def test_the_stored_function_really_has_a_side_effect(settings, side_effects):
     assert side_effects() == 1
 
 
-@pytest.mark.parametrize("sql", HOSTILE)
+@pytest.mark.parametrize("sql", HOSTILE, ids=[f"hostile-{i}" for i in range(len(HOSTILE))])
 def test_explain_refuses_and_records_why_and_runs_nothing(settings, side_effects, sql):
     rows, flags = explain(engine_for(settings.app_db_url), sql.encode(), None)
     assert flags == ["refused"] and rows[0]["refused"]
@@ -73,7 +73,7 @@ def test_explain_refuses_and_records_why_and_runs_nothing(settings, side_effects
     assert not os.path.exists(OUTFILE)
 
 
-@pytest.mark.parametrize("sql", HOSTILE)
+@pytest.mark.parametrize("sql", HOSTILE, ids=[f"hostile-{i}" for i in range(len(HOSTILE))])
 def test_index_measurement_refuses_a_hostile_target_query(settings, side_effects, sql):
     rows, latency, note = measure(engine_for(settings.app_db_admin_url), sql)
     assert rows is None and latency is None and note.startswith("target query refused, not run")
