@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FAULTS = ROOT / "tests" / "faults"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group markers
 def pytest_collection_modifyitems(items):
     """Every test outside tests/faults runs in one xdist group, in order (they share Redis DB 13)."""
     for item in items:

@@ -113,3 +113,42 @@ def test_sigterm_lets_the_running_task_finish_and_nothing_runs_again(stack):
     assert len(starts) == 1 and len(ends) == 1, [(r["event"], r["pid"], str(r["at"])) for r in stack.log_rows(key)]
     assert [r["state"] for r in stack.runs(task_id)] == ["SUCCESS"]
     record("SIGTERM (docker stop) with a task in flight", 1, 0, 0, stopped_in)
+
+
+def test_two_workers_on_two_hosts_sample_their_own_host_and_are_listed(stack):
+    """Scale-out: each worker takes its host's own work, under its own name; `workers` lists both."""
+    import json
+    import subprocess
+    import sys
+
+    from sqlalchemy import select
+
+    from pelbiot_jobs.db.engine import engine_for
+    from pelbiot_jobs.db.ops_models import job_runs, metric_samples
+    from tests.conftest import ROOT
+
+    hosts = {"w1": "pjt-host-a", "w2": "pjt-host-b"}
+    for node, host in hosts.items():
+        stack.worker(node, concurrency=1, env={"PELBIOT_HOSTNAME": host})
+    stack.wait(lambda: set(hosts.values()) <= {h.decode() for h in stack.redis.hkeys("pelbiot:hosts")}, 30,
+               "both hosts to register their queues")
+    stack.send("metrics.sample_hosts")
+
+    def sampled():
+        with engine_for(stack.settings.ops_db_url).connect() as conn:
+            got = {r.host for r in conn.execute(select(metric_samples.c.host).where(
+                metric_samples.c.host.in_(list(hosts.values()))).distinct())}
+        return got if got == set(hosts.values()) else None
+
+    stack.wait(sampled, 60, "a host sample from each host")
+    with engine_for(stack.settings.ops_db_url).connect() as conn:
+        runs = conn.execute(select(job_runs.c.queue, job_runs.c.worker).where(
+            job_runs.c.task == "metrics.sample_host", job_runs.c.queue.in_([f"host.{h}" for h in hosts.values()]))).all()
+    # the sample of host A was taken by the worker on host A, and so for B
+    assert {(q, w.split("@")[0]) for q, w in runs} == {(f"host.{h}", n) for n, h in hosts.items()}, runs
+    out = subprocess.run([sys.executable, "-m", "pelbiot_jobs.cli", "workers", "--json"], env=stack.env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    listed = json.loads(out.stdout)["workers"]
+    assert {w["host"] for w in listed} == set(hosts.values()), out.stdout + out.stderr
+    for w in listed:
+        assert f"host.{w['host']}" in w["queues"] and w["concurrency"] == 1 and w["heartbeat_age_s"] < 30
