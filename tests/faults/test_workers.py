@@ -107,6 +107,7 @@ def test_sigterm_lets_the_running_task_finish_and_nothing_runs_again(stack):
     assert worker.wait(60) == 0
     stopped_in = time.monotonic() - stopped  # the task finished first
     assert not stack.held([task_id])  # acked before the worker exited: nothing can come back
+    assert not stack.redis.keys("pelbiot:worker:w1@*")  # `workers` no longer lists it
     stack.worker("w2", concurrency=1)
     time.sleep(3)
     starts, ends = stack.events(key, "start"), stack.events(key, "end")

@@ -60,3 +60,14 @@ def test_host_in_a_queue_list_means_this_hosts_queue():
     assert _expand_host_queue(["-Q", "sampling,host", "-c", "2"], "host.h1") == ["-Q", "sampling,host.h1", "-c", "2"]
     assert _expand_host_queue(["--queues=host"], "host.h1") == ["--queues=host.h1"]
     assert _expand_host_queue(["-Qhost,reports"], "host.h1") == ["-Qhost.h1,reports"]
+
+
+def test_workers_have_stable_names_a_grace_period_and_cheap_health_checks():
+    for name in ("worker", "worker-maintenance"):
+        service = SERVICES[name]
+        assert service["hostname"] and service["environment"]["PELBIOT_HOSTNAME"]
+        assert service["stop_grace_period"].endswith("m") and int(service["stop_grace_period"][:-1]) >= 11
+        check = " ".join(service["healthcheck"]["test"])
+        assert "pelbiot-jobs" not in check and "pelbiot:worker:" in check  # one Redis read, no CLI start
+    broker = SERVICES["redis-broker"]["command"]
+    assert broker[broker.index("--appendonly") + 1] == "yes" and "--appendfsync" in broker
