@@ -394,13 +394,19 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
             return {"skipped": True, "reason": detail}
         path = path or detail
     if source == "file":
+        # Read and digest outside any transaction (the CPU-bound part), then store and move the
+        # read position in one short transaction: runs on other logs are not held up by row locks.
         state_name = f"slowlog:{path}"
+        with ops_engine.connect() as conn:
+            state = get_state(conn, state_name) or {}
+        events, new_state, skipped = read_file_events(Path(path), state)
+        grouped = group(events, now)
         with ops_engine.begin() as conn:
-            state = get_state(conn, state_name, lock=True) or {}
-            events, new_state, skipped = read_file_events(Path(path), state)
-            grouped = group(events, now)
+            if (get_state(conn, state_name, lock=True) or {}) != state:
+                return {"skipped": True, "reason": f"another run read {path} meanwhile; its events are counted once"}
             rows = store(conn, "slowlog_file", grouped, mask, slow_s)
             put_state(conn, state_name, new_state, now)
+        with ops_engine.begin() as conn:
             explained, refused = explain_worst(conn, app_engine, "slowlog_file", grouped)
         return {"source": "file", "events": len(events), "classes": len(rows), "skipped": skipped,
                 "explained": explained, "refused": refused}

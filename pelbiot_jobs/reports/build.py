@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -98,19 +99,37 @@ def write(ctx: dict, reports_dir: Path, ops: Engine, now: dt.datetime) -> tuple[
     """Write the HTML and CSV files into reports/<kind>/<period>/ and record them; return folder and files."""
     p: Period = ctx["period"]
     folder = reports_dir / p.kind / p.start.strftime("%Y-%m-%d")
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    # A folder of this run's own: two runs for the same period (beat and a manual run, or a run
+    # handed out again) may write at the same time; the last one to finish wins, whole.
+    tmp = folder.with_name(f"{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.mkdir(parents=True)
     (tmp / "report.html").write_text(render(ctx, "svg"), encoding="utf-8")
     for name, frame in tables(ctx).items():
         _csv(frame, tmp / f"{name}.csv")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)  # the whole report appears at once
+    _publish(tmp, folder)  # the whole report appears at once
     files = [{"name": f.name, "bytes": f.stat().st_size, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()}
              for f in sorted(folder.iterdir())]
     record(ops, p, folder, files, now, "written")
     return folder, files
+
+
+def _publish(tmp: Path, folder: Path, tries: int = 5) -> None:
+    """Put ``tmp`` in the place of ``folder``; an older report there is moved aside, then removed."""
+    for _ in range(tries):
+        old = folder.with_name(f"{folder.name}.{uuid.uuid4().hex[:8]}.old")
+        try:
+            os.replace(folder, old)
+        except FileNotFoundError:
+            old = None
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another run put its report there just now: move that one aside, go again
+            continue
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        return
+    raise OSError(f"could not put the report in place at {folder} (other runs kept writing it)")
 
 
 def record(ops: Engine, p: Period, folder: Path, files, now, outcome: str, emailed_to: str | None = None,
