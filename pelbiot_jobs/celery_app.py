@@ -154,10 +154,15 @@ def celery_config(settings: Settings) -> dict:
     }
     redis_broker = settings.broker_is_redis
     redbeat_url, redbeat_auth = _redbeat_connection(settings.coordination_redis_url)
+    # RabbitMQ: quorum queues (replicated, a dead consumer's messages come back at once) behind
+    # topic exchanges (Celery's native delayed delivery, which countdowns and retries need with
+    # quorum queues, does not route through direct ones), and publisher confirms.
+    exchange_type = "direct" if redis_broker else "topic"
+    queue_arguments = None if redis_broker else {"x-queue-type": "quorum"}
     return {
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend_url,
-        "broker_transport_options": transport if redis_broker else {},
+        "broker_transport_options": transport if redis_broker else {"confirm_publish": True},
         "result_backend_transport_options": {"socket_timeout": 30, "health_check_interval": 25},
         "broker_connection_retry_on_startup": True,
         "timezone": "UTC",
@@ -184,9 +189,11 @@ def celery_config(settings: Settings) -> dict:
         "worker_send_task_events": True,
         "task_default_queue": "sampling",
         "task_routes": [{pattern: {"queue": queue} for pattern, queue in TASK_ROUTES.items()}],
-        # One direct exchange per queue, bound by its own name: a message goes to one queue only.
-        "task_queues": [Queue(q, Exchange(q, type="direct"), routing_key=q)
+        # One exchange per queue, bound by its own name: a message goes to one queue only.
+        "task_queues": [Queue(q, Exchange(q, type=exchange_type), routing_key=q, queue_arguments=queue_arguments)
                         for q in (*SHARED_QUEUES, settings.host_queue)],
+        "task_default_exchange_type": exchange_type,
+        "task_default_queue_type": "classic" if redis_broker else "quorum",
         "task_create_missing_queues": True,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,

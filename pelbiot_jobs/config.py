@@ -85,6 +85,9 @@ class Settings:
     log_level: str = "INFO"
     worker_concurrency: int = 2
     visibility_timeout: int = 120
+    # The Redis for leases, locks, heartbeats and dead letters when the broker is not Redis
+    # (None: the cache Redis). Give one that never evicts (maxmemory-policy noeviction).
+    lock_redis_url: str | None = None
     retention_job_runs_days: int = 30
     retention_table_stats_days: int = 400
     retention_samples_days: int = 14
@@ -131,9 +134,10 @@ class Settings:
 
     @property
     def coordination_redis_url(self) -> str:
-        """The Redis that holds locks and the beat schedule: the broker's (noeviction) if it is one."""
+        """The Redis that holds leases, locks and the beat schedule: the broker's (noeviction) if it
+        is one; else PELBIOT_LOCK_REDIS_URL, else the cache Redis."""
         if not self.broker_is_redis:
-            return self.cache_redis_url
+            return self.lock_redis_url or self.cache_redis_url
         if self.broker_url.startswith("redis+socket://"):
             path = urlsplit(self.broker_url).path
             return f"unix://{path}?db={EMBEDDED_BROKER_DB}"
@@ -147,7 +151,7 @@ class Settings:
         """Every secret value configured, so that messages can be scrubbed of them."""
         found = [s for s in (self.smtp.password, self.flower.password) if s]
         for url in (self.app_db_url, self.app_db_admin_url or "", self.ops_db_url, self.broker_url, self.cache_redis_url,
-                    self.result_backend_url, self.requests_redis_url):
+                    self.result_backend_url, self.requests_redis_url, self.lock_redis_url or ""):
             rest = url.split("://", 1)[-1]
             userinfo = rest[:rest.rfind("@")] if "@" in rest else ""
             if ":" in userinfo:
@@ -381,6 +385,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         app_db_admin_url=app_admin,
         broker_url=broker,
         cache_redis_url=cache,
+        lock_redis_url=r.url("LOCK_REDIS_URL", REDIS_SCHEMES),
         result_backend_url=result_backend,
         schedules_dir=r.path("SCHEDULES_DIR", None) or (cwd / "schedules" if (cwd / "schedules").is_dir() else None),
         reports_dir=r.path("REPORTS_DIR", None) or cwd / DEFAULT_REPORTS_DIR,
@@ -464,6 +469,8 @@ def settings_environ(settings: Settings) -> dict[str, str]:
         env["BROKER_URL"] = settings.broker_url
         env["CACHE_REDIS_URL"] = settings.cache_redis_url
         env["RESULT_BACKEND_URL"] = settings.result_backend_url
+    if settings.lock_redis_url:
+        env["LOCK_REDIS_URL"] = settings.lock_redis_url
     if settings.schedules_dir:
         env["SCHEDULES_DIR"] = str(settings.schedules_dir)
     return {PREFIX + k: v for k, v in env.items()}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the services the tests talk to answer: MariaDB on 127.0.0.1:3306 and Redis on
-# 127.0.0.1:6379. Start them when they are installed but stopped; fail with how to fix otherwise.
+# Make sure the services the tests talk to answer: MariaDB on 127.0.0.1:3306, Redis on
+# 127.0.0.1:6379 and RabbitMQ on 127.0.0.1:5672 (guest/guest). Start them when they are installed but stopped; fail with how to fix otherwise.
 set -u
 
 MYSQL_HOST=${PELBIOT_TEST_MYSQL_HOST:-127.0.0.1}
@@ -38,6 +38,19 @@ if ! tcp_open 127.0.0.1 "$REDIS_PORT"; then
     else
         echo "ensure-services: Redis does not answer on 127.0.0.1:$REDIS_PORT and is not installed;" \
              "install it (apt-get install redis-server)" >&2
+        exit 1
+    fi
+fi
+# RabbitMQ: the fault suite runs the broker tests on it too (a virtual host per test).
+if ! tcp_open 127.0.0.1 5672; then
+    if command -v rabbitmq-server >/dev/null; then
+        echo "ensure-services: starting RabbitMQ"
+        rabbitmq-server -detached >/dev/null 2>&1
+        wait_for RabbitMQ 127.0.0.1 5672 90 || exit 1
+        rabbitmqctl -q await_startup >/dev/null 2>&1 || true
+    else
+        echo "ensure-services: RabbitMQ does not answer on 127.0.0.1:5672 and is not installed;" \
+             "install it (apt-get install rabbitmq-server)" >&2
         exit 1
     fi
 fi

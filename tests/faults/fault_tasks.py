@@ -62,3 +62,15 @@ def effect(self, key: str, seconds: float = 1.0) -> dict:
           params={"key": Name(), "seconds": Float(0, 250)})
 def exclusive(self, key: str, seconds: float = 1.0) -> dict:
     return _sleep_logged(self, key, seconds)
+
+
+@app.task(name="faults.flaky", bind=True, backoff_max=2.0, params={"key": Name()})
+def flaky(self, key: str) -> dict:
+    """Fails with a transient error on its first attempt: its retry goes through a countdown."""
+    import redis
+
+    log(key, "start", self.request.id)
+    if not self.request.retries:
+        raise redis.exceptions.ConnectionError("Error 111 connecting to cache:6379. Connection refused.")
+    log(key, "end", self.request.id)
+    return {"key": key, "attempts": self.request.retries + 1}

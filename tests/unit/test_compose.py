@@ -71,3 +71,16 @@ def test_workers_have_stable_names_a_grace_period_and_cheap_health_checks():
         assert "pelbiot-jobs" not in check and "pelbiot:worker:" in check  # one Redis read, no CLI start
     broker = SERVICES["redis-broker"]["command"]
     assert broker[broker.index("--appendonly") + 1] == "yes" and "--appendfsync" in broker
+
+
+def test_the_rabbitmq_override_keeps_leases_in_a_redis_that_never_evicts():
+    override = yaml.safe_load((ROOT / "docker-compose.rabbitmq.yml").read_text())["services"]
+    assert set(override) - {"rabbitmq"} <= set(SERVICES)  # it only overrides services that exist
+    for name in ("worker", "worker-maintenance", "beat", "flower"):
+        env = override[name]["environment"]
+        assert env["PELBIOT_BROKER_URL"].startswith("amqp://") and "${RABBITMQ_PASSWORD:?" in env["PELBIOT_BROKER_URL"]
+        assert env["PELBIOT_LOCK_REDIS_URL"] == "redis://redis-broker:6379/0"
+    broker = SERVICES["redis-broker"]["command"]
+    assert broker[broker.index("--maxmemory-policy") + 1] == "noeviction"
+    timeout = int(override["rabbitmq"]["environment"]["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"].split()[-1])
+    assert timeout > 7200 * 1000  # above the longest task's hard limit (indexes.reconcile: 2 h)
