@@ -226,14 +226,14 @@ def configure(settings: Settings | None = None, *, with_schedule: bool = False) 
 
 
 def _drop_connections() -> None:
-    """Forget the connections made for the previous broker and result backend (a re-configuration
-    in the same process, as the tests and the CLI do): new ones are made for the new ones."""
+    """Forget the connections and declarations made for the previous broker and result backend (a
+    re-configuration in the same process, as the tests do): new ones are made for the new ones."""
     try:
         app.close()
     except Exception:
         pass
     app._pool = None
-    app.amqp._producer_pool = None
+    app.__dict__.pop("amqp", None)  # its queues (exchange types differ between Redis and RabbitMQ) and producers
     app._backend_cache = None
     try:
         del app._local.backend

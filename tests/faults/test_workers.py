@@ -21,17 +21,23 @@ def _final(stack, task_id):
     return rows[-1]["state"] if rows else None
 
 
+def _kill_the_pool_child_at(stack, worker, task: str, event: str, seconds: float) -> tuple[str, str, float]:
+    """Send ``task``, kill -9 the pool process running it once it logged ``event``, wait for its
+    run again to end; return (key, task id, seconds from the kill to the end)."""
+    key = _key()
+    task_id = stack.send(task, key=key, seconds=seconds)
+    first = stack.wait(lambda: stack.events(key, event), 30, f"the task's {event}", worker)[0]
+    os.kill(first["pid"], signal.SIGKILL)
+    killed = time.monotonic()
+    stack.wait(lambda: stack.events(key, "end"), 60, "the task to run again and end", worker)
+    return key, task_id, time.monotonic() - killed
+
+
 def test_kill_9_of_a_pool_child_runs_the_task_again_at_once(stack):
     """The OOM killer takes the pool process running a task, three times in a row."""
     worker = stack.worker(concurrency=2)
     for _ in range(3):
-        key = _key()
-        task_id = stack.send("faults.work", key=key, seconds=4)
-        first = stack.wait(lambda: stack.events(key, "start"), 30, "the task to start", worker)[0]
-        os.kill(first["pid"], signal.SIGKILL)
-        killed = time.monotonic()
-        stack.wait(lambda: stack.events(key, "end"), 60, "the task to run again and end", worker)
-        recovered = time.monotonic() - killed
+        key, task_id, recovered = _kill_the_pool_child_at(stack, worker, "faults.work", "start", 4)
         starts, ends = stack.events(key, "start"), stack.events(key, "end")
         assert len(ends) == 1 and len(starts) == 2, stack.log_rows(key)
         assert stack.wait(lambda: _final(stack, task_id) == "SUCCESS", 20, "the run's row to say SUCCESS")
@@ -153,3 +159,20 @@ def test_two_workers_on_two_hosts_sample_their_own_host_and_are_listed(stack):
     assert {w["host"] for w in listed} == set(hosts.values()), out.stdout + out.stderr
     for w in listed:
         assert f"host.{w['host']}" in w["queues"] and w["concurrency"] == 1 and w["heartbeat_age_s"] < 30
+
+
+def test_an_effect_done_before_the_worker_died_is_not_done_again(stack):
+    """The pool process dies after the task's e-mail-like effect was recorded done, before the ack:
+    the task runs again (nothing lost) and skips the effect (nothing done twice)."""
+    from sqlalchemy import select
+
+    from pelbiot_jobs.db.engine import engine_for
+    from pelbiot_jobs.db.ops_models import effects
+
+    worker = stack.worker(concurrency=1)
+    key, task_id, recovered = _kill_the_pool_child_at(stack, worker, "faults.effect", "effect", 5)
+    assert len(stack.events(key, "start")) == 2 and len(stack.events(key, "effect")) == 1, stack.log_rows(key)
+    with engine_for(stack.settings.ops_db_url).connect() as conn:
+        row = conn.execute(select(effects).where(effects.c.effect_key == f"fault-effect:{task_id}")).mappings().one()
+    assert row["state"] == "done" and row["attempts"] == 1
+    record("kill -9 of a pool child after its task's effect (e-mail) was done", 2, 0, 0, recovered)
