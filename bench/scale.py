@@ -130,8 +130,12 @@ def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports:
     by_worker: dict[str, int] = {}
     for r in rows.values():
         by_worker[r.worker] = by_worker.get(r.worker, 0) + 1
+    with engine_for(settings.ops_db_url).connect() as conn:
+        retried = [f"{r.task}: {r.error}" for r in conn.execute(select(job_runs).where(
+            job_runs.c.task_id.in_(ids), job_runs.c.state == "RETRY"))]
     return {"workers": workers, "jobs": len(ids), "seconds": round(seconds, 2),
-            "jobs_per_min": round(len(ids) / seconds * 60, 2), "by_worker": by_worker}
+            "jobs_per_min": round(len(ids) / seconds * 60, 2), "by_worker": by_worker,
+            "retries": len(retried), "retried": retried[:3]}
 
 
 def main() -> int:
@@ -185,7 +189,8 @@ def main() -> int:
         results = [run_round(env, settings, app, n, rounds[n], args.reports, tmp) for n in (1, 2)]
         for r in results:
             print(f"{r['workers']} worker(s): {r['jobs']} jobs in {r['seconds']:.1f} s = {r['jobs_per_min']:.1f} "
-                  f"jobs/min; ran: {', '.join(f'{w} {n}' for w, n in sorted(r['by_worker'].items()))}")
+                  f"jobs/min; ran: {', '.join(f'{w} {n}' for w, n in sorted(r['by_worker'].items()))}; "
+              f"retries: {r['retries']}" + (f" ({r['retried'][0][:120]})" if r["retried"] else ""))
         ratio = results[1]["jobs_per_min"] / results[0]["jobs_per_min"]
         print(f"ratio 2 workers / 1 worker: {ratio:.2f}x (goal >= 1.8x on {os.cpu_count()} cores)")
         print(json.dumps({"bench": "scale", "cores": os.cpu_count(), "log_mb_total": round(size, 1),

@@ -8,6 +8,7 @@ min and max add up, and percentiles come from a mergeable histogram.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -125,13 +126,40 @@ def _dt(ts):
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None) if ts else None
 
 
+@contextlib.contextmanager
+def storing(conn, source: str):
+    """One run at a time merges into a source's digests (MySQL/MariaDB: a named lock on the ops
+    connection, held for the short store only). Two runs reading the same missing rows with
+    FOR UPDATE would both take gap locks and deadlock on the insert; SQLite serializes writers."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        yield
+        return
+    name = f"pelbiot.digests.{source}"[:64]
+    got = conn.execute(text("SELECT GET_LOCK(:n, 60)"), {"n": name}).scalar()
+    conn.commit()  # the lock belongs to the session, not to this (auto-begun) transaction
+    if got != 1:
+        from ..errors import TransientError
+
+        raise TransientError(f"another run held the {source} digests for 60 s; trying again")
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+        conn.commit()
+
+
 def store(conn, source: str, grouped: dict, mask: bool, slow_s: float = SLOW_THRESHOLD_S) -> list[dict]:
-    """Merge grouped classes into ops_query_digests (inside the caller's transaction)."""
+    """Merge grouped classes into ops_query_digests (inside the caller's transaction, under ``storing``)."""
     rows = []
     qd = query_digests.c
-    for (hour, fp), (qc, hist, _raw) in grouped.items():
-        stored = conn.execute(select(query_digests).where(qd.source == source, qd.query_id == query_id(fp),
-                                                          qd.window_start == hour)).mappings().first()
+    # Two runs on two logs may add to the same class and hour at once: read the stored row with a
+    # lock (no lost update), and take the rows in one order (no deadlock, a short wait instead).
+    locking = conn.dialect.name in ("mysql", "mariadb")
+    for (hour, fp), (qc, hist, _raw) in sorted(grouped.items(), key=lambda kv: (kv[0][0], query_id(kv[0][1]))):
+        query = select(query_digests).where(qd.source == source, qd.query_id == query_id(fp), qd.window_start == hour)
+        stored = conn.execute(query.with_for_update() if locking else query).mappings().first()
         rows.append(_row(source, hour, qc, hist, dict(stored) if stored else None, mask, slow_s))
     upsert(conn, query_digests, rows, key=("source", "query_id", "window_start"))
     return rows
@@ -401,23 +429,25 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
             state = get_state(conn, state_name) or {}
         events, new_state, skipped = read_file_events(Path(path), state)
         grouped = group(events, now)
-        with ops_engine.begin() as conn:
-            if (get_state(conn, state_name, lock=True) or {}) != state:
-                return {"skipped": True, "reason": f"another run read {path} meanwhile; its events are counted once"}
-            rows = store(conn, "slowlog_file", grouped, mask, slow_s)
-            put_state(conn, state_name, new_state, now)
+        with ops_engine.connect() as conn, storing(conn, "slowlog_file"):
+            with conn.begin():
+                if (get_state(conn, state_name, lock=True) or {}) != state:
+                    return {"skipped": True, "reason": f"another run read {path} meanwhile; its events are counted once"}
+                rows = store(conn, "slowlog_file", grouped, mask, slow_s)
+                put_state(conn, state_name, new_state, now)
         with ops_engine.begin() as conn:
             explained, refused = explain_worst(conn, app_engine, "slowlog_file", grouped)
         return {"source": "file", "events": len(events), "classes": len(rows), "skipped": skipped,
                 "explained": explained, "refused": refused}
     if source == "table":
-        with ops_engine.begin() as conn:
-            state = get_state(conn, "slowlog:table", lock=True) or {}
-            events, new_state = read_table_events(app_engine, state)
-            grouped = group(events, now)
-            rows = store(conn, "slow_log_table", grouped, mask, slow_s)
-            put_state(conn, "slowlog:table", new_state, now)
-            explained, refused = explain_worst(conn, app_engine, "slow_log_table", grouped)
+        with ops_engine.connect() as conn, storing(conn, "slow_log_table"):
+            with conn.begin():
+                state = get_state(conn, "slowlog:table", lock=True) or {}
+                events, new_state = read_table_events(app_engine, state)
+                grouped = group(events, now)
+                rows = store(conn, "slow_log_table", grouped, mask, slow_s)
+                put_state(conn, "slowlog:table", new_state, now)
+                explained, refused = explain_worst(conn, app_engine, "slow_log_table", grouped)
         return {"source": "table", "events": len(events), "classes": len(rows), "explained": explained,
                 "refused": refused}
     if source == "performance_schema":
