@@ -86,3 +86,42 @@ def test_a_dead_exclusive_run_frees_its_lock_within_the_lease(stack):
     assert len(stack.events(key, "end")) == 1
     record("kill -9 of a worker holding an exclusive job's lock (time until the lock is free)",
            len(stack.events(key, "start")), 0, 0, freed)
+
+
+def test_two_logs_digested_at_once_add_up_without_a_lost_update(fault_dbs, fresh_mysql_db, tmp_path):
+    """Two queries.analyze runs on two logs store into the same classes and hours at the same time."""
+    import threading
+
+    from sqlalchemy import func, select
+
+    from pelbiot_jobs.db import migrate
+    from pelbiot_jobs.db.ops_models import query_digests
+
+    ops = fresh_mysql_db()
+    migrate.upgrade(ops)
+    logs = []
+    for i in range(2):
+        path = tmp_path / f"slow-{i}.log"
+        path.write_bytes(b"".join(_chunks() * 20))
+        logs.append(path)
+    results, errors = [], []
+    start = threading.Barrier(2)
+
+    def run(path):
+        try:
+            start.wait()
+            results.append(analyze(engine_for(fault_dbs["app"]), engine_for(ops), utcnow(), source="file",
+                                   path=str(path)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in logs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    events = sum(r["events"] for r in results)
+    with engine_for(ops).connect() as conn:
+        stored = conn.execute(select(func.sum(query_digests.c.calls))).scalar()
+    assert events > 1000 and stored == events  # every event of both logs counted once
