@@ -277,7 +277,14 @@ def cmd_status(settings: Settings, args) -> int:
         app = _app(settings)
         beat_last_run = _redbeat_last_run(app, jobs)
         try:
-            workers = sorted(name for reply in app.control.ping(timeout=1.0) for name in reply)
+            if settings.broker_is_redis and not args.ping:
+                # The heartbeats workers write every 5 s: one Redis read, no broadcast to wait for.
+                from .liveness import workers as heartbeats
+                from .runs import coordination_redis
+
+                workers = sorted(w.get("node", "?") for w in heartbeats(coordination_redis(settings)))
+            else:
+                workers = sorted(name for reply in app.control.ping(timeout=1.0) for name in reply)
         except Exception as exc:
             from .errors import auth_failure
             from .runs import one_line
@@ -1055,6 +1062,8 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n  pelbiot-jobs status\n  pelbiot-jobs status --json | jq '.jobs[].last_state'\n")
     p.add_argument("--json", action="store_true")
     p.add_argument("--offline", action="store_true", help="read the ops DB only (no broker)")
+    p.add_argument("--ping", action="store_true",
+                   help="ask the workers through the broker (waits 1 s) instead of reading their heartbeats")
 
     p = add("workers", cmd_workers, "workers alive now: host, queues, processes, what each is running, last heartbeat",
             "examples:\n  pelbiot-jobs workers\n  pelbiot-jobs workers --json | jq '.workers[].active'\n")

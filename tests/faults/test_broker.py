@@ -129,4 +129,5 @@ def test_bad_messages_go_to_the_dead_letter_list_and_the_worker_goes_on(stack):
                          capture_output=True, text=True, timeout=60)
     status = json.loads(out.stdout)
     assert status["dead_letters"]["count"] == 2, out.stdout + out.stderr
+    assert [w for w in status["workers"] if w.startswith("w1@")], status["workers"]  # from its heartbeat
     record("a non-JSON message, a non-message JSON and a bad-kwargs message", 1, 0, 0, recovered)
