@@ -9,8 +9,6 @@ from ..db.engine import engine_for
 from ..errors import InputError
 from ..params import Bool, Choice, IsoDate
 from ..runs import one_line, utcnow
-from .build import MAX_EMAIL_HTML, compute, email_message, record, write
-from .data import period_for
 
 KINDS = ("daily", "weekly", "monthly", "summary")
 
@@ -21,8 +19,12 @@ def export(settings, kind: str, day: dt.date | None, email: bool, output=None, t
     Run as a task (``task_id``), the e-mail is an effect done once (effects.py): a run of the same
     task after its worker died rebuilds the files but does not send the e-mail again.
     """
+    # Imported here: pandas, matplotlib and Jinja2 load in the worker that builds a report, not in
+    # beat, `up` or any process that only needs the task's name.
     from .. import effects
     from ..mail import deliver
+    from .build import MAX_EMAIL_HTML, compute, email_message, record, write
+    from .data import period_for
 
     if kind not in KINDS:
         raise InputError(f"unknown report kind {kind!r}; use one of {', '.join(KINDS)}")
