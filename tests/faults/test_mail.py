@@ -63,7 +63,7 @@ def test_a_report_mail_cut_off_mid_smtp_is_sent_again_as_the_same_message(fault_
         assert row["attempts"] == 2
         time.sleep(3)
         assert len(inbox.messages) == 2  # and not a third time
-        assert stack.runs(task_id)[-1]["state"] == "SUCCESS"
+        stack.wait(lambda: stack.runs(task_id)[-1]["state"] == "SUCCESS", 30, "the run recorded as SUCCESS")
         record("kill -9 of the pool child during a report e-mail's SMTP conversation "
                "(sent again with the same Message-ID)", 2, 0, 0, recovered)
     finally:

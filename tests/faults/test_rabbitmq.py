@@ -85,7 +85,9 @@ def test_rabbitmq_retries_with_a_countdown_and_keeps_bad_messages_aside(rabbit_s
     key = "rf" + uuid.uuid4().hex[:8]
     task_id = stack.send("faults.flaky", key=key)
     stack.wait(lambda: stack.events(key, "end"), 60, "the retried task to end", worker)
-    assert [r["state"] for r in stack.runs(task_id)] == ["RETRY", "SUCCESS"]
+    # the row is final a moment after the task's last log line
+    stack.wait(lambda: [r["state"] for r in stack.runs(task_id)] == ["RETRY", "SUCCESS"], 30,
+               "a RETRY row then a SUCCESS row")
     listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", stack.vhost, "name", "type"],
                             capture_output=True, text=True, timeout=60).stdout
     types = dict(line.split()[:2] for line in listed.splitlines() if line.strip() and not line.startswith("name"))
