@@ -35,10 +35,21 @@ def claim(settings, key: str, what: str, task_id: str | None) -> str:
         return INTERRUPTED
 
 
-def done(settings, key: str, detail: str | None = None) -> None:
-    with engine_for(settings.ops_db_url).begin() as conn:
-        conn.execute(update(effects).where(effects.c.effect_key == key).values(
-            state="done", done_at=utcnow(), detail=(detail or "")[:1000] or None))
+def state(settings, key: str) -> str | None:
+    """"claimed", "done", or None when nothing was claimed under ``key``."""
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return conn.execute(select(effects.c.state).where(effects.c.effect_key == key)).scalar()
+
+
+def done(settings, key: str, detail: str | None = None, conn=None) -> None:
+    """Mark the effect done; inside ``conn``'s transaction when given (atomic with the caller's record)."""
+    stmt = update(effects).where(effects.c.effect_key == key).values(
+        state="done", done_at=utcnow(), detail=(detail or "")[:1000] or None)
+    if conn is not None:
+        conn.execute(stmt)
+        return
+    with engine_for(settings.ops_db_url).begin() as own:
+        own.execute(stmt)
 
 
 def message_id(key: str) -> str:

@@ -101,15 +101,9 @@ def acquire(client: redis.Redis, name: str, token: str, ttl_seconds: int = LEASE
 
     A holder finding its own token (a redelivered message of the same task) goes on.
     """
-    key = prefix + name
-    taken = client.eval(_RENEW, 1, key, token, int(ttl_seconds))
-    if taken:
+    if renew(client, name, token, ttl_seconds, prefix):
         return True, None
-    return False, _text(client.get(key))
-
-
-def holder(client: redis.Redis, name: str, prefix: str = KEY_PREFIX) -> str | None:
-    return _text(client.get(prefix + name))
+    return False, _text(client.get(prefix + name))
 
 
 def renew(client: redis.Redis, name: str, token: str, ttl_seconds: int = LEASE_TTL,
@@ -126,13 +120,12 @@ class Keeper:
     """A daemon thread renewing a set of leases until ``stop()``.
 
     A renewal that fails (Redis down) is tried again at the next turn; a lease another holder took
-    is reported once in the log (``lost``) and no longer renewed.
+    is reported once in the log and no longer renewed.
     """
 
     def __init__(self, client: redis.Redis, leases: list[tuple[str, str, str]],
                  every: float = RENEW_EVERY, ttl: int = LEASE_TTL):
         self.client, self.leases, self.every, self.ttl = client, list(leases), every, ttl
-        self.lost: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pelbiot-lease-keeper", daemon=True)
 
@@ -145,7 +138,6 @@ class Keeper:
             for prefix, name, token in list(self.leases):
                 try:
                     if not renew(self.client, name, token, self.ttl, prefix):
-                        self.lost.append(prefix + name)
                         self.leases.remove((prefix, name, token))
                         log.error("lease %s%s was taken by another holder while this run was alive", prefix, name)
                 except redis.RedisError as exc:

@@ -38,7 +38,6 @@ from . import locks
 from .config import scrub
 from .db.engine import engine_for
 from .db.ops_models import job_runs
-from .db.upsert import upsert
 from .errors import is_transient
 from .params import check_params
 
@@ -159,8 +158,7 @@ class PelbiotTask(Task):
             # A copy of a message whose run already ended (its ack was lost): nothing to do, nothing
             # to record; the first run's row stands.
             _forget(task_id, request)
-            log.warning("task %s[%s] already ended (%s); a redelivered copy is dropped", self.name, task_id,
-                        done.decode() if isinstance(done, bytes) else done)
+            log.warning("task %s[%s] already ended; a redelivered copy is dropped", self.name, task_id)
             raise Ignore()
         expired = _expired(request)
         if expired and not client.exists(STARTED_PREFIX + task_id):
@@ -253,8 +251,6 @@ _redis_clients: dict[str, Any] = {}
 
 def coordination_redis(settings):
     """The Redis client for locks (the broker's Redis when it is one), per process."""
-    import os
-
     import redis
 
     key = f"{os.getpid()}:{settings.coordination_redis_url}"

@@ -97,7 +97,7 @@ def alerts_notify(self, notification_id: int) -> dict:
     # worker died while sending finds the notification "sending" and its effect claimed, and sends
     # again with the same Message-ID; after a send that was recorded, it sends nothing.
     key = f"alert-mail:{notification_id}"
-    if not claimed and not (row["status"] == "sending" and _effect_state(settings, key) == "claimed"):
+    if not claimed and not (row["status"] == "sending" and effects.state(settings, key) == "claimed"):
         return {"skipped": True, "reason": f"notification #{notification_id} is {row['status']}"}
     claim = effects.claim(settings, key, f"alert e-mail, notification #{notification_id}", self.request.id)
     if claim == effects.DONE:
@@ -115,8 +115,8 @@ def alerts_notify(self, notification_id: int) -> dict:
             conn.execute(update(notifications).where(n.id == notification_id).values(
                 status="failed" if last else "pending", last_error=one_line(exc)))
         raise
-    effects.done(settings, key, outcome)
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the e-mail's effect and the notification's state in one commit
+        effects.done(settings, key, outcome, conn=conn)
         conn.execute(insert(notification_attempts).values(notification_id=notification_id, at=now,
                                                           outcome="outbox" if outcome != "sent" else "sent",
                                                           detail=outcome[:1000]))
@@ -124,9 +124,3 @@ def alerts_notify(self, notification_id: int) -> dict:
                                                                                last_error=None))
     return {"notification": notification_id, "outcome": outcome}
 
-
-def _effect_state(settings, key: str) -> str | None:
-    from ..db.ops_models import effects as table
-
-    with engine_for(settings.ops_db_url).connect() as conn:
-        return conn.execute(select(table.c.state).where(table.c.effect_key == key)).scalar()

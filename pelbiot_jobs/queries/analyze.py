@@ -129,8 +129,8 @@ def _dt(ts):
 @contextlib.contextmanager
 def storing(conn, source: str):
     """One run at a time merges into a source's digests (MySQL/MariaDB: a named lock on the ops
-    connection, held for the short store only). Two runs reading the same missing rows with
-    FOR UPDATE would both take gap locks and deadlock on the insert; SQLite serializes writers."""
+    connection, held for the short store only): two runs on two logs adding to the same class and
+    hour would otherwise lose one's counts or deadlock on the insert. SQLite serializes writers."""
     if conn.dialect.name not in ("mysql", "mariadb"):
         yield
         return
@@ -154,12 +154,9 @@ def store(conn, source: str, grouped: dict, mask: bool, slow_s: float = SLOW_THR
     """Merge grouped classes into ops_query_digests (inside the caller's transaction, under ``storing``)."""
     rows = []
     qd = query_digests.c
-    # Two runs on two logs may add to the same class and hour at once: read the stored row with a
-    # lock (no lost update), and take the rows in one order (no deadlock, a short wait instead).
-    locking = conn.dialect.name in ("mysql", "mariadb")
-    for (hour, fp), (qc, hist, _raw) in sorted(grouped.items(), key=lambda kv: (kv[0][0], query_id(kv[0][1]))):
-        query = select(query_digests).where(qd.source == source, qd.query_id == query_id(fp), qd.window_start == hour)
-        stored = conn.execute(query.with_for_update() if locking else query).mappings().first()
+    for (hour, fp), (qc, hist, _raw) in grouped.items():
+        stored = conn.execute(select(query_digests).where(qd.source == source, qd.query_id == query_id(fp),
+                                                          qd.window_start == hour)).mappings().first()
         rows.append(_row(source, hour, qc, hist, dict(stored) if stored else None, mask, slow_s))
     upsert(conn, query_digests, rows, key=("source", "query_id", "window_start"))
     return rows
