@@ -77,7 +77,7 @@ def main() -> None:
         settings = load_settings({"PELBIOT_APP_DB_URL": url, "PELBIOT_OPS_DB_URL": url,
                                   "PELBIOT_BROKER_URL": "redis://127.0.0.1:6379/14",
                                   "PELBIOT_REPORTS_DIR": str(out)}, cwd=out)
-        from pelbiot_jobs.reports.tasks import export
+        from pelbiot_jobs.reports.service import export
 
         start, end = dt.datetime.combine(DAY, dt.time()), dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time())
         t = time.perf_counter()

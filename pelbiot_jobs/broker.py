@@ -22,10 +22,10 @@ from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 
+from .heartbeats import DEAD_LETTERS, MAX_DEAD_LETTERS
+
 log = logging.getLogger(__name__)
 
-DEAD_LETTERS = "pelbiot:deadletter"
-MAX_DEAD_LETTERS = 1000
 #: Bytes of a dead message kept (the rest is cut, the length recorded).
 MAX_KEPT = 4096
 
@@ -60,18 +60,6 @@ def dead_letter(client, queue: str, raw, reason: str) -> None:
         pipe.lpush(DEAD_LETTERS, json.dumps(record))
         pipe.ltrim(DEAD_LETTERS, 0, MAX_DEAD_LETTERS - 1)
         pipe.execute()
-
-
-def dead_letters(client, limit: int = 20) -> tuple[int, list[dict]]:
-    """(how many are kept, the newest ``limit``)."""
-    count = client.llen(DEAD_LETTERS)
-    out = []
-    for raw in client.lrange(DEAD_LETTERS, 0, limit - 1):
-        try:
-            out.append(json.loads(raw))
-        except ValueError:
-            continue
-    return count, out
 
 
 class QoS(kombu_redis.QoS):
@@ -140,11 +128,11 @@ class Consumer(_Consumer):
 
     def _keep(self, message, reason: str) -> None:
         from .celery_app import app
-        from .runs import coordination_redis
+        from . import redis_clients
 
         try:
             delivery = getattr(message, "delivery_info", None) or {}
-            dead_letter(coordination_redis(app.pelbiot_settings), delivery.get("routing_key") or "?",
+            dead_letter(redis_clients.coordination(app.pelbiot_settings), delivery.get("routing_key") or "?",
                         getattr(message, "body", b""), reason)
         except Exception:
             log.exception("could not keep a rejected message")

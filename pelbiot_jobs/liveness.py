@@ -24,14 +24,13 @@ import time
 
 from celery import bootsteps
 
+from .heartbeats import HEARTBEAT_TTL, WORKER_KEY
+
 log = logging.getLogger(__name__)
 
 #: Seconds between two refreshes of the messages this worker holds (under the shortest visibility
 #: timeout allowed, 20 s).
 REFRESH_EVERY = 5.0
-WORKER_KEY = "pelbiot:worker:"
-#: A worker whose heartbeat is older than this is shown as gone.
-HEARTBEAT_TTL = 60
 
 
 def held_tags() -> list[str]:
@@ -69,19 +68,6 @@ def heartbeat(client, consumer, node: str) -> None:
     client.set(WORKER_KEY + node, json.dumps(record, default=str), ex=HEARTBEAT_TTL)
 
 
-def workers(client) -> list[dict]:
-    """The heartbeats of live workers, newest layout first."""
-    out = []
-    for key in client.scan_iter(WORKER_KEY + "*", count=200):
-        raw = client.get(key)
-        if raw:
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                continue
-    return sorted(out, key=lambda w: w.get("node", ""))
-
-
 class Liveness(bootsteps.StartStopStep):
     """Worker consumer step: refresh held messages, write the heartbeat, flush spooled job runs."""
 
@@ -99,10 +85,11 @@ class Liveness(bootsteps.StartStopStep):
                          daemon=True).start()
 
     def _run(self, consumer, stop: threading.Event) -> None:
-        from .runs import coordination_redis, flush_spool
+        from . import redis_clients
+        from .runs import flush_spool
 
         settings = consumer.app.pelbiot_settings
-        client = coordination_redis(settings)
+        client = redis_clients.coordination(settings)
         node = consumer.hostname
         index_key = None
         while not stop.is_set():
@@ -132,9 +119,9 @@ class Liveness(bootsteps.StartStopStep):
         self.stop(consumer)
         if consumer.app.pelbiot_settings is None:
             return
-        from .runs import coordination_redis
+        from . import redis_clients
 
         try:
-            coordination_redis(consumer.app.pelbiot_settings).delete(WORKER_KEY + consumer.hostname)
+            redis_clients.coordination(consumer.app.pelbiot_settings).delete(WORKER_KEY + consumer.hostname)
         except Exception:
             pass

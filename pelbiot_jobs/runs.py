@@ -34,10 +34,9 @@ from typing import Any
 from celery import Task, signals
 from celery.exceptions import Ignore, Retry
 
-from . import locks
+from . import locks, redis_clients
+from .clock import utcnow
 from .config import scrub
-from .db.engine import engine_for
-from .db.ops_models import job_runs
 from .errors import is_transient
 from .params import check_params
 
@@ -89,10 +88,6 @@ def summarize(retval: Any, secrets: list[str] | tuple[str, ...] = ()) -> str | N
     return scrub(text, secrets)[:MAX_TEXT]
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
 # --- who sent the message: stamped into headers at publish time ------------------------------
 
 _publish_headers: contextvars.ContextVar[dict | None] = contextvars.ContextVar("pelbiot_publish", default=None)
@@ -142,6 +137,17 @@ class PelbiotTask(Task):
     backoff_base = BACKOFF_BASE_SECONDS
     backoff_max = BACKOFF_MAX_SECONDS
 
+    @property
+    def settings(self):
+        """The settings this process was configured with (celery_app.configure): what a task
+        passes to the service it calls. Services never read a global."""
+        settings = self.app.pelbiot_settings
+        if settings is None:
+            from .celery_app import current_settings
+
+            settings = current_settings()
+        return settings
+
     def __call__(self, *args, **kwargs):
         # Whoever sent the message (beat, CLI, Flower, another client): a bad parameter fails
         # here, once, with one line, before any lock is taken or anything is touched.
@@ -150,7 +156,7 @@ class PelbiotTask(Task):
         if request.called_directly or request.is_eager:
             return super().__call__(**kwargs)
         settings = self.app.pelbiot_settings
-        client = coordination_redis(settings)
+        client = redis_clients.coordination(settings)
         task_id = request.id
         token = locks.run_token(_HOST)
         done = client.get(DONE_PREFIX + task_id)
@@ -246,22 +252,6 @@ def _end_run(client, settings, task_id: str, leases: list, final: bool) -> None:
         log.warning("could not free the leases of task %s: %s", task_id, one_line(exc, settings.secrets()))
 
 
-_redis_clients: dict[str, Any] = {}
-
-
-def coordination_redis(settings):
-    """The Redis client for locks (the broker's Redis when it is one), per process."""
-    import redis
-
-    key = f"{os.getpid()}:{settings.coordination_redis_url}"
-    client = _redis_clients.get(key)
-    if client is None:
-        client = _redis_clients[key] = redis.Redis.from_url(
-            settings.coordination_redis_url, socket_timeout=10, socket_connect_timeout=5,
-            health_check_interval=30)
-    return client
-
-
 # --- recording --------------------------------------------------------------------------------
 
 _inflight: dict[tuple[str, int], dict] = {}
@@ -287,12 +277,20 @@ def _write(task, row: dict, update: tuple[str, ...] | None = None) -> None:
     write_runs(settings, [(row, update)])
 
 
+def _ops(settings):
+    """The ops DB engine; SQLAlchemy loads in the processes that record runs (workers), not in those
+    that only need the task classes (beat, Flower)."""
+    from .db.engine import engine_for
+
+    return engine_for(settings.ops_db_url)
+
+
 def write_runs(settings, items: list[tuple[dict, tuple[str, ...] | None]]) -> bool:
     """Write rows (spooled ones of this process first); spool what cannot be written. True: all written."""
     spool = _spool_file(settings, os.getpid())
     try:
         flush_spool(settings, only=spool)
-        with engine_for(settings.ops_db_url).begin() as conn:
+        with _ops(settings).begin() as conn:
             for row, update in items:
                 upsert_run(conn, row, update)
         return True
@@ -312,6 +310,8 @@ def upsert_run(conn, row: dict, update: tuple[str, ...] | None = None) -> None:
     death) never overwrites a later state; a new attempt's start after a recorded death does.
     """
     from sqlalchemy import func, literal
+
+    from .db.ops_models import job_runs
 
     columns = list(update) if update is not None else [c for c in row if c not in ("task_id", "attempt")]
     # finished_at and started_at last: MySQL applies the assignments in order, and the condition reads them.
@@ -385,7 +385,7 @@ def flush_spool(settings, only: Path | None = None) -> int:
             row = {k: (_parse_time(v) if k in _DATE_COLUMNS else v) for k, v in item["row"].items()}
             items.append((row, tuple(item["update"]) if item.get("update") else None))
         try:
-            with engine_for(settings.ops_db_url).begin() as conn:
+            with _ops(settings).begin() as conn:
                 for row, update in items:
                     upsert_run(conn, row, update)
         except Exception:

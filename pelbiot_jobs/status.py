@@ -1,15 +1,21 @@
-"""What ran, what is due: read from ops_job_runs and the beat schedule."""
+"""The jobs service: what ran, what is due, which workers live, what was set aside.
+
+Read from ops_job_runs, beat.yaml, RedBeat's entries and the workers' heartbeats, without
+loading Celery's task registry, so ``pelbiot-jobs status`` answers in a fraction of a second.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from typing import Iterable
 
 from sqlalchemy import Engine, and_, func, or_, select
 
+from .clock import utcnow
 from .db.ops_models import FINAL_STATES, job_runs
-from .scheduling import Job
+from .scheduling import Job, scheduled_jobs
 
 #: How often ``wait_for_runs`` looks at the ops DB (s).
 POLL_SECONDS = 0.25
@@ -99,3 +105,105 @@ def wait_for_runs(engine: Engine, task_ids: list[str], timeout: float,
             break
         time.sleep(POLL_SECONDS)
     return {t: final.get(t) or latest.get(t) for t in task_ids if t in final or t in latest}
+
+
+# --- the overview ``status`` shows --------------------------------------------------------------
+
+def _redbeat_time(value) -> dt.datetime | None:
+    """A datetime as RedBeat stores it in an entry's meta (its JSON encoder's layout), naive UTC."""
+    if not isinstance(value, dict) or value.get("__type__") != "datetime":
+        return None
+    fields = {k: value[k] for k in ("year", "month", "day", "hour", "minute", "second", "microsecond") if k in value}
+    zone = value.get("timezone", "UTC")
+    offset = dt.timedelta(minutes=zone / 60) if isinstance(zone, (int, float)) else dt.timedelta(0)
+    try:
+        return dt.datetime(**fields) - offset
+    except (TypeError, ValueError):
+        return None
+
+
+def beat_last_run(client, jobs: Iterable[Job]) -> dict[str, dt.datetime]:
+    """When RedBeat last sent each job (naive UTC), read from its entries in one round trip."""
+    from .heartbeats import REDBEAT_KEY_PREFIX
+
+    jobs = list(jobs)
+    with client.pipeline(transaction=False) as pipe:
+        for job in jobs:
+            pipe.hget(REDBEAT_KEY_PREFIX + job.name, "meta")
+        metas = pipe.execute()
+    out = {}
+    for job, meta in zip(jobs, metas):
+        try:
+            when = _redbeat_time(json.loads(meta).get("last_run_at")) if meta else None
+        except ValueError:
+            when = None
+        if when and when.year > 1:
+            out[job.name] = when
+    return out
+
+
+def overview(settings, ping: bool = False, offline: bool = False, now: dt.datetime | None = None) -> dict:
+    """Every job's last run and next due time; workers online; dead letters; the broker's trouble.
+
+    Workers come from their heartbeats (one Redis read) unless ``ping`` asks them through the
+    broker (waits a second). ``offline`` reads the ops DB only.
+    """
+    from . import redis_clients
+    from .errors import ConfigError, auth_failure
+    from .heartbeats import dead_letters, workers as heartbeats
+    from .runs import one_line
+
+    jobs, problems = scheduled_jobs(settings)
+    beat_last, workers, dead, broker_error = {}, [], None, None
+    broker_up = not settings.embedded_redis or _embedded_answers(settings)
+    if broker_up and not offline:
+        try:
+            if settings.broker_is_redis:
+                client = redis_clients.coordination(settings)
+                beat_last = beat_last_run(client, jobs)
+                count, newest = dead_letters(client, limit=10)
+                dead = {"count": count, "newest": newest}
+            if settings.broker_is_redis and not ping:
+                workers = sorted(w.get("node", "?") for w in heartbeats(redis_clients.coordination(settings)))
+            else:
+                from .celery_app import configure
+
+                app = configure(settings)
+                workers = sorted(name for reply in app.control.ping(timeout=1.0) for name in reply)
+        except Exception as exc:
+            if auth_failure(exc):
+                raise ConfigError(f"the broker refused the configured account (PELBIOT_BROKER_URL): "
+                                  f"{one_line(exc, settings.secrets())}") from None
+            broker_error = f"the broker does not answer: {one_line(exc, settings.secrets())}"
+    from .db.engine import engine_for
+
+    rows = job_status(engine_for(settings.ops_db_url), jobs, now or utcnow(), beat_last)
+    return {"jobs": rows, "workers": workers, "dead_letters": dead, "broker_error": broker_error,
+            "schedule_problems": problems}
+
+
+def live_workers(settings, now: float | None = None) -> list[dict]:
+    """The workers alive now, from their heartbeats, with what each is running and for how long."""
+    from . import redis_clients
+    from .errors import InputError
+    from .heartbeats import workers
+
+    if not settings.broker_is_redis:
+        raise InputError("`workers` reads the heartbeats workers write in the broker's Redis; with another broker, "
+                         "use `celery inspect active` or Flower")
+    if settings.embedded_redis and not _embedded_answers(settings):
+        return []
+    rows = workers(redis_clients.coordination(settings))
+    now = now if now is not None else time.time()
+    for w in rows:
+        w["heartbeat_age_s"] = round(now - float(w.get("heartbeat") or 0), 1)
+        for task in w.get("active") or []:
+            started = task.get("started")
+            task["running_s"] = round(now - float(started), 1) if started else None
+    return rows
+
+
+def _embedded_answers(settings) -> bool:
+    from .embedded import answers
+
+    return answers(settings.embedded_socket)

@@ -70,6 +70,16 @@ def flower_credentials(settings: Settings) -> tuple[str, str, str] | None:
 _LISTEN_OPTIONS = ("address", "port", "unix-socket")
 
 
+def flower_environment(creds: tuple[str, str, str] | None) -> None:
+    """Flower runs in this process and reads FLOWER_* from the environment: only what pelbiot-jobs
+    checked reaches it. The credentials go through the environment, not argv: the command line
+    of a process is readable by every user of the host."""
+    for name in [k for k in os.environ if k.startswith("FLOWER_")]:
+        del os.environ[name]
+    if creds:
+        os.environ["FLOWER_BASIC_AUTH"] = f"{creds[0]}:{creds[1]}"
+
+
 def flower_listen(extra: list[str], address: str, port: int) -> tuple[str, int, str | None]:
     """Pure: the (address, port, unix socket) Flower ends up with, pass-through options included.
 

@@ -14,11 +14,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlglot
-from sqlglot import exp
-
-from ..sqlguard import UnsafeSQL, check_read
-from ..scheduling import FILE_CHECKERS, LineMap, load_yaml, parse_duration
+from ..specfile import LineMap, load_yaml, parse_duration
 
 FILE = "cache.yaml"
 WARMER_KEYS = ("key", "sql", "params_sql", "shape", "ttl", "jitter", "window", "enabled", "description")
@@ -87,6 +83,11 @@ def check_select(sql: str) -> tuple[str | None, list[str], list[str]]:
     built-in functions only, no system schema); an expression in the select list needs an alias,
     because the JSON keys of the cached response come from the column names.
     """
+    import sqlglot
+    from sqlglot import exp
+
+    from ..sqlguard import UnsafeSQL, check_read
+
     try:
         checked = check_read(sql, placeholders=True)
     except UnsafeSQL as exc:
@@ -100,8 +101,12 @@ def check_select(sql: str) -> tuple[str | None, list[str], list[str]]:
     return None, list(checked.placeholders), list(checked.columns)
 
 
-def parse_cache_file(path: Path, problems: list[str]) -> list[Warmer]:
-    """Read cache.yaml; append ``FILE:LINE: problem`` lines; return the valid warmers."""
+def parse_cache_file(path: Path, problems: list[str], prove_sql: bool = True) -> list[Warmer]:
+    """Read cache.yaml; append ``FILE:LINE: problem`` lines; return the valid warmers.
+
+    ``prove_sql=False`` checks everything but the SQL itself (and what depends on it: the
+    placeholders and the key's fields); its warmers must not be run (beat and ``up`` only check).
+    """
     data = load_yaml(path, problems)
     if data is None:
         return []
@@ -154,13 +159,13 @@ def parse_cache_file(path: Path, problems: list[str]) -> list[Warmer]:
         if not isinstance(sql, str) or not sql.strip():
             problems.append(f"{at('sql')}: warmer {name!r} needs 'sql', a single SELECT")
             continue
-        problem, placeholders, _ = check_select(sql)
+        problem, placeholders, _ = check_select(sql) if prove_sql else (None, [], [])
         if problem:
             problems.append(f"{at('sql')}: warmer {name!r}: {problem}")
             continue
         params_sql = merged.get("params_sql")
         param_columns: list[str] = []
-        if params_sql is not None:
+        if params_sql is not None and prove_sql:
             problem, _, param_columns = check_select(str(params_sql))
             if problem:
                 problems.append(f"{at('params_sql')}: warmer {name!r}: params_sql: {problem}")
@@ -187,21 +192,22 @@ def parse_cache_file(path: Path, problems: list[str]) -> list[Warmer]:
                 window = parse_duration(merged["window"])
             except ValueError as exc:
                 problems.append(f"{at('window')}: window: {exc}")
-        available = set(param_columns) | set(BUILTIN_PARAMS)
-        missing = [p for p in placeholders if p not in available]
-        if missing:
-            problems.append(f"{at('sql')}: warmer {name!r} uses :{', :'.join(missing)}, which neither params_sql "
-                            f"nor the built-ins ({', '.join(BUILTIN_PARAMS)}) provide")
-        if "since" in placeholders and window is None:
-            problems.append(f"{at('sql')}: warmer {name!r} uses :since but sets no 'window' (e.g. window: 24h)")
-        if isinstance(key, str):
-            fields = [f for _, f, _, _ in string.Formatter().parse(key) if f]
-            unknown = [f for f in fields if f not in param_columns]
-            if unknown:
-                problems.append(f"{at('key')}: key field {{{unknown[0]}}} is not a column of params_sql")
-            if param_columns and not fields:
-                problems.append(f"{at('key')}: warmer {name!r} has params_sql but its key has no {{field}}: "
-                                "every parameter set would write the same key")
+        if prove_sql:  # the placeholders and the key's fields come from the parsed SQL
+            available = set(param_columns) | set(BUILTIN_PARAMS)
+            missing = [p for p in placeholders if p not in available]
+            if missing:
+                problems.append(f"{at('sql')}: warmer {name!r} uses :{', :'.join(missing)}, which neither params_sql "
+                                f"nor the built-ins ({', '.join(BUILTIN_PARAMS)}) provide")
+            if "since" in placeholders and window is None:
+                problems.append(f"{at('sql')}: warmer {name!r} uses :since but sets no 'window' (e.g. window: 24h)")
+            if isinstance(key, str):
+                fields = [f for _, f, _, _ in string.Formatter().parse(key) if f]
+                unknown = [f for f in fields if f not in param_columns]
+                if unknown:
+                    problems.append(f"{at('key')}: key field {{{unknown[0]}}} is not a column of params_sql")
+                if param_columns and not fields:
+                    problems.append(f"{at('key')}: warmer {name!r} has params_sql but its key has no {{field}}: "
+                                    "every parameter set would write the same key")
         enabled = merged.get("enabled", True)
         if not isinstance(enabled, bool):
             problems.append(f"{at('enabled')}: enabled must be true or false")
@@ -212,8 +218,5 @@ def parse_cache_file(path: Path, problems: list[str]) -> list[Warmer]:
     return out
 
 
-def _check(path: Path, problems: list[str]) -> None:
-    parse_cache_file(path, problems)
-
-
-FILE_CHECKERS[FILE] = _check
+def check(path: Path, problems: list[str], deep: bool = True) -> None:
+    parse_cache_file(path, problems, prove_sql=deep)

@@ -296,3 +296,8 @@ def build_metadata(sqlite: bool = False) -> MetaData:
 
 #: The tables, by name, as MySQL/MariaDB sees them (for reading; DDL goes through build_metadata).
 TABLE_NAMES = tuple(sorted(build_metadata().tables))
+
+
+def app_metadata(engine) -> MetaData:
+    """The PELBIOT tables as the engine's dialect declares them."""
+    return build_metadata(sqlite=engine.dialect.name == "sqlite")

@@ -14,9 +14,9 @@ import random
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from sqlalchemy import Engine, MetaData, func, insert, select
+from sqlalchemy import Engine, func, insert, select
 
-from .app_models import build_metadata
+from .app_models import app_metadata
 
 #: Defaults of ``pelbiot-jobs demo-data``.
 DEFAULT_DEVICES = 200
@@ -193,10 +193,6 @@ def generate(plan: DemoPlan, now: dt.datetime) -> Iterator[tuple[str, list[dict]
                 batch = []
     if batch:
         yield "sensor_data", batch
-
-
-def app_metadata(engine: Engine) -> MetaData:
-    return build_metadata(sqlite=engine.dialect.name == "sqlite")
 
 
 def create_schema(engine: Engine) -> None:

@@ -80,3 +80,10 @@ def current(url: str) -> str | None:
             return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
     finally:
         engine.dispose()
+
+
+def head() -> str:
+    """The newest revision this version of pelbiot-jobs migrates to."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config("")).get_current_head()

@@ -112,9 +112,9 @@ request_minutes = Table(
     Index(None, "minute"),
 )
 
-sampler_state = Table(
-    "ops_sampler_state", metadata,
-    Column("name", String(200), primary_key=True),  # e.g. host:web1, db:mysql@db:3306, stream:pelbiot:requests
+checkpoints = Table(
+    "ops_checkpoints", metadata,  # db/checkpoints.py; ops_sampler_state before revision 0012
+    Column("name", String(200), primary_key=True),  # e.g. host:web1, slowlog:file:/var/log/..., stream:pelbiot:requests
     Column("updated_at", UtcDateTime, nullable=False),
     Column("data", Text, nullable=False),  # JSON: the last reading, offsets, stream ids
 )

@@ -11,11 +11,11 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine, and_, insert, or_, select, update
 
 from ..db.ops_models import alert_states, health_scores, incident_events, incidents, notifications, silences
 from ..db.upsert import upsert
+from ..templates import render
 from .inputs import ALL, request_series, request_value, request_window, sample_series
 from .rules import AlertState, Rule, Transition, aggregate, step
 from .score import health_score
@@ -202,10 +202,9 @@ def _queue_notification(conn, changes: list[Change], notify: dict, now: dt.datet
     resolved = [c for c in told if c.transition and c.transition.kind == "resolved"]
     reminders = [c for c in told if c.transition is None]
     context = {"firing": firing, "resolved": resolved, "reminders": reminders, "now": now}
-    env = _templates()
-    subject = " ".join(env.get_template("alerts_subject.txt.j2").render(**context).split())
-    text = env.get_template("alerts_email.txt.j2").render(**context)
-    html = env.get_template("alerts_email.html.j2").render(**context)
+    subject = " ".join(render("alerts_subject.txt.j2", **context).split())
+    text = render("alerts_email.txt.j2", **context)
+    html = render("alerts_email.html.j2", **context)
     notification_id = conn.execute(insert(notifications).values(
         created_at=now, kind="alerts", subject=subject[:500], body_text=text, body_html=html,
         recipients=", ".join(notify["recipients"]), status="pending", attempts=0)).inserted_primary_key[0]
@@ -217,17 +216,6 @@ def _queue_notification(conn, changes: list[Change], notify: dict, now: dt.datet
             _event(conn, c.incident_id, now, "notified",
                    f"{c.transition.kind if c.transition else 'reminder'} in notification #{notification_id}")
     return notification_id
-
-
-_env: Environment | None = None
-
-
-def _templates() -> Environment:
-    global _env
-    if _env is None:
-        _env = Environment(loader=PackageLoader("pelbiot_jobs", "reports/templates"),
-                           autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True)
-    return _env
 
 
 # --- operators' actions -----------------------------------------------------------------------

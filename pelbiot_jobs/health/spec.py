@@ -6,7 +6,7 @@ import difflib
 import re
 from pathlib import Path
 
-from ..scheduling import FILE_CHECKERS, LineMap, load_yaml, parse_duration
+from ..specfile import LineMap, load_yaml, parse_duration
 from .rules import AGGREGATES, NO_DATA, OPS, SEVERITIES, Rule
 from .score import DEFAULT_COMPONENTS, Component
 
@@ -178,5 +178,9 @@ def parse_alerts(path: Path, problems: list[str]) -> tuple[list[Rule], dict]:
     return rules, notify
 
 
-FILE_CHECKERS[HEALTH_FILE] = lambda path, problems: parse_health(path, problems)
-FILE_CHECKERS[ALERTS_FILE] = lambda path, problems: parse_alerts(path, problems)
+def check_health(path: Path, problems: list[str], deep: bool = True) -> None:
+    parse_health(path, problems)
+
+
+def check_alerts(path: Path, problems: list[str], deep: bool = True) -> None:
+    parse_alerts(path, problems)

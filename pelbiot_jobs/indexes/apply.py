@@ -56,7 +56,7 @@ def threads_running(conn) -> int:
     return int(conn.execute(text("SHOW GLOBAL STATUS LIKE 'Threads_running'")).one()[1])
 
 
-def _record(ops: Engine, row: dict) -> None:
+def record(ops: Engine, row: dict) -> None:
     with ops.begin() as conn:
         conn.execute(insert(index_changes).values(**row))
 
@@ -116,7 +116,7 @@ def apply_plan(app: Engine, ops: Engine, creates: list[dict], guard: Guard, run_
             row["explain_rows_after"], row["latency_ms_after"], row["measure_note"] = measure(app, target)
         row.update(outcome=outcome, reason=reason, table_bytes=size, threads_running_max=peak,
                    finished_at=finished, duration_s=(finished - started).total_seconds())
-        _record(ops, row)
+        record(ops, row)
         results.append({"table": entry["table"], "index": entry["name"], "outcome": outcome, "reason": reason,
                         "duration_s": row["duration_s"],
                         **{k: row.get(k) for k in ("explain_rows_before", "explain_rows_after",

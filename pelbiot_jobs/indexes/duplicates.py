@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Index, quote
+from ..db.identifiers import quote
+from .model import Index
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .duplicates import find_duplicates
 from .live import Schema
-from .model import Column, Index, quote, valid_identifier
+from ..db.identifiers import quote, valid_identifier
+from .model import Column, Index
 from .spec import Wanted
 
 

@@ -11,7 +11,6 @@ import time
 
 from celery import bootsteps
 
-from ..celery_app import app
 
 KEY = "pelbiot:hosts"
 #: Seconds between two registrations of the same worker.
@@ -35,11 +34,11 @@ def live_hosts(client, now: float | None = None, timeout: float = HOST_TIMEOUT) 
 
 
 def _register(app) -> None:
-    from ..runs import coordination_redis
+    from .. import redis_clients
 
     settings = app.pelbiot_settings
     try:
-        register(coordination_redis(settings), settings.hostname)
+        register(redis_clients.coordination(settings), settings.hostname)
     except Exception:  # the broker is down: the worker reconnects, the next tick registers
         pass
 
@@ -69,5 +68,3 @@ class HostRegistry(bootsteps.StartStopStep):
 
     shutdown = stop
 
-
-app.steps["consumer"].add(HostRegistry)

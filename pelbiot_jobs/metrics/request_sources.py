@@ -19,7 +19,8 @@ import redis
 from sqlalchemy import Engine
 
 from .requests import aggregate, parse_access_line, parse_stream_fields
-from .store import get_state, merge_request_minutes, put_state
+from ..db import checkpoints
+from .store import merge_request_minutes
 from ..filetail import find_by_inode
 
 STREAM_GROUP = "pelbiot-jobs"
@@ -63,14 +64,14 @@ def ingest_stream(client: redis.Redis, engine: Engine, stream: str, now: dt.date
             if not entries:
                 break
             with engine.begin() as conn:
-                state = get_state(conn, state_name, lock=True) or {}
+                state = checkpoints.get(conn, state_name, lock=True) or {}
                 last = _id(state.get("last_id", "0-0"))
                 fresh = [(eid, fields) for eid, fields in entries if _id(eid) > last]
                 requests = [parse_stream_fields(fields or {}) for _, fields in fresh]
                 good = [r for r in requests if r is not None]
                 merge_request_minutes(conn, "stream", aggregate(good))
                 if fresh:
-                    put_state(conn, state_name, {"last_id": _text(max(fresh, key=lambda e: _id(e[0]))[0])}, now)
+                    checkpoints.put(conn, state_name, {"last_id": _text(max(fresh, key=lambda e: _id(e[0]))[0])}, now)
                 if crash:
                     crash("before_commit")
             if crash:
@@ -99,7 +100,7 @@ def ingest_access_log(path: Path, engine: Engine, now: dt.datetime) -> dict:
     """Read what the access log gained since the last run; follow rotation and truncation."""
     state_name = f"access_log:{path}"
     with engine.begin() as conn:
-        state = get_state(conn, state_name, lock=True) or {}
+        state = checkpoints.get(conn, state_name, lock=True) or {}
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -120,7 +121,7 @@ def ingest_access_log(path: Path, engine: Engine, now: dt.datetime) -> dict:
         good = [r for r in requests if r is not None]
         merge_request_minutes(conn, "access_log", aggregate(good))
         malformed = len(requests) - len(good)
-        put_state(conn, state_name, {"inode": st.st_ino, "offset": offset,
+        checkpoints.put(conn, state_name, {"inode": st.st_ino, "offset": offset,
                                      "malformed_total": int(state.get("malformed_total", 0)) + malformed}, now)
     return {"lines": len(requests), "counted": len(good), "malformed": malformed, "rotated": rotated,
             "truncated": truncated}

@@ -8,12 +8,11 @@ as its bucket's upper bound (at most 5 % high).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from dataclasses import dataclass, field
 
-#: Width of a latency bucket: each bucket's upper bound is this factor above the previous one.
-BUCKET_GROWTH = 1.05
+from .. import histogram
+
 #: Routes listed as the slowest of a minute.
 SLOWEST_ROUTES = 5
 
@@ -25,14 +24,6 @@ class Request:
     route: str
     status: int
     duration_ms: float
-
-
-def bucket_of(ms: float) -> int:
-    return 0 if ms <= 1.0 else math.ceil(math.log(ms) / math.log(BUCKET_GROWTH))
-
-
-def bucket_upper(index: int) -> float:
-    return BUCKET_GROWTH ** index
 
 
 @dataclass
@@ -53,7 +44,7 @@ class MinuteAgg:
         self.c5xx += r.status >= 500
         self.sum_ms += r.duration_ms
         self.max_ms = max(self.max_ms, r.duration_ms)
-        b = bucket_of(r.duration_ms)
+        b = histogram.bucket_of(r.duration_ms)
         self.hist[b] = self.hist.get(b, 0) + 1
         key = f"{r.method} {r.route}"
         stats = self.routes.setdefault(key, [0, 0.0, 0.0])
@@ -65,8 +56,7 @@ class MinuteAgg:
         out = MinuteAgg(self.count + other.count, self.c4xx + other.c4xx, self.c5xx + other.c5xx,
                         self.sum_ms + other.sum_ms, max(self.max_ms, other.max_ms), dict(self.hist),
                         {k: list(v) for k, v in self.routes.items()})
-        for b, n in other.hist.items():
-            out.hist[b] = out.hist.get(b, 0) + n
+        histogram.merge(out.hist, other.hist)
         for key, (n, s, m) in other.routes.items():
             stats = out.routes.setdefault(key, [0, 0.0, 0.0])
             stats[0] += n
@@ -76,15 +66,7 @@ class MinuteAgg:
 
     def percentile(self, q: float) -> float | None:
         """The q-th percentile (0-100) of latency, as its bucket's upper bound, capped at the max."""
-        if not self.count:
-            return None
-        rank = max(1, math.ceil(q / 100.0 * self.count))
-        seen = 0
-        for b in sorted(self.hist):
-            seen += self.hist[b]
-            if seen >= rank:
-                return round(min(bucket_upper(b), self.max_ms), 3)
-        return round(self.max_ms, 3)
+        return histogram.percentile(self.hist, self.count, q, self.max_ms)
 
     def summary(self) -> dict:
         slowest = sorted(self.routes.items(), key=lambda kv: kv[1][1] / kv[1][0], reverse=True)[:SLOWEST_ROUTES]

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from ..db.ops_models import metric_rollups, metric_samples
 from ..db.upsert import upsert
-from .store import get_state, put_state
+from ..db import checkpoints
 
 #: How far back a first rollup (or one after a long outage) reaches.
 MAX_CATCH_UP_HOURS = 48
@@ -58,7 +58,7 @@ def roll_up(engine: Engine, now: dt.datetime) -> dict:
     """Roll up every complete hour not rolled yet; rerunning an hour overwrites its rows."""
     c = metric_samples.c
     with engine.connect() as conn:
-        state = get_state(conn, STATE) or {}
+        state = checkpoints.get(conn, STATE) or {}
         first = conn.execute(select(func.min(c.ts))).scalar()
     last = dt.datetime.fromisoformat(state["last_hour"]) if state.get("last_hour") else None
     done = rows_written = 0
@@ -68,7 +68,7 @@ def roll_up(engine: Engine, now: dt.datetime) -> dict:
                 and_(c.ts >= hour, c.ts < hour + dt.timedelta(hours=1)))).all()
             rows = rollup_rows(samples, hour)
             upsert(conn, metric_rollups, rows, key=("metric", "host", "hour"))
-            put_state(conn, STATE, {"last_hour": hour.isoformat()}, now)
+            checkpoints.put(conn, STATE, {"last_hour": hour.isoformat()}, now)
         done += 1
         rows_written += len(rows)
     return {"hours": done, "rows": rows_written}

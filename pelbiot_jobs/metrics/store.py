@@ -1,4 +1,4 @@
-"""Where samples land: batched idempotent writes, sampler state, request minutes."""
+"""Where samples land: batched idempotent writes, request minutes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Mapping
 
 from sqlalchemy import Connection, select
 
-from ..db.ops_models import metric_samples, request_minutes, sampler_state
+from ..db.ops_models import metric_samples, request_minutes
 from ..db.upsert import upsert
 from .requests import MinuteAgg
 
@@ -20,20 +20,6 @@ def sample_rows(host: str, ts: dt.datetime, values: Mapping[str, float | None]) 
 def write_samples(conn: Connection, rows: list[dict]) -> int:
     """Upsert sample rows keyed by (metric, host, ts): a redelivered sample overwrites itself."""
     return upsert(conn, metric_samples, rows, key=("metric", "host", "ts"))
-
-
-def get_state(conn: Connection, name: str, *, lock: bool = False) -> dict | None:
-    """The JSON state of a sampler; ``lock`` holds the row until the transaction ends (MySQL)."""
-    query = select(sampler_state.c.data).where(sampler_state.c.name == name)
-    if lock and conn.dialect.name in ("mysql", "mariadb"):
-        query = query.with_for_update()
-    data = conn.execute(query).scalar()
-    return json.loads(data) if data else None
-
-
-def put_state(conn: Connection, name: str, data: dict, now: dt.datetime) -> None:
-    upsert(conn, sampler_state, [{"name": name, "updated_at": now, "data": json.dumps(data, sort_keys=True)}],
-           key=("name",))
 
 
 def merge_request_minutes(conn: Connection, source: str, aggs: Mapping[dt.datetime, MinuteAgg]) -> int:

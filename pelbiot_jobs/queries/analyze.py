@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import math
 import os
 import re
 from collections import Counter
@@ -19,11 +18,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select, text, update
 
+from .. import histogram
 from ..db.ops_models import query_digests
 from ..filetail import find_by_inode
 from ..db.upsert import upsert
-from ..metrics.requests import bucket_of, bucket_upper
-from ..metrics.store import get_state, put_state
+from ..db import checkpoints
 from .digest import QueryClass, cache_key, stats
 from .fingerprint import fingerprint, mask_literals, query_id
 from .slowlog import SEPARATOR, Event, parse_records
@@ -61,21 +60,16 @@ def group(events, now: dt.datetime) -> dict[tuple[dt.datetime, bytes], tuple[Que
         qc, hist, _ = entry
         before = qc.example_time
         qc.add(e)
-        hist[bucket_of(e.attrs.get(b"Query_time", 0.0) * 1000)] += 1
+        hist[histogram.bucket_of(e.attrs.get(b"Query_time", 0.0) * 1000)] += 1
         if qc.example_time != before:
             out[key] = (qc, hist, e.query)
     return out
 
 
 def _percentile(hist: Counter, q: float, maximum: float) -> float:
-    n = sum(hist.values())
-    rank = max(1, math.ceil(q / 100.0 * n))
-    seen = 0
-    for b in sorted(hist):
-        seen += hist[b]
-        if seen >= rank:
-            return min(bucket_upper(b) / 1000.0, maximum)
-    return maximum
+    """In seconds, from the histogram of milliseconds."""
+    count = sum(hist.values())
+    return histogram.percentile(hist, count, q, maximum * 1000.0) / 1000.0 if count else maximum
 
 
 def _row(source, hour, qc: QueryClass, hist: Counter, stored: dict | None, mask: bool,
@@ -423,15 +417,15 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
         # read position in one short transaction: runs on other logs are not held up by row locks.
         state_name = f"slowlog:{path}"
         with ops_engine.connect() as conn:
-            state = get_state(conn, state_name) or {}
+            state = checkpoints.get(conn, state_name) or {}
         events, new_state, skipped = read_file_events(Path(path), state)
         grouped = group(events, now)
         with ops_engine.connect() as conn, storing(conn, "slowlog_file"):
             with conn.begin():
-                if (get_state(conn, state_name, lock=True) or {}) != state:
+                if (checkpoints.get(conn, state_name, lock=True) or {}) != state:
                     return {"skipped": True, "reason": f"another run read {path} meanwhile; its events are counted once"}
                 rows = store(conn, "slowlog_file", grouped, mask, slow_s)
-                put_state(conn, state_name, new_state, now)
+                checkpoints.put(conn, state_name, new_state, now)
         with ops_engine.begin() as conn:
             explained, refused = explain_worst(conn, app_engine, "slowlog_file", grouped)
         return {"source": "file", "events": len(events), "classes": len(rows), "skipped": skipped,
@@ -439,17 +433,17 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
     if source == "table":
         with ops_engine.connect() as conn, storing(conn, "slow_log_table"):
             with conn.begin():
-                state = get_state(conn, "slowlog:table", lock=True) or {}
+                state = checkpoints.get(conn, "slowlog:table", lock=True) or {}
                 events, new_state = read_table_events(app_engine, state)
                 grouped = group(events, now)
                 rows = store(conn, "slow_log_table", grouped, mask, slow_s)
-                put_state(conn, "slowlog:table", new_state, now)
+                checkpoints.put(conn, "slowlog:table", new_state, now)
                 explained, refused = explain_worst(conn, app_engine, "slow_log_table", grouped)
         return {"source": "table", "events": len(events), "classes": len(rows), "explained": explained,
                 "refused": refused}
     if source == "performance_schema":
         with ops_engine.begin() as conn:
-            state = get_state(conn, "slowlog:performance_schema", lock=True) or {}
+            state = checkpoints.get(conn, "slowlog:performance_schema", lock=True) or {}
             with app_engine.connect() as app:
                 rows = [dict(r) for r in app.execute(_DIGESTS).mappings()]
             deltas, new_state = digest_deltas(state, rows)
@@ -468,7 +462,7 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
                     row["query_time_min"] = min(row["query_time_min"], old["query_time_min"] or row["query_time_min"])
                     row["query_time_avg"] = row["query_time_sum"] / row["calls"]
             upsert(conn, query_digests, stored, key=("source", "query_id", "window_start"))
-            put_state(conn, "slowlog:performance_schema", new_state, now)
+            checkpoints.put(conn, "slowlog:performance_schema", new_state, now)
         return {"source": "performance_schema", "digests": len(rows), "classes": len(stored),
                 "baseline_only": not state}
     from ..errors import ConfigError

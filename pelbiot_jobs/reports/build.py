@@ -15,11 +15,11 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine
 
 from ..db.ops_models import reports
 from ..db.upsert import upsert
+from ..templates import render as render_template
 from .charts import build_charts
 from .data import Period, gather, pelbiot_summary
 from .kpis import job_table, kpi_rows, kpis, top_queries
@@ -27,19 +27,6 @@ from .kpis import job_table, kpi_rows, kpis, top_queries
 SECTIONS = ("kpis", "charts", "queries", "indexes", "alerts", "jobs")
 #: The e-mail's HTML part must stay under this (charts go as attached PNGs, not inline data).
 MAX_EMAIL_HTML = 100_000
-
-_env = None
-
-
-def templates() -> Environment:
-    global _env
-    if _env is None:
-        _env = Environment(loader=PackageLoader("pelbiot_jobs", "reports/templates"),
-                           autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True)
-        _env.filters["num"] = lambda v, fmt="{:,.2f}": "" if v is None or (isinstance(v, float) and pd.isna(v)) \
-            else fmt.format(v)
-    return _env
-
 
 def _csv(frame: pd.DataFrame, path: Path) -> None:
     f = frame.copy()
@@ -88,11 +75,11 @@ def tables(ctx: dict) -> dict[str, pd.DataFrame]:
 def render(ctx: dict, images: str) -> str:
     """The HTML: charts inline as SVG (``images="svg"``) or as ``cid:`` PNG references ("cid")."""
     name = "summary.html.j2" if "summary" in ctx else "report.html.j2"
-    return templates().get_template(name).render(**ctx, images=images, sections=SECTIONS)
+    return render_template(name, **ctx, images=images, sections=SECTIONS)
 
 
 def render_text(ctx: dict) -> str:
-    return templates().get_template("report.txt.j2").render(**ctx)
+    return render_template("report.txt.j2", **ctx)
 
 
 def write(ctx: dict, reports_dir: Path, ops: Engine, now: dt.datetime) -> tuple[Path, list[dict]]:

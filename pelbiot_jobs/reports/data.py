@@ -136,7 +136,7 @@ def merged_requests(frame: pd.DataFrame) -> MinuteAgg:
 
 def pelbiot_summary(app: Engine, p: Period) -> dict:
     """PELBIOT's daily summary figures, from the app DB."""
-    from ..db.demo import app_metadata
+    from ..db.app_models import app_metadata
 
     md = app_metadata(app)
     devices, alerts, trends, profiles = (md.tables[n] for n in ("devices", "alerts", "trends", "load_profiles"))

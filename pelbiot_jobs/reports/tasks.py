@@ -1,70 +1,19 @@
-"""The reports.export task."""
+"""reports.export: a thin shell over reports/service.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from ..celery_app import app
-from ..db.engine import engine_for
-from ..errors import InputError
 from ..params import Bool, Choice, IsoDate
-from ..runs import one_line, utcnow
-
-KINDS = ("daily", "weekly", "monthly", "summary")
-
-
-def export(settings, kind: str, day: dt.date | None, email: bool, output=None, task_id: str | None = None) -> dict:
-    """Build one report (files + ops row), then mail it when asked; the files stay whatever the mail does.
-
-    Run as a task (``task_id``), the e-mail is an effect done once (effects.py): a run of the same
-    task after its worker died rebuilds the files but does not send the e-mail again.
-    """
-    # Imported here: pandas, matplotlib and Jinja2 load in the worker that builds a report, not in
-    # beat, `up` or any process that only needs the task's name.
-    from .. import effects
-    from ..mail import deliver
-    from .build import MAX_EMAIL_HTML, compute, email_message, record, write
-    from .data import period_for
-
-    if kind not in KINDS:
-        raise InputError(f"unknown report kind {kind!r}; use one of {', '.join(KINDS)}")
-    now = utcnow()
-    period = period_for(kind, day, now.date())
-    ops = engine_for(settings.ops_db_url)
-    ctx = compute(ops, engine_for(settings.app_db_url), period)
-    folder, files = write(ctx, output or settings.reports_dir, ops, now)
-    result = {"kind": kind, "period": period.label, "folder": str(folder), "files": len(files)}
-    recipients = list(settings.report_recipients.get(kind) or settings.smtp.recipients) or (
-        [] if settings.smtp.configured else ["operator@localhost"])
-    if email and recipients:
-        msg, html_bytes = email_message(settings, ctx, folder, recipients)
-        result["email_html_bytes"] = html_bytes
-        if html_bytes > MAX_EMAIL_HTML:
-            result["warning"] = f"the e-mail's HTML part is {html_bytes:,} bytes (over {MAX_EMAIL_HTML:,})"
-        key = f"report-mail:{task_id}" if task_id else None
-        claim = effects.claim(settings, key, f"e-mail of the {kind} report {period.label}", task_id) if key \
-            else effects.NEW
-        if claim == effects.DONE:
-            result["email"] = "already sent by an earlier run of this task"
-            return result
-        if key:
-            msg.replace_header("Message-ID", effects.message_id(key))
-        try:
-            outcome = deliver(settings, msg)
-        except Exception as exc:
-            record(ops, period, folder, files, now, "mail_failed", ", ".join(recipients), one_line(exc))
-            raise
-        if key:
-            effects.done(settings, key, outcome)
-        record(ops, period, folder, files, now, "emailed" if outcome == "sent" else "outbox", ", ".join(recipients))
-        result["email"] = outcome + (" (again: an earlier run died while sending)"
-                                     if claim == effects.INTERRUPTED else "")
-    return result
+from . import KINDS
 
 
 @app.task(name="reports.export", bind=True, max_retries=5, backoff_max=300.0, soft_time_limit=500, time_limit=600,
           params={"kind": Choice(KINDS), "date": IsoDate(), "email": Bool()})
 def reports_export(self, kind: str = "daily", date: str | None = None, email: bool = True) -> dict:
     """Build the daily, weekly or monthly operations report (or PELBIOT's summary); e-mail it."""
+    from . import service
+
     day = dt.date.fromisoformat(date) if date else None
-    return export(app.pelbiot_settings, kind, day, email, task_id=self.request.id)
+    return service.export(self.settings, kind, day, email, task_id=self.request.id)

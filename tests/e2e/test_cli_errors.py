@@ -61,11 +61,11 @@ def test_run_without_a_running_embedded_broker_says_what_to_do(tmp_path):
 
 def test_incident_and_silence_commands_name_what_is_wrong(tmp_path):
     env = clean_environ()
-    done = pj("silence", "cpu_hgh", "--for", "2h", env=env, cwd=tmp_path, timeout=60)
+    done = pj("silence", "add", "cpu_hgh", "--for", "2h", env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 2 and "unknown rule 'cpu_hgh' (rules: cpu_high, error_rate_high" in done.stderr
-    done = pj("silence", "cpu_high", "--for", "soon", env=env, cwd=tmp_path, timeout=60)
+    done = pj("silence", "add", "cpu_high", "--for", "soon", env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 2 and "--for 'soon'" in done.stderr
-    done = pj("silence", "cpu_high", "--host", "web1", "--for", "2h", "--by", "alice", env=env, cwd=tmp_path,
+    done = pj("silence", "add", "cpu_high", "--host", "web1", "--for", "2h", "--by", "alice", env=env, cwd=tmp_path,
               timeout=60)
     assert done.returncode == 0 and "cpu_high on web1 muted until" in done.stdout
     done = pj("incidents", "ack", "999", env=env, cwd=tmp_path, timeout=60)

@@ -14,7 +14,7 @@ from pelbiot_jobs import effects
 from pelbiot_jobs.celery_app import app
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.params import Float, Name
-from pelbiot_jobs.runs import utcnow
+from pelbiot_jobs.clock import utcnow
 
 metadata = MetaData()
 fault_log = Table(

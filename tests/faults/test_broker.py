@@ -14,8 +14,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from pelbiot_jobs.broker import DEAD_LETTERS
-from pelbiot_jobs.celery_app import SHIPPED_SCHEDULES
+from pelbiot_jobs.heartbeats import DEAD_LETTERS
+from pelbiot_jobs.paths import SHIPPED_SCHEDULES
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import job_runs
 from tests.conftest import ROOT

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from pelbiot_jobs.db import migrate
 from pelbiot_jobs.db.engine import dispose_all, engine_for
 from pelbiot_jobs.db.ops_models import job_runs, metric_samples
-from pelbiot_jobs.metrics.tasks import source_label
+from pelbiot_jobs.metrics.service import source_label
 from pelbiot_jobs.runs import SPOOL_DIR, publishing
 from tests.conftest import PrivateMariaDB
 

@@ -13,7 +13,7 @@ import pytest
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.locks import KEY_PREFIX, LEASE_TTL
 from pelbiot_jobs.queries.analyze import analyze
-from pelbiot_jobs.runs import utcnow
+from pelbiot_jobs.clock import utcnow
 from tests.conftest import ROOT
 
 from .conftest import record

@@ -1,40 +1,26 @@
 """Rules driven by real metrics in MariaDB, evaluated by the real task on a real worker, mail to a
 real SMTP server (aiosmtpd)."""
 
-import email
+import datetime as dt
 import multiprocessing
 import shutil
 import time
 import uuid
 
 import pytest
-from aiosmtpd.controller import Controller
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
-from pelbiot_jobs.celery_app import SHIPPED_SCHEDULES, configure
+from pelbiot_jobs.celery_app import configure
+from pelbiot_jobs.paths import SHIPPED_SCHEDULES
 from pelbiot_jobs.config import load_settings
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import (alert_states, incidents, metric_samples, notification_attempts,
                                         notifications)
-from pelbiot_jobs.runs import publishing, utcnow
+from pelbiot_jobs.clock import utcnow
+from pelbiot_jobs.runs import publishing
 from pelbiot_jobs.status import wait_for_runs
 from tests.conftest import free_port, service_env
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-def smtp_server(port):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller, inbox
+from tests.helpers import smtp_server
 
 
 RULES = """\
@@ -91,18 +77,21 @@ def state_of(settings, host):
                                                                alert_states.c.host == host)).scalar()
 
 
+def pending_for(settings, host, seconds):
+    """Move the pending state's start back by ``seconds``: the rule's `for: 2s` is met at the next
+    evaluation without the test sleeping (the evaluation reads its clock, the state its start)."""
+    a = alert_states.c
+    with engine_for(settings.ops_db_url).begin() as conn:
+        row = conn.execute(select(a.state, a.since).where(a.rule == "cpu_high", a.host == host)).one()
+        assert row.state == "pending", row
+        conn.execute(update(alert_states).where(a.rule == "cpu_high", a.host == host)
+                     .values(since=row.since - dt.timedelta(seconds=seconds)))
+
+
 def incident_of(settings, host):
     with engine_for(settings.ops_db_url).connect() as conn:
         return conn.execute(select(incidents).where(incidents.c.host == host)
                             .order_by(incidents.c.id.desc())).mappings().first()
-
-
-def wait_for_mail(inbox, count, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(inbox.messages) < count:
-        time.sleep(0.1)
-    assert len(inbox.messages) >= count, [m["Subject"] for m in inbox.messages]
-    return inbox.messages[count - 1]
 
 
 def body_text(message):
@@ -119,13 +108,13 @@ def test_metrics_fire_a_rule_open_an_incident_mail_it_then_resolve(app, worker, 
         sample(settings, host, 95.0)
         evaluate(app, settings)
         assert state_of(settings, host) == "pending"
-        time.sleep(2.2)
+        pending_for(settings, host, 3)
         sample(settings, host, 96.5)
         evaluate(app, settings)
         assert state_of(settings, host) == "firing"
         incident = incident_of(settings, host)
         assert incident["status"] == "open" and incident["severity"] == "critical"
-        fired = wait_for_mail(inbox, 1)
+        fired = inbox.wait(1)
         assert "FIRING" in fired["Subject"] and "cpu_high" in fired["Subject"] and host in fired["Subject"]
         assert fired["To"] == "oncall@example.com"
         text = next(p for p in fired.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
@@ -137,7 +126,7 @@ def test_metrics_fire_a_rule_open_an_incident_mail_it_then_resolve(app, worker, 
         assert state_of(settings, host) == "inactive"
         assert incident_of(settings, host)["status"] == "resolved"
         assert incident_of(settings, host)["resolved_by"] == "auto"
-        resolved = wait_for_mail(inbox, 2)
+        resolved = inbox.wait(2)
         assert "RESOLVED" in resolved["Subject"] and host in resolved["Subject"]
     finally:
         controller.stop()
@@ -149,7 +138,7 @@ def test_smtp_down_the_send_is_retried_and_state_stays_right(app, worker, alerti
     host = f"db-{uuid.uuid4().hex[:6]}"
     sample(settings, host, 99.0)
     evaluate(app, settings)
-    time.sleep(2.2)
+    pending_for(settings, host, 3)
     sample(settings, host, 99.0)
     result = evaluate(app, settings)
     assert state_of(settings, host) == "firing"
@@ -168,7 +157,7 @@ def test_smtp_down_the_send_is_retried_and_state_stays_right(app, worker, alerti
     assert incident_of(settings, host)["status"] == "open"
     controller, inbox = smtp_server(port)  # the mail server comes back
     try:
-        message = wait_for_mail(inbox, 1, timeout=40)
+        message = inbox.wait(1, timeout=40)
         assert host in message["Subject"]
         deadline = time.monotonic() + 10  # recorded just after the server's 250
         while True:
@@ -225,7 +214,7 @@ def test_real_cpu_load_drops_the_score_fires_and_clears(app, worker, alerting):
             assert state_of(settings, host) == "firing", "CPU rule did not fire under load"
             assert incident_of(settings, host)["status"] == "open"
             assert stressed < calm, (stressed, calm)
-            mail = wait_for_mail(inbox, 1)
+            mail = inbox.wait(1)
             assert "cpu_high" in mail["Subject"]
         finally:
             for p in load:
@@ -237,6 +226,6 @@ def test_real_cpu_load_drops_the_score_fires_and_clears(app, worker, alerting):
         evaluate(app, settings)
         assert state_of(settings, host) == "inactive"
         assert incident_of(settings, host)["status"] == "resolved"
-        assert "RESOLVED" in wait_for_mail(inbox, 2)["Subject"]
+        assert "RESOLVED" in inbox.wait(2)["Subject"]
     finally:
         controller.stop()

@@ -12,10 +12,12 @@ from sqlalchemy import select, text
 
 from pelbiot_jobs.cache.spec import parse_cache_file
 from pelbiot_jobs.cache.warm import compute
-from pelbiot_jobs.celery_app import SHIPPED_SCHEDULES, configure
+from pelbiot_jobs.celery_app import configure
+from pelbiot_jobs.paths import SHIPPED_SCHEDULES
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import cache_warm_runs
-from pelbiot_jobs.runs import publishing, utcnow
+from pelbiot_jobs.clock import utcnow
+from pelbiot_jobs.runs import publishing
 from pelbiot_jobs.status import wait_for_runs
 
 from .conftest import runs_of

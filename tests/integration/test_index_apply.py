@@ -5,7 +5,6 @@ import datetime as dt
 import threading
 import time
 
-import pymysql
 import pytest
 from sqlalchemy import select
 
@@ -15,14 +14,13 @@ from pelbiot_jobs.db.ops_models import index_changes
 from pelbiot_jobs.indexes.apply import Guard, apply_plan, in_window
 from pelbiot_jobs.indexes.plan import ddl
 from pelbiot_jobs.indexes.model import Column, Index
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
+from tests.helpers import mysql
 
 ROWS = 1_000_000
 
 
 def connect(db=None):
-    return pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
-                           database=db, autocommit=True)
+    return mysql(db)
 
 
 @pytest.fixture(scope="module")

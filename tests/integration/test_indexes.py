@@ -8,13 +8,14 @@ import textwrap
 
 import pytest
 
-from pelbiot_jobs.celery_app import SHIPPED_SCHEDULES
+from pelbiot_jobs.paths import SHIPPED_SCHEDULES
 from pelbiot_jobs.db.demo import create_schema
 from pelbiot_jobs.db.engine import make_engine
 from pelbiot_jobs.indexes.live import read_schema
 from pelbiot_jobs.indexes.plan import plan
 from pelbiot_jobs.indexes.spec import parse_spec
 from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
+from tests.helpers import mysql
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,6 @@ def test_db_optimize_analyzes_stale_tables_and_stores_advice(pelbiot_db, fresh_m
     import datetime as dt
     import json
 
-    import pymysql
     from sqlalchemy import select
 
     from pelbiot_jobs.celery_app import configure
@@ -138,8 +138,7 @@ def test_db_optimize_analyzes_stale_tables_and_stores_advice(pelbiot_db, fresh_m
 
     url, engine = pelbiot_db
     db = url.rsplit("/", 1)[1]
-    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
-                           autocommit=True)
+    conn = mysql()
     conn.cursor().execute("UPDATE mysql.innodb_table_stats SET last_update = '2020-01-01 00:00:00' "
                           "WHERE database_name = %s AND table_name = 'devices'", (db,))
     conn.close()

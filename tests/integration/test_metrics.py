@@ -19,9 +19,11 @@ from pelbiot_jobs.db.ops_models import metric_rollups, metric_samples, request_m
 from pelbiot_jobs.metrics import hosts
 from pelbiot_jobs.metrics.request_sources import ingest_access_log, ingest_stream
 from pelbiot_jobs.metrics.rollup import roll_up
-from pelbiot_jobs.metrics.store import get_state
-from pelbiot_jobs.metrics.tasks import source_label
-from pelbiot_jobs.runs import coordination_redis, publishing, utcnow
+from pelbiot_jobs.db import checkpoints
+from pelbiot_jobs.metrics.service import source_label
+from pelbiot_jobs.clock import utcnow
+from pelbiot_jobs.redis_clients import coordination as coordination_redis
+from pelbiot_jobs.runs import publishing
 from pelbiot_jobs.status import wait_for_runs
 
 from .conftest import runs_of
@@ -56,7 +58,7 @@ def test_mysql_sample_rates_follow_the_queries_issued(app, worker, settings):
     engine.dispose()
     run(app, settings, "metrics.sample_mysql")
     with engine_for(settings.ops_db_url).connect() as conn:
-        state = get_state(conn, f"db:{label}")
+        state = checkpoints.get(conn, f"db:{label}")
     elapsed = state["reading"]["ts"] - state["previous"]["ts"]
     expected = issued / elapsed
     selects = latest(settings, label, "mysql.selects_per_s")
@@ -232,7 +234,7 @@ def test_rollups_after_an_hour_of_data_with_a_pinned_clock(settings):
     with engine.begin() as conn:
         conn.execute(insert(metric_samples), rows)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM ops_sampler_state WHERE name = 'rollup:hourly'")
+        conn.exec_driver_sql("DELETE FROM ops_checkpoints WHERE name = 'rollup:hourly'")
     assert roll_up(engine, dt.datetime(2026, 1, 5, 10, 59))["hours"] == 0  # the hour is not over
     result = roll_up(engine, dt.datetime(2026, 1, 5, 12, 1))
     assert result["hours"] == 2

@@ -53,3 +53,23 @@ def test_app_tables_in_the_same_database_are_not_drift(empty_db):
     engine.dispose()
     migrate.upgrade(empty_db)
     migrate.check(empty_db)
+
+
+def test_checkpoints_keep_their_rows_across_the_rename(empty_db):
+    """Revision 0012 renames ops_sampler_state to ops_checkpoints: the read positions carry over."""
+    migrate.upgrade(empty_db, "0011")
+    engine = make_engine(empty_db)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO ops_sampler_state (name, updated_at, data) "
+                          "VALUES ('slowlog:file:/var/log/mysql/slow.log', '2026-11-28 10:00:00', "
+                          "'{\"inode\": 7, \"offset\": 123}')"))
+    migrate.upgrade(empty_db)
+    assert "ops_sampler_state" not in tables(empty_db)
+    from pelbiot_jobs.db import checkpoints
+
+    with engine.connect() as conn:
+        assert checkpoints.get(conn, "slowlog:file:/var/log/mysql/slow.log") == {"inode": 7, "offset": 123}
+    migrate.check(empty_db)
+    migrate.downgrade(empty_db, "0011")
+    assert "ops_sampler_state" in tables(empty_db) and "ops_checkpoints" not in tables(empty_db)
+    engine.dispose()

@@ -1,7 +1,6 @@
 """Reports on a day of realistic data in MariaDB: HTML, CSV, KPIs against SQL, e-mail, empty period, SMTP down."""
 
 import datetime as dt
-import email
 import json
 import random
 import shutil
@@ -12,7 +11,6 @@ from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import insert, select, text
 
 from pelbiot_jobs.config import load_settings
@@ -21,8 +19,9 @@ from pelbiot_jobs.db.ops_models import (health_scores, incidents, job_runs, metr
                                         request_minutes)
 from pelbiot_jobs.errors import TransientError
 from pelbiot_jobs.metrics.requests import MinuteAgg, Request
-from pelbiot_jobs.reports.tasks import export
+from pelbiot_jobs.reports.service import export
 from tests.conftest import free_port, service_env
+from tests.helpers import smtp_server
 
 DAY = dt.date(2026, 11, 20)
 HOSTS = ("web1", "web2", "db1")
@@ -176,20 +175,9 @@ def test_an_empty_period_says_so_in_each_section(report_settings):
     assert pd.read_csv(settings.reports_dir / "daily" / "2020-01-01" / "kpis.csv").value.isna().sum() >= 9
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
 def test_the_email_carries_charts_by_content_id_and_the_csvs(report_settings):
     port = free_port()
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, inbox = smtp_server(port)
     try:
         settings = report_settings(port)
         result = export(settings, "daily", DAY, email=True)

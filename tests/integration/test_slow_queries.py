@@ -1,21 +1,18 @@
 """queries.analyze on slow logs recorded from the real MariaDB: the file and the mysql.slow_log table."""
 
-import json
 import os
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
-import pymysql
 import pytest
 from sqlalchemy import func, select
 
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import query_digests
 from pelbiot_jobs.queries.analyze import analyze
-from pelbiot_jobs.runs import utcnow
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
+from pelbiot_jobs.clock import utcnow
+from tests.helpers import mysql, pt_query_digest
 
 WORKLOAD = [
     "SELECT * FROM devices",
@@ -29,13 +26,11 @@ WORKLOAD = [
 
 
 def admin():
-    return pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
-                           autocommit=True)
+    return mysql()
 
 
 def run_workload(database: str, n: int) -> int:
-    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
-                           database=database, autocommit=True)
+    conn = mysql(database)
     with conn.cursor() as cur:
         for k in range(n):
             cur.execute(WORKLOAD[k % len(WORKLOAD)].format(i=k % 19 + 1, j=k % 7 + 1, h=k % 24))
@@ -80,15 +75,6 @@ def stored_counts(settings, source: str, ids=None) -> dict:
     return {k: int(v) for k, v in rows if ids is None or k in ids}
 
 
-def pt_counts(path: Path) -> dict:
-    pt = shutil.which("pt-query-digest")
-    if pt is None:
-        pytest.fail("pt-query-digest is not installed: `make test` installs percona-toolkit (apt-get)", pytrace=False)
-    out = subprocess.run([pt, "--output", "json", "--limit", "100%:100000", str(path)], capture_output=True,
-                         check=True).stdout
-    return {c["checksum"]: int(c["query_count"]) for c in json.loads(out)["classes"]}
-
-
 def test_file_source_matches_pt_query_digest_incrementally(settings, slow_log, mariadb):
     path, cur = slow_log
     app_db = mariadb["names"]["app"]
@@ -102,7 +88,7 @@ def test_file_source_matches_pt_query_digest_incrementally(settings, slow_log, m
     copy = path.with_name("copy.log")
     shutil.copy(path, copy)
     os.chmod(copy, 0o644)
-    expected = pt_counts(copy)
+    expected = pt_query_digest(copy)
     ours = stored_counts(settings, "slowlog_file", set(expected))
     # Every class pt-query-digest finds, with the same count, stored across two runs.
     assert ours == expected
@@ -131,3 +117,13 @@ def test_slow_log_table_source(settings, slow_log, mariadb):
     analyze(engine_app, engine_ops, utcnow(), "table")  # incremental: reads only what ran since
     after = stored_counts(settings, "slow_log_table")[by_id]
     assert after - before == 120 // len(WORKLOAD)  # every one counted once, none twice
+
+
+@pytest.mark.parametrize("recorded, workers", [("mysql8-slow.log", 1), ("mariadb-slow.log", 2)])
+def test_the_offline_digest_has_the_same_classes_and_counts_as_pt_query_digest(tmp_path, recorded, workers):
+    from pelbiot_jobs.queries.digest import digest_files, summarize
+
+    log = tmp_path / "slow.log"
+    shutil.copy(Path(__file__).parents[1] / "data" / recorded, log)
+    ours = {c["checksum"]: c["query_count"] for c in summarize(digest_files([log], workers=workers))["classes"]}
+    assert ours == pt_query_digest(log)

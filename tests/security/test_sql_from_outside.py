@@ -7,7 +7,6 @@ import json
 import os
 import uuid
 
-import pymysql
 import pytest
 from sqlalchemy import select, text
 
@@ -15,7 +14,7 @@ from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import query_digests
 from pelbiot_jobs.indexes.apply import measure
 from pelbiot_jobs.queries.analyze import analyze, explain
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
+from tests.helpers import mysql
 
 OUTFILE = f"/tmp/pjt-outfile-{uuid.uuid4().hex[:8]}"
 
@@ -24,8 +23,7 @@ OUTFILE = f"/tmp/pjt-outfile-{uuid.uuid4().hex[:8]}"
 def side_effects(demo_app_db, ops_schema):
     """A stored function that writes a row each time it runs, and the table it writes to."""
     db = ops_schema["names"]["app"]
-    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
-                           database=db, autocommit=True)
+    conn = mysql(db)
     with conn.cursor() as cur:
         cur.execute("SET GLOBAL log_bin_trust_function_creators = 1")
         cur.execute("CREATE TABLE IF NOT EXISTS pjt_side (id INT AUTO_INCREMENT PRIMARY KEY)")

@@ -12,7 +12,8 @@ from sqlalchemy import func, insert, select
 
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import job_runs, query_digests
-from pelbiot_jobs.runs import publishing, utcnow
+from pelbiot_jobs.clock import utcnow
+from pelbiot_jobs.runs import publishing
 from pelbiot_jobs.status import wait_for_runs
 from tests.conftest import clean_environ, service_env
 from tests.e2e.conftest import pj
@@ -86,7 +87,7 @@ def test_cache_invalidate_never_touches_the_broker_or_redbeat(settings, tmp_path
 def test_a_fresh_report_about_an_old_period_is_kept(settings, tmp_path):
     from dataclasses import replace
 
-    from pelbiot_jobs.tasks import prune_report_files
+    from pelbiot_jobs.maintenance.service import prune_report_files
 
     own = replace(settings, reports_dir=tmp_path / "reports", retention_reports_days=30)
     fresh = own.reports_dir / "monthly" / "2020-01-01"   # a monthly report about 2020, written now

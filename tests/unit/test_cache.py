@@ -9,7 +9,8 @@ import pytest
 from pelbiot_jobs.cache.serialize import dumps, response_body
 from pelbiot_jobs.cache.spec import check_select, parse_cache_file
 from pelbiot_jobs.cache.writer import jittered_ttl
-from pelbiot_jobs.celery_app import SHIPPED_SCHEDULES, task_names
+from pelbiot_jobs.celery_app import task_names
+from pelbiot_jobs.paths import SHIPPED_SCHEDULES
 
 
 def problems_of(tmp_path, text):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from pelbiot_jobs.cli import _expand_host_queue
+from pelbiot_jobs.cli.processes import expand_host_queue as _expand_host_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -2,7 +2,8 @@ import textwrap
 
 import pytest
 
-from pelbiot_jobs.celery_app import SHIPPED_SCHEDULES, task_names
+from pelbiot_jobs.celery_app import task_names
+from pelbiot_jobs.paths import SHIPPED_SCHEDULES
 from pelbiot_jobs.scheduling import check_dir, parse_beat, parse_cron, parse_duration
 
 TASKS = {"db.table_stats", "maintenance.retention", "metrics.sample_mysql"}

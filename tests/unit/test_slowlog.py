@@ -1,7 +1,4 @@
 import gzip
-import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -84,24 +81,6 @@ def test_a_file_that_starts_mid_event_and_a_huge_query():
     assert any(fp.startswith(b"insert into t values") for fp in d.classes)
 
 
-PT = shutil.which("pt-query-digest")
-
-
-def pt_digest(path) -> dict:
-    if PT is None:
-        pytest.fail("pt-query-digest is not installed: `make test` installs percona-toolkit (apt-get)", pytrace=False)
-    out = subprocess.run([PT, "--output", "json", "--limit", "100%:100000", str(path)], capture_output=True,
-                         check=True).stdout
-    return {c["checksum"]: int(c["query_count"]) for c in json.loads(out)["classes"]}
-
-
-def test_same_classes_and_counts_as_pt_query_digest(tmp_path):
-    log = tmp_path / "slow.log"
-    shutil.copy(DATA / "mysql8-slow.log", log)
-    ours = {c["checksum"]: c["query_count"] for c in summarize(digest_files([log], workers=1))["classes"]}
-    assert ours == pt_digest(log)
-
-
 def test_gzip_and_parallel_parts_give_the_same_digest(tmp_path):
     body = (DATA / "mysql8-slow.log").read_bytes()
     log = tmp_path / "big.log"
@@ -131,10 +110,3 @@ def test_the_fast_path_reads_mariadb_records_exactly_as_the_general_one():
                 assert a.attrs.get(name) == b.attrs.get(name), (name, record[:200])
             fast_hits += 1
     assert fast_hits > 50
-
-
-def test_mariadb_log_agrees_with_pt_query_digest(tmp_path):
-    log = tmp_path / "maria.log"
-    shutil.copy(DATA / "mariadb-slow.log", log)
-    ours = {c["checksum"]: c["query_count"] for c in summarize(digest_files([log], workers=2))["classes"]}
-    assert ours == pt_digest(log)

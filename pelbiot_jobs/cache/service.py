@@ -1,0 +1,60 @@
+"""The cache services: load the warmers, warm, invalidate. What tasks, the CLI and the web view call."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .. import redis_clients
+from ..clock import utcnow
+from ..db.engine import engine_for
+from ..errors import InputError, ScheduleError
+from ..paths import schedules_dir
+from .spec import FILE, parse_cache_file
+
+
+def load_warmers(settings, prove_sql: bool = True) -> list:
+    """The warmers of cache.yaml; raise ScheduleError listing every problem (nothing runs then).
+
+    ``prove_sql=False`` (reading the key namespaces only) skips the SQL parser; warmers read that
+    way must not be run.
+    """
+    path = schedules_dir(settings) / FILE
+    if not path.is_file():
+        return []
+    problems: list[str] = []
+    warmers = parse_cache_file(path, problems, prove_sql=prove_sql)
+    if problems:
+        raise ScheduleError(problems)
+    return warmers
+
+
+def warm(settings, warmer: str | None, run_id: str, now: dt.datetime | None = None) -> dict:
+    """Precompute the API's hot responses into the Redis keys it reads (the enabled warmers, or one)."""
+    from .warm import warm as run
+
+    warmers = [w for w in load_warmers(settings) if w.enabled or w.name == warmer]
+    if warmer is not None:
+        warmers = [w for w in warmers if w.name == warmer]
+        if not warmers:
+            raise InputError(f"unknown warmer {warmer!r}")
+    return run(engine_for(settings.app_db_url), redis_clients.cache(settings), warmers, run_id,
+               engine_for(settings.ops_db_url), now or utcnow())
+
+
+def invalidation_namespaces(settings, pattern: str) -> set[str]:
+    """The warmers' key namespaces, after checking that ``pattern`` stays inside one (InputError)."""
+    from .writer import invalidation_problem
+
+    namespaces = {w.namespace for w in load_warmers(settings, prove_sql=False)}
+    problem = invalidation_problem(pattern, namespaces)
+    if problem:
+        raise InputError(problem)
+    return namespaces
+
+
+def invalidate(settings, pattern: str, dry_run: bool = False) -> int:
+    """Unlink the cache keys matching ``pattern`` (SCAN + UNLINK) inside the warmers' namespaces."""
+    from .writer import invalidate as run
+
+    namespaces = invalidation_namespaces(settings, pattern)
+    return run(redis_clients.cache(settings), pattern, namespaces, dry_run=dry_run)

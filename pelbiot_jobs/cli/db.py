@@ -1,0 +1,95 @@
+"""``db upgrade|check|current|downgrade|advise`` and ``demo-data``."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ..config import mask_url
+from ..textsafe import cell
+from .common import EXIT_OK, add_json, command, console, group, positive, print_json, table
+
+
+def register(sub) -> None:
+    _, actions = group(sub, "db", "ops database migrations; tuning advice for the app DB",
+                       "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n  pelbiot-jobs db advise --json\n")
+    command(actions, "upgrade", cmd_upgrade, "create or migrate the ops tables to this version")
+    command(actions, "check", cmd_check, "verify that the ops tables match this version's models (exit 1 if not)")
+    command(actions, "current", cmd_current, "print the ops database's revision")
+    p = command(actions, "downgrade", cmd_downgrade, "migrate the ops tables back (drops what later revisions added)")
+    p.add_argument("revision", nargs="?", default="base", help="target revision (default base: no table left)")
+    p = command(actions, "advise", cmd_advise, "tuning advice for the app DB (MySQL/MariaDB), with its evidence")
+    add_json(p)
+
+    p = command(sub, "demo-data", cmd_demo_data, "create the PELBIOT tables if missing and fill an empty app DB",
+                "examples:\n  pelbiot-jobs demo-data\n  pelbiot-jobs demo-data --devices 50 --days 7\n")
+    p.add_argument("--devices", type=positive, default=200, help="devices (default 200)")
+    p.add_argument("--days", type=positive, default=30, help="days of history (default 30)")
+    p.add_argument("--sensor-days", type=positive, default=1, help="days of per-minute sensor data (default 1)")
+    p.add_argument("--seed", type=int, default=42, help="random seed: the same seed gives the same rows")
+
+
+def cmd_upgrade(settings, args) -> int:
+    from ..db import service
+
+    service.upgrade(settings)
+    print(f"ops database {mask_url(settings.ops_db_url)} is at revision {service.current(settings)}")
+    return EXIT_OK
+
+
+def cmd_check(settings, args) -> int:
+    from ..db import service
+
+    revision = service.check(settings)
+    print(f"ops database {mask_url(settings.ops_db_url)}: models and migrations agree (revision {revision})")
+    return EXIT_OK
+
+
+def cmd_current(settings, args) -> int:
+    from ..db import service
+
+    print(service.current(settings) or "empty (run `pelbiot-jobs db upgrade`)")
+    return EXIT_OK
+
+
+def cmd_downgrade(settings, args) -> int:
+    from ..db import service
+
+    revision = service.downgrade(settings, args.revision)
+    print(f"ops database {mask_url(settings.ops_db_url)} is at revision {revision or 'base'}")
+    return EXIT_OK
+
+
+def cmd_advise(settings, args) -> int:
+    from ..db.service import advice
+
+    result = advice(settings)
+    if args.json:
+        print_json(result)
+        return EXIT_OK
+    table("tuning advice for the app DB", ["severity", "advice"],
+          [[cell(a["severity"]), cell(a["message"])] for a in result["recommendations"]],
+          empty="no recommendation: buffer pool, connections, temporary tables, primary keys and indexes look fine")
+    return EXIT_OK
+
+
+def cmd_demo_data(settings, args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..db.demo import DemoPlan
+    from ..db.service import seed_demo
+
+    plan = DemoPlan(devices=args.devices, days=args.days, sensor_days=args.sensor_days, seed=args.seed)
+    total = sum(plan.row_counts().values())
+    started = time.monotonic()
+    with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), transient=not sys.stderr.isatty(), console=console(stderr=True)) as bar:
+        task = bar.add_task("demo data", total=total)
+
+        def progress(table_name: str, rows: int) -> None:
+            bar.update(task, advance=rows, description=table_name)
+
+        written = seed_demo(settings, plan, progress=progress)
+    print(f"demo data in {mask_url(settings.app_db_url)}: {sum(written.values()):,} rows in "
+          f"{len(written)} tables ({time.monotonic() - started:.1f}s)")
+    return EXIT_OK

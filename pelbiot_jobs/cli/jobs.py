@@ -1,0 +1,173 @@
+"""Jobs: ``run``, ``status``, ``workers``, ``schedules check``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..config import scrub
+from ..errors import InputError, ScheduleError
+from ..textsafe import cell
+from .common import (DEFAULT_WAIT, EXIT_OK, EXIT_UNAVAILABLE, OUTCOME_COLUMNS, Fail, add_json, celery_app, command,
+                     console, group, migrate_ops, outcome_rows, print_json, require_broker, state_cell, table)
+
+
+def register(sub) -> None:
+    p = command(sub, "run", cmd_run, "trigger a task by hand",
+                "examples:\n  pelbiot-jobs run db.table_stats --wait\n"
+                "  pelbiot-jobs run maintenance.retention --param job_runs_days=7 --local\n")
+    p.add_argument("task", help="task name, e.g. db.table_stats")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="keyword argument (repeatable)")
+    p.add_argument("--wait", action="store_true", help="wait for the outcome (exit 1 unless SUCCESS/SKIPPED)")
+    p.add_argument("--local", action="store_true", help="run in this process (still recorded)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_WAIT, help="seconds --wait waits (default 600)")
+    add_json(p)
+
+    p = command(sub, "status", cmd_status, "last run and next due time of every scheduled job; workers online",
+                "examples:\n  pelbiot-jobs status\n  pelbiot-jobs status --json | jq '.jobs[].last_state'\n")
+    add_json(p)
+    p.add_argument("--offline", action="store_true", help="read the ops DB only (no broker)")
+    p.add_argument("--ping", action="store_true",
+                   help="ask the workers through the broker (waits 1 s) instead of reading their heartbeats")
+
+    p = command(sub, "workers", cmd_workers,
+                "workers alive now: host, queues, processes, what each is running, last heartbeat",
+                "examples:\n  pelbiot-jobs workers\n  pelbiot-jobs workers --json | jq '.workers[].active'\n")
+    add_json(p)
+
+    _, actions = group(sub, "schedules", "validate the schedule files",
+                       "examples:\n  pelbiot-jobs schedules check\n  pelbiot-jobs schedules check ./my-schedules\n")
+    p = command(actions, "check", cmd_schedules_check,
+                "validate every schedule file, cache.yaml's SQL included (exit 2 on problems)")
+    p.add_argument("dir", nargs="?", help="folder (default: the schedules in use)")
+
+
+def parse_params(pairs: list[str] | None) -> dict:
+    import yaml
+
+    params = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise InputError(f"--param {pair!r} is not KEY=VALUE (KEY a Python identifier)")
+        try:
+            params[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            params[key] = value
+    return params
+
+
+def cmd_run(settings, args) -> int:
+    from ..db.engine import engine_for
+    from ..params import check_params
+    from ..runs import is_skipped, publishing
+    from ..status import wait_for_runs
+    from ..supervisor import new_task_id
+
+    app = celery_app(settings)
+    task = app.tasks.get(args.task)
+    if task is None or args.task.startswith("celery."):
+        known = ", ".join(sorted(n for n in app.tasks if not n.startswith("celery.")))
+        raise InputError(f"unknown task {args.task!r} (known: {known})")
+    params = parse_params(args.param)
+    check_params(task.name, task.params, (), params)  # the task checks again; say it here, exit 2
+    task_id = new_task_id()
+    migrate_ops(settings)  # the run is recorded in ops_job_runs; a new ops DB may not have it yet
+    if args.local:
+        result = task.apply(kwargs=params, task_id=task_id)
+        value = result.result
+        if result.failed():
+            raise Fail(f"{args.task} failed: {scrub(f'{type(value).__name__}: {value}', settings.secrets())}")
+        state = "SKIPPED" if is_skipped(value) else "SUCCESS"
+        if args.json:
+            print_json({"task_id": task_id, "state": state, "result": value})
+        else:
+            print(f"{args.task} [{task_id}] {state}: {json.dumps(value, default=str)}")
+        return EXIT_OK
+    require_broker(settings)
+    with publishing("cli"):
+        task.apply_async(kwargs=params, task_id=task_id)
+    if not args.wait:
+        if args.json:
+            print_json({"task_id": task_id, "state": "SENT"})
+        else:
+            print(f"sent {args.task} [{task_id}]; follow it in Flower or with `pelbiot-jobs status`")
+        return EXIT_OK
+    row = wait_for_runs(engine_for(settings.ops_db_url), [task_id], args.timeout).get(task_id)
+    if args.json:
+        print_json({"task_id": task_id, **(row or {"state": "TIMEOUT"})})
+    else:
+        table(f"{args.task} [{task_id}]", OUTCOME_COLUMNS, outcome_rows([(args.task, row)]))
+    if row is None or row["state"] not in ("SUCCESS", "SKIPPED"):
+        raise Fail(f"{args.task} did not succeed: " + (row["error"] or row["state"] if row else
+                                                       f"no final state within {args.timeout:.0f}s"))
+    return EXIT_OK
+
+
+def cmd_status(settings, args) -> int:
+    from ..status import overview
+
+    data = overview(settings, ping=args.ping, offline=args.offline)
+    broker_error = data["broker_error"]
+    if args.json:
+        print_json({"jobs": data["jobs"], "workers": data["workers"], "settings": settings.describe(),
+                    **({"dead_letters": data["dead_letters"]} if data["dead_letters"] is not None else {}),
+                    **({"broker_error": broker_error} if broker_error else {}),
+                    **({"schedule_problems": data["schedule_problems"]} if data["schedule_problems"] else {})})
+        return EXIT_UNAVAILABLE if broker_error else EXIT_OK
+    out = console()
+    table("pelbiot-jobs status (UTC)", ["job", "schedule", "last state", "last finished", "duration", "next due"],
+          [[cell(r["name"] + ("" if r["enabled"] else " (disabled)")), cell(r["schedule"]), state_cell(r["last_state"]),
+            (r["last_finished"] or "")[:19],
+            f"{r['last_duration_s']:.2f}s" if r["last_duration_s"] is not None else "", (r["next_due"] or "")[:19]]
+           for r in data["jobs"]], out=out)
+    workers = data["workers"]
+    out.print(f"workers online: {', '.join(map(cell, workers)) if workers else 'none answered'}")
+    dead = data["dead_letters"]
+    if dead and dead["count"]:
+        newest = dead["newest"][0] if dead["newest"] else {"queue": "?", "reason": "?"}
+        out.print(f"[red]dead letters: {dead['count']}[/] messages on the queues were not tasks and were moved "
+                  f"to the Redis list pelbiot:deadletter (newest: queue {cell(newest['queue'])}, "
+                  f"{cell(newest['reason'])}); `status --json` lists them")
+    if data["schedule_problems"]:
+        out.print(f"[red]schedules: {len(data['schedule_problems'])} problems[/]; `pelbiot-jobs schedules check` "
+                  "lists them")
+    if broker_error:
+        print(f"pelbiot-jobs: error: {broker_error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+def cmd_workers(settings, args) -> int:
+    """The workers alive now, from their heartbeats in the broker's Redis (no broadcast to wait for)."""
+    from ..heartbeats import HEARTBEAT_TTL
+    from ..status import live_workers
+
+    rows = live_workers(settings)
+    if args.json:
+        print_json({"workers": rows, "heartbeat_ttl_s": HEARTBEAT_TTL})
+        return EXIT_OK
+    table(f"pelbiot-jobs workers (heartbeat within {HEARTBEAT_TTL}s)",
+          ["worker", "host", "machine/pid", "queues", "procs", "running", "prefetched", "heartbeat"],
+          [[cell(w.get("node", "?")), cell(w.get("host", "?")), cell(f"{w.get('machine')}/{w.get('pid')}"),
+            cell(", ".join(w.get("queues") or [])), str(w.get("concurrency") or "?"),
+            cell("\n".join(f"{t['task']} {t['running_s']:.0f}s" if t.get("running_s") is not None else t["task"]
+                           for t in w.get("active") or []) or "-"),
+            str(w.get("reserved", 0)), f"{w['heartbeat_age_s']:.0f}s ago"] for w in rows],
+          empty="no worker has written a heartbeat: start one with `pelbiot-jobs worker` (or `up`)")
+    return EXIT_OK
+
+
+def cmd_schedules_check(settings, args) -> int:
+    from ..celery_app import check_schedules
+    from ..paths import schedules_dir
+    from ..scheduling import BEAT_FILE, parse_beat
+
+    directory = Path(args.dir).resolve() if args.dir else schedules_dir(settings)
+    problems = check_schedules(settings, directory)
+    if problems:
+        raise ScheduleError(problems)
+    jobs = parse_beat(directory / BEAT_FILE, lambda _name: True, [])
+    print(f"{directory}: ok ({len(jobs)} jobs, {sum(j.enabled for j in jobs)} enabled)")
+    return EXIT_OK

@@ -1,0 +1,69 @@
+"""What the installation looks like now: ``metrics`` and ``health``."""
+
+from __future__ import annotations
+
+from ..textsafe import cell
+from .common import EXIT_OK, add_json, command, console, duration, num, print_json, table
+
+
+def register(sub) -> None:
+    p = command(sub, "metrics", cmd_metrics, "latest value and trend of every sampled metric; API requests per minute",
+                "examples:\n  pelbiot-jobs metrics\n  pelbiot-jobs metrics --since 6h --host web1\n"
+                "  pelbiot-jobs metrics --json | jq '.metrics[] | select(.metric==\"host.cpu_percent\")'\n")
+    p.add_argument("--since", default="1h", help="window, e.g. 15m, 1h, 1d (default 1h)")
+    p.add_argument("--host", help="only this host (a host name, mysql@db:3306, redis@cache:6379...)")
+    add_json(p)
+
+    p = command(sub, "health", cmd_health, "the current health score (0-100), its components and trend",
+                "examples:\n  pelbiot-jobs health\n  pelbiot-jobs health --json\n")
+    add_json(p)
+
+
+def cmd_metrics(settings, args) -> int:
+    from ..metrics.service import read
+
+    data = read(settings, duration("--since", args.since), args.host)
+    if args.json:
+        print_json(data)
+        return EXIT_OK
+    out = console()
+    if not data["metrics"] and not data["requests"]:
+        out.print(f"no samples in the last {cell(args.since)}" + (f" for host {cell(args.host)}" if args.host else "")
+                  + "; is `pelbiot-jobs up` (or a worker and beat) running?")
+        return EXIT_OK
+    table(f"metrics, last {cell(args.since)} (UTC)", ["host", "metric", "latest", "min", "max", "trend"],
+          [[cell(m["host"]), cell(m["metric"]), "n/a" if m["not_applicable"] else num(m["latest"]), num(m["min"]),
+            num(m["max"]), m["trend"]] for m in data["metrics"]], out=out)
+    if data["requests"]:
+        table("API requests per minute",
+              ["minute", "source", "requests", "5xx", "error %", "p50 ms", "p95 ms", "p99 ms", "slowest"],
+              [[r["minute"][11:16], cell(r["source"]), str(r["requests"]), str(r["c5xx"]), num(r["error_rate_percent"]),
+                num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
+                cell(r["slowest_routes"][0]["route"]) if r["slowest_routes"] else ""]
+               for r in data["requests"][-15:]], out=out)
+    return EXIT_OK
+
+
+def cmd_health(settings, args) -> int:
+    from ..health.service import current_health
+    from ..metrics.view import sparkline
+
+    data = current_health(settings)
+    if args.json:
+        print_json(data)
+        return EXIT_OK
+    out = console()
+    overall = data["overall"]
+    if overall is None:
+        out.print("no health score yet; health.score runs every minute once `pelbiot-jobs up` is running")
+        return EXIT_OK
+    colour = {"EXCELLENT": "green", "GOOD": "green", "WARNING": "yellow"}.get(overall["status"], "red")
+    out.print(f"health [{colour}]{num(overall['score']) if overall['score'] is not None else '-'} "
+              f"{overall['status']}[/] at {overall['ts'][:16]} UTC, resting on {overall['present']} of "
+              f"{overall['of']} components; last hour {sparkline([t['score'] for t in data['trend']])}")
+    table(None, ["host", "score", "status", *(c["name"] for c in overall["components"])],
+          [["all" if s["host"] == "*" else cell(s["host"]), num(s["score"]) if s["score"] is not None else "-",
+            s["status"], *[("missing" if c["missing"] else f"{num(c['value'])} → {num(c['score'])}")
+                           for c in s["components"]]]
+           for s in [overall, *data["hosts"]]], out=out)
+    return EXIT_OK

@@ -1,0 +1,219 @@
+"""The health and alerting services: score, evaluate, notify; the current health; incidents and
+silences as operators see and change them. What tasks, the CLI and the web view call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import insert, select, update
+
+from .. import effects
+from ..clock import utcnow
+from ..db.engine import engine_for
+from ..db.ops_models import (health_scores, incident_events, incidents, notification_attempts, notifications,
+                             silences)
+from ..errors import InputError, ScheduleError, TransientError
+from ..paths import schedules_dir
+from .spec import ALERTS_FILE, HEALTH_FILE, parse_alerts, parse_health
+
+#: Without PELBIOT_MAIL_TO or recipients in alerts.yaml, mail goes to this address in the outbox.
+FALLBACK_RECIPIENT = "operator@localhost"
+#: A queued notification nobody picked up for this long is sent again by the next evaluation.
+STUCK_AFTER = dt.timedelta(minutes=2)
+
+
+def load_health(settings):
+    problems: list[str] = []
+    components, window = parse_health(schedules_dir(settings) / HEALTH_FILE, problems)
+    if problems:
+        raise ScheduleError(problems)
+    return components, window
+
+
+def load_alerts(settings):
+    problems: list[str] = []
+    rules, notify = parse_alerts(schedules_dir(settings) / ALERTS_FILE, problems)
+    if problems:
+        raise ScheduleError(problems)
+    if not notify["recipients"]:
+        notify["recipients"] = list(settings.smtp.recipients) or (
+            [] if settings.smtp.configured else [FALLBACK_RECIPIENT])
+    return rules, notify
+
+
+def score(settings, now: dt.datetime | None = None) -> dict:
+    """Score every host and the installation (0-100) from the last window of metrics; store it."""
+    from .engine import compute_scores, store_scores
+
+    components, window = load_health(settings)
+    engine = engine_for(settings.ops_db_url)
+    rows = compute_scores(engine, components, window, now or utcnow())
+    store_scores(engine, rows)
+    overall = rows[-1]
+    return {"score": overall["score"], "status": overall["status"], "present": overall["present"],
+            "hosts": len(rows) - 1}
+
+
+def evaluate(settings, now: dt.datetime | None = None) -> tuple[dict, list[int]]:
+    """Step every rule; open and resolve incidents; queue a notification of what changed.
+
+    Returns the outcome and the notifications to send: the new one, and any queued more than
+    STUCK_AFTER ago that nobody picked up (its worker died in between).
+    """
+    from .engine import evaluate as step_rules
+
+    now = now or utcnow()
+    rules, notify = load_alerts(settings)
+    engine = engine_for(settings.ops_db_url)
+    result = step_rules(engine, rules, notify, now)
+    to_send = [result["notification_id"]] if result["notification_id"] else []
+    n = notifications.c
+    with engine.connect() as conn:
+        to_send += [r.id for r in conn.execute(select(n.id).where(
+            n.status == "pending", n.created_at < now - STUCK_AFTER)) if r.id not in to_send]
+    return result, to_send
+
+
+def notify(settings, notification_id: int, task_id: str | None, last_attempt: bool) -> dict:
+    """Send one queued notification once; each attempt recorded. Raises on SMTP trouble (retried).
+
+    The e-mail is an effect done once per notification (effects.py): run again after its worker
+    died while sending, it finds the notification "sending" and its effect claimed, and sends
+    again with the same Message-ID; after a send that was recorded, it sends nothing.
+    """
+    from ..mail import build_message, deliver
+    from ..runs import one_line
+
+    engine = engine_for(settings.ops_db_url)
+    n = notifications.c
+    now = utcnow()
+    with engine.begin() as conn:  # claim it: a second task for the same notification does nothing
+        claimed = conn.execute(update(notifications).where(n.id == notification_id, n.status == "pending")
+                               .values(status="sending", attempts=n.attempts + 1)).rowcount
+        row = conn.execute(select(notifications).where(n.id == notification_id)).mappings().first()
+    if row is None:
+        return {"skipped": True, "reason": f"no notification #{notification_id}"}
+    key = f"alert-mail:{notification_id}"
+    if not claimed and not (row["status"] == "sending" and effects.state(settings, key) == "claimed"):
+        return {"skipped": True, "reason": f"notification #{notification_id} is {row['status']}"}
+    claim = effects.claim(settings, key, f"alert e-mail, notification #{notification_id}", task_id)
+    if claim == effects.DONE:
+        return {"skipped": True, "reason": f"notification #{notification_id} was sent by an earlier run"}
+    msg = build_message(settings, [r.strip() for r in row["recipients"].split(",")], row["subject"],
+                        row["body_text"], row["body_html"])
+    msg.replace_header("Message-ID", effects.message_id(key))
+    try:
+        outcome = deliver(settings, msg)
+    except Exception as exc:
+        last = last_attempt or not isinstance(exc, TransientError)
+        with engine.begin() as conn:
+            conn.execute(insert(notification_attempts).values(notification_id=notification_id, at=now,
+                                                              outcome="failed", detail=one_line(exc)))
+            conn.execute(update(notifications).where(n.id == notification_id).values(
+                status="failed" if last else "pending", last_error=one_line(exc)))
+        raise
+    with engine.begin() as conn:  # the e-mail's effect and the notification's state in one commit
+        effects.done(settings, key, outcome, conn=conn)
+        conn.execute(insert(notification_attempts).values(notification_id=notification_id, at=now,
+                                                          outcome="outbox" if outcome != "sent" else "sent",
+                                                          detail=outcome[:1000]))
+        conn.execute(update(notifications).where(n.id == notification_id).values(status="sent", sent_at=now,
+                                                                               last_error=None))
+    return {"notification": notification_id, "outcome": outcome}
+
+
+# --- what operators read ----------------------------------------------------------------------
+
+def current_health(settings, trend_points: int = 60) -> dict:
+    """The latest scores (overall and per host) with their components, and the overall trend."""
+    h = health_scores.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        latest_ts = conn.execute(select(h.ts).order_by(h.ts.desc()).limit(1)).scalar()
+        rows = [] if latest_ts is None else conn.execute(select(health_scores).where(h.ts == latest_ts)
+                                                          .order_by(h.host)).mappings().all()
+        trend = conn.execute(select(h.ts, h.score).where(h.host == "*").order_by(h.ts.desc())
+                             .limit(trend_points)).all()
+    scores = [{"host": r["host"], "ts": r["ts"].isoformat() + "Z", "score": r["score"], "status": r["status"],
+               "present": r["present"], **json.loads(r["components"])} for r in rows]
+    return {"overall": next((s for s in scores if s["host"] == "*"), None),
+            "hosts": [s for s in scores if s["host"] != "*"],
+            "trend": [{"ts": t.isoformat() + "Z", "score": v} for t, v in reversed(trend)]}
+
+
+def list_incidents(settings, include_resolved: bool = False, limit: int = 50) -> list[dict]:
+    i = incidents.c
+    query = select(incidents).order_by(i.id.desc()).limit(limit)
+    if not include_resolved:
+        query = query.where(i.status != "resolved")
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def incident(settings, incident_id: int) -> dict:
+    """One incident with its events, oldest first; InputError when there is no such incident."""
+    e = incident_events.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
+        if row is None:
+            raise InputError(f"no incident #{incident_id}")
+        events = conn.execute(select(incident_events).where(e.incident_id == incident_id)
+                              .order_by(e.at, e.id)).mappings().all()
+    return {**dict(row), "events": [dict(ev) for ev in events]}
+
+
+def acknowledge(settings, incident_id: int, who: str, hold: bool = False, now: dt.datetime | None = None) -> dict:
+    """Acknowledged: auto-resolves when its alert clears, unless ``hold`` (then resolved by hand)."""
+    from .engine import acknowledge as ack
+
+    return ack(engine_for(settings.ops_db_url), incident_id, who, now or utcnow(), hold=hold)
+
+
+def resolve(settings, incident_id: int, who: str, now: dt.datetime | None = None) -> dict:
+    from .engine import resolve_by_hand
+
+    return resolve_by_hand(engine_for(settings.ops_db_url), incident_id, who, now or utcnow())
+
+
+def add_silence(settings, rule: str, host: str | None, seconds: float, who: str, reason: str | None,
+                now: dt.datetime | None = None) -> dict:
+    """Mute a rule's notifications (on one host, or all) for ``seconds``; the rule must exist."""
+    from .engine import add_silence as add
+
+    rules, _ = load_alerts(settings)
+    names = sorted(r.name for r in rules)
+    if rule not in names:
+        raise InputError(f"unknown rule {rule!r} (rules: {', '.join(names) or 'none'})")
+    now = now or utcnow()
+    until = now + dt.timedelta(seconds=seconds)
+    silence_id = add(engine_for(settings.ops_db_url), rule, host, until, who, now, reason)
+    return {"id": silence_id, "rule": rule, "host": host, "until": until, "by": who, "reason": reason}
+
+
+def list_silences(settings, include_expired: bool = False, now: dt.datetime | None = None,
+                  limit: int = 100) -> list[dict]:
+    """Silences in force (or every one, newest first), with whether each is active now."""
+    now = now or utcnow()
+    s = silences.c
+    query = select(silences).order_by(s.id.desc()).limit(limit)
+    if not include_expired:
+        query = query.where(s.until > now)
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return [{**dict(r), "active": r["until"] > now} for r in conn.execute(query).mappings()]
+
+
+def expire_silence(settings, silence_id: int, who: str, now: dt.datetime | None = None) -> dict:
+    """End a silence now: the rule notifies again from its next evaluation. Who ended it is recorded."""
+    now = now or utcnow()
+    s = silences.c
+    with engine_for(settings.ops_db_url).begin() as conn:
+        row = conn.execute(select(silences).where(s.id == silence_id)).mappings().first()
+        if row is None:
+            raise InputError(f"no silence #{silence_id}")
+        if row["until"] <= now:
+            raise InputError(f"silence #{silence_id} already ended at {row['until']:%Y-%m-%d %H:%M:%S} UTC")
+        note = f"expired by {who} at {now:%Y-%m-%d %H:%M:%S}"
+        reason = f"{row['reason']} ({note})" if row["reason"] else note
+        conn.execute(update(silences).where(s.id == silence_id).values(until=now, reason=reason[:500]))
+    return {"id": silence_id, "rule": row["rule"], "host": row["host"], "until": now, "by": who}

@@ -1,0 +1,43 @@
+"""What workers leave in the coordination Redis for everyone else to read, without Celery:
+their heartbeats (liveness.py writes them every 5 s) and the messages they moved aside as dead
+letters (broker.py); and beat's (RedBeat's) entries. ``status`` and ``workers`` read them in one
+round trip each.
+"""
+
+from __future__ import annotations
+
+import json
+
+#: A live worker's record: pelbiot:worker:<node name>, refreshed every 5 s, gone after the TTL.
+WORKER_KEY = "pelbiot:worker:"
+HEARTBEAT_TTL = 60
+#: The dead-letter list, newest first, at most MAX_DEAD_LETTERS long.
+DEAD_LETTERS = "pelbiot:deadletter"
+MAX_DEAD_LETTERS = 1000
+#: RedBeat's entries (one hash per job, with when it last sent it) and its lock.
+REDBEAT_KEY_PREFIX = "pelbiot:redbeat:"
+
+
+def workers(client) -> list[dict]:
+    """The heartbeats of live workers, by node name."""
+    out = []
+    for key in client.scan_iter(WORKER_KEY + "*", count=200):
+        raw = client.get(key)
+        if raw:
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                continue
+    return sorted(out, key=lambda w: w.get("node", ""))
+
+
+def dead_letters(client, limit: int = 20) -> tuple[int, list[dict]]:
+    """(how many are kept, the newest ``limit``)."""
+    count = client.llen(DEAD_LETTERS)
+    out = []
+    for raw in client.lrange(DEAD_LETTERS, 0, limit - 1):
+        try:
+            out.append(json.loads(raw))
+        except ValueError:
+            continue
+    return count, out

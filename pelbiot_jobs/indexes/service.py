@@ -1,0 +1,107 @@
+"""The index services: the plan (declared versus live, the advisor's suggestions, duplicates,
+unused) and its application under the guardrails. What tasks, the CLI and the web view call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ..clock import utcnow
+from ..db.engine import engine_for
+from ..db.ops_models import query_digests
+from ..errors import ConfigError, InputError, ScheduleError
+from ..paths import schedules_dir
+from .apply import Guard, apply_plan, parse_window, record
+from .spec import FILE, parse_spec
+
+#: Digests this recent feed the advisor.
+ADVICE_DAYS = 7
+
+
+def guard_of(settings, ignore_window: bool = False) -> Guard:
+    return Guard(window=None if ignore_window else parse_window(settings.index_window),
+                 max_table_bytes=settings.index_max_table_mb * 2**20, max_load=settings.index_max_load,
+                 critical_load=settings.index_critical_load)
+
+
+def spec_path(settings, given: str | Path | None = None) -> Path:
+    path = Path(given) if given else schedules_dir(settings) / FILE
+    if given and not path.is_file():
+        raise InputError(f"{path}: no such file")
+    return path
+
+
+def current_plan(settings, path: Path | None = None) -> dict:
+    """The plan of the declared indexes plus the advisor's suggestions from recent query digests."""
+    from .advisor import proposals_from_digests
+    from .live import read_schema
+    from .plan import plan
+
+    path = path or spec_path(settings)
+    problems: list[str] = []
+    wanted = parse_spec(path, problems) if path.is_file() else []
+    if problems:
+        raise ScheduleError(problems)
+    schema = read_schema(engine_for(settings.app_db_url))
+    q = query_digests.c
+    try:
+        with engine_for(settings.ops_db_url).connect() as conn:
+            digests = [dict(r) for r in conn.execute(select(
+                q.query_id, q.example, q.full_scans, q.rows_sent_sum, q.rows_examined_sum, q.explain)
+                .where(q.window_start >= utcnow() - dt.timedelta(days=ADVICE_DAYS))).mappings()]
+    except Exception:  # a fresh ops DB without digests yet: no advice
+        digests = []
+    return plan(wanted, schema, proposals_from_digests(digests, schema))
+
+
+def full_plan(settings, path: Path | None = None) -> dict:
+    """The plan, with the indexes the server has not used since it started (when it can tell)."""
+    from .live import unused_indexes
+
+    result = current_plan(settings, path)
+    result["unused"], note = unused_indexes(engine_for(settings.app_db_url))
+    if note:
+        result["unused_note"] = note
+    return result
+
+
+def to_create(settings, result: dict, only: str | None = None, include_advice: bool = False) -> list[dict]:
+    """The plan's creates that may run: declared ones, and the advisor's when configured (or named)."""
+    creates = [e for e in result["create"] if (only is None or e["name"] == only)
+               and (e["source"] != "advisor" or settings.index_apply_advice or include_advice)]
+    if only and not creates:
+        raise InputError(f"--only {only!r}: no such index to create (see `pelbiot-jobs indexes plan`)")
+    return creates
+
+
+def apply(settings, creates: list[dict], run_id: str, ignore_window: bool = False, what: str = "indexes apply") -> list:
+    """Create the indexes, online, one at a time, under the guardrails; each outcome recorded."""
+    admin = settings.admin_url(what)
+    return apply_plan(engine_for(admin), engine_for(settings.ops_db_url), creates,
+                      guard_of(settings, ignore_window=ignore_window), run_id)
+
+
+def reconcile(settings, run_id: str, only: str | None = None) -> dict:
+    """The scheduled job: create the missing declared indexes; store the advisor's others as suggestions."""
+    from ..runs import skipped
+
+    try:
+        settings.admin_url("indexes.reconcile")
+    except ConfigError as exc:
+        return skipped(str(exc))
+    p = current_plan(settings)
+    creates = [e for e in p["create"] if (only is None or e["name"] == only)
+               and (e["source"] != "advisor" or settings.index_apply_advice)]
+    results = apply(settings, creates, run_id, what="indexes.reconcile")
+    ops = engine_for(settings.ops_db_url)
+    for e in p["create"]:
+        if e["source"] == "advisor" and e not in creates:
+            record(ops, {"run_id": run_id, "table_name": e["table"], "index_name": e["name"], "statement": e["sql"],
+                         "started_at": utcnow(), "outcome": "suggested", "reason": e["reason"][:1000],
+                         "target_query": e.get("target")})
+    return {"created": [r["index"] for r in results if r["outcome"] == "created"],
+            "skipped": [f"{r['index']}: {r['reason']}" for r in results if r["outcome"] != "created"],
+            "invalid": len(p["invalid"]), "duplicates": len(p["duplicates"])}

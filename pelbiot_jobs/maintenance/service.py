@@ -1,0 +1,56 @@
+"""Retention: prune job runs, table statistics, samples, rollups and report folders past their age."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func
+
+from ..clock import utcnow
+from ..db.engine import engine_for
+from ..db.ops_models import job_runs, metric_rollups, metric_samples, request_minutes, table_stats
+from .retention import cutoffs, prune
+
+
+def retention(settings, job_runs_days: int | None = None, table_stats_days: int | None = None,
+              samples_days: int | None = None, rollups_days: int | None = None, now: dt.datetime | None = None) -> dict:
+    """Delete what is older than its retention (the settings', or the days given)."""
+    now = now or utcnow()
+    plan = cutoffs(now, [
+        (job_runs, func.coalesce(job_runs.c.finished_at, job_runs.c.started_at),
+         job_runs_days or settings.retention_job_runs_days),
+        (table_stats, table_stats.c.captured_at, table_stats_days or settings.retention_table_stats_days),
+        (metric_samples, metric_samples.c.ts, samples_days or settings.retention_samples_days),
+        (request_minutes, request_minutes.c.minute, samples_days or settings.retention_samples_days),
+        (metric_rollups, metric_rollups.c.hour, rollups_days or settings.retention_rollups_days),
+    ])
+    deleted = prune(engine_for(settings.ops_db_url), plan)
+    deleted["report_folders"] = prune_report_files(settings, now)
+    return {"deleted": deleted}
+
+
+def prune_report_files(settings, now: dt.datetime) -> int:
+    """Delete report folders (reports/<kind>/<YYYY-MM-DD>/) written longer ago than the retention.
+
+    A folder is aged by when its newest file was written, not by the period it covers: a monthly
+    report written today about last month is fresh.
+    """
+    import shutil
+
+    cutoff = (now - dt.timedelta(days=settings.retention_reports_days)).replace(tzinfo=dt.timezone.utc).timestamp()
+    removed = 0
+    for kind_dir in (settings.reports_dir.iterdir() if settings.reports_dir.is_dir() else []):
+        if kind_dir.is_symlink() or not kind_dir.is_dir():
+            continue
+        for folder in kind_dir.iterdir():
+            try:
+                dt.date.fromisoformat(folder.name)
+            except ValueError:
+                continue  # not one of ours
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            written = max([f.lstat().st_mtime for f in folder.iterdir()] or [folder.lstat().st_mtime])
+            if written < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    return removed

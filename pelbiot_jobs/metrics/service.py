@@ -1,0 +1,111 @@
+"""The metrics services: sample, ingest, roll up, read. What tasks, the CLI and the web view call.
+
+A sample is computed against the stored baseline (the previous reading, for rates) and written
+with the new baseline in one transaction: a redelivered sample (same task id as the last one)
+rewrites that sample's rows, at that sample's time, against that sample's baseline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .. import redis_clients
+from ..clock import utcnow
+from ..db import checkpoints
+from ..db.engine import engine_for
+from .rates import Reading
+from .store import sample_rows, write_samples
+
+
+def source_label(url: str) -> str:
+    """mysql@host:port, redis@host:port, sqlite or redis@embedded: what was sampled, no secret."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme in ("sqlite",):
+        return "sqlite"
+    if scheme in ("unix", "redis+socket") or not parts.hostname:
+        return f"{'redis' if scheme in ('unix', 'redis') else scheme}@embedded"
+    return f"{'mysql' if scheme == 'mysql' else scheme}@{parts.hostname}:{parts.port or ''}".rstrip(":")
+
+
+def record_sample(settings, checkpoint: str, host: str, cur: Reading, compute, task_id: str | None,
+                  slot: dt.datetime) -> dict:
+    """Compute metrics against the stored baseline, write them and the new baseline atomically."""
+    with engine_for(settings.ops_db_url).begin() as conn:
+        state = checkpoints.get(conn, checkpoint, lock=True) or {}
+        redelivered = task_id is not None and state.get("task_id") == task_id
+        if redelivered:
+            slot = dt.datetime.fromisoformat(state["slot"])
+            prev = Reading.from_json(state.get("previous"))
+        else:
+            prev = Reading.from_json(state.get("reading"))
+        values = compute(prev, cur)
+        rows = sample_rows(host, slot, values)
+        write_samples(conn, rows)
+        checkpoints.put(conn, checkpoint, {"task_id": task_id, "slot": slot.isoformat(), "reading": cur.to_json(),
+                                           "previous": prev.to_json() if prev else None}, utcnow())
+    return {"host": host, "metrics": len(rows), "with_rates": prev is not None}
+
+
+def sample_host(settings, task_id: str | None, slot: dt.datetime) -> dict:
+    """The host this process runs on: CPU, memory, disk, network."""
+    from .host import host_metrics, read_host
+
+    host = settings.hostname
+    return record_sample(settings, f"host:{host}", host, read_host(), host_metrics, task_id, slot)
+
+
+def sample_database(settings, task_id: str | None, slot: dt.datetime) -> dict:
+    """The app database: status rates and gauges (MySQL/MariaDB) or file and pages (SQLite)."""
+    from .mysql import database_metrics, read_database
+
+    label = source_label(settings.app_db_url)
+    return record_sample(settings, f"db:{label}", label, read_database(engine_for(settings.app_db_url)),
+                         database_metrics, task_id, slot)
+
+
+def sample_cache(settings, task_id: str | None, slot: dt.datetime) -> dict:
+    """The cache Redis: ops/s, memory, fragmentation, hit rate, evictions, clients."""
+    from .redis_info import read_redis, redis_metrics
+
+    label = source_label(settings.cache_redis_url)
+    return record_sample(settings, f"redis:{label}", label, read_redis(redis_clients.cache(settings)),
+                         redis_metrics, task_id, slot)
+
+
+def live_hosts(settings) -> list[str]:
+    """Hosts whose worker consumed its host queue recently (metrics/hosts.py)."""
+    from .hosts import live_hosts as seen
+
+    return seen(redis_clients.coordination(settings))
+
+
+def ingest_requests(settings, now: dt.datetime | None = None) -> dict:
+    """Aggregate API request telemetry per minute from the Redis stream and/or the access log."""
+    from .request_sources import ingest_access_log, ingest_stream
+
+    now = now or utcnow()
+    engine = engine_for(settings.ops_db_url)
+    out = {}
+    if settings.requests_stream:
+        out["stream"] = ingest_stream(redis_clients.cache(settings, settings.requests_redis_url), engine,
+                                      settings.requests_stream, now)
+    if settings.access_log:
+        out["access_log"] = ingest_access_log(Path(settings.access_log), engine, now)
+    return out
+
+
+def roll_up(settings, now: dt.datetime | None = None) -> dict:
+    """Roll raw samples up per metric, host and hour (min, avg, max, p95)."""
+    from .rollup import roll_up as run
+
+    return run(engine_for(settings.ops_db_url), now or utcnow())
+
+
+def read(settings, window_s: float, host: str | None = None, now: dt.datetime | None = None) -> dict:
+    """The latest value, range and trend of every metric in the window; API requests per minute."""
+    from .view import read_metrics
+
+    return read_metrics(engine_for(settings.ops_db_url), (now or utcnow()) - dt.timedelta(seconds=window_s), host)

@@ -1,0 +1,86 @@
+"""The slow-query services: the scheduled digest into the ops DB, and the offline digest of files.
+What the queries.analyze task, the CLI and the web view call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from ..clock import utcnow
+from ..db.engine import engine_for
+from ..errors import InputError
+
+#: A slow-log line longer than this is not a slow log (a query this long would not be logged whole).
+MAX_SLOWLOG_LINE = 32 << 20
+
+
+def analyze(settings, source: str | None = None, path: str | None = None, now: dt.datetime | None = None) -> dict:
+    """Digest the slow-query events that are new since the last run (file, table or performance_schema)."""
+    from ..params import allowed_slow_log
+    from ..runs import skipped
+    from .analyze import analyze as run
+
+    source = source or settings.slowlog_source
+    if source == "off":
+        return skipped("PELBIOT_SLOWLOG_SOURCE=off")
+    if path is not None:  # a caller may only name the configured log or a file in the configured folder
+        path = allowed_slow_log(path, settings.slow_log, settings.slow_log_dir)
+    path = path or (str(settings.slow_log) if settings.slow_log else None)
+    if source == "auto" and path:
+        source = "file"
+    result = run(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), now or utcnow(), source, path,
+                 mask=not settings.show_query_literals, slow_s=settings.slow_threshold_ms / 1000.0)
+    if result.get("skipped"):
+        return skipped(result["reason"])
+    return result
+
+
+def slow_log_input(name: str) -> Path:
+    """A file the offline digest may read, or InputError in one line saying why not."""
+    path = Path(name)
+    if path.is_dir():
+        raise InputError(f"{name}: is a directory; name slow-log files")
+    if not path.is_file():
+        raise InputError(f"{name}: no such file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{name}: cannot read the file (permission denied)")
+    if not name.endswith(".gz"):
+        with path.open("rb") as fh:  # one cheap pass (memchr): a file without line breaks is not a log
+            run = 0
+            while chunk := fh.read(8 << 20):
+                first = chunk.find(b"\n")
+                if first == -1:
+                    run += len(chunk)
+                elif run + first > MAX_SLOWLOG_LINE:
+                    run += first
+                else:  # lines inside one chunk are shorter than the chunk, itself below the limit
+                    run = len(chunk) - chunk.rfind(b"\n") - 1
+                if run > MAX_SLOWLOG_LINE:
+                    raise InputError(f"{name}: a line is longer than {MAX_SLOWLOG_LINE >> 20} MB; not a slow log")
+    return path
+
+
+def digest_logs(paths: list[Path], workers: int | None = None, since: float | None = None, progress=None):
+    """Digest slow-log files (no database), turning a damaged file (truncated or fake .gz, a read
+    error) into one line."""
+    import gzip
+    import zlib
+
+    from .digest import digest_files
+
+    try:
+        return digest_files(paths, workers=workers, since=since, progress=progress)
+    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeError, OSError) as exc:
+        names = ", ".join(str(p) for p in paths)
+        raise InputError(f"{names}: not a readable slow log ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+
+
+def render_digest(digest, limit: int | None, show_literals: bool, fmt: str) -> tuple[dict, str]:
+    """The summary of a digest and its text in ``fmt`` (text, json, csv, html)."""
+    from .digest import summarize
+    from .report import render
+
+    summary = summarize(digest, limit=limit, mask_example=not show_literals)
+    return summary, render(summary, fmt)
