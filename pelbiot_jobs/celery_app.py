@@ -2,7 +2,7 @@
 
 ``app`` exists at import so tasks can register on it; ``configure(settings)`` points it at the
 configured services. The command line configures it before starting a worker, beat or Flower;
-``celery -A pelbiot_jobs.celery_app`` configures it from the environment.
+``celery -A pelbiot_jobs`` (pelbiot_jobs/celery.py) configures it from the environment.
 """
 
 from __future__ import annotations

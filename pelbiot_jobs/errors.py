@@ -88,3 +88,16 @@ def is_transient(exc: BaseException) -> bool:
         if "database is locked" in str(orig):  # SQLite writer contention
             return True
     return isinstance(exc, (ConnectionError, TimeoutError))
+
+
+#: Longest error text kept (job runs, attempts, one-line messages).
+MAX_TEXT = 1000
+
+
+def one_line(exc: BaseException, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """``Type: message`` on one line, scrubbed of secrets, at most MAX_TEXT characters."""
+    from .config import scrub
+
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = " ".join(text.split())
+    return scrub(text, secrets)[:MAX_TEXT]

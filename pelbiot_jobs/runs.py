@@ -37,13 +37,12 @@ from celery.exceptions import Ignore, Retry
 from . import locks, redis_clients
 from .clock import utcnow
 from .config import scrub
-from .errors import is_transient
+from .errors import MAX_TEXT, is_transient, one_line
+from .outcome import is_skipped, skipped
 from .params import check_params
 
 log = logging.getLogger(__name__)
 
-#: Longest error and result text kept in a job run.
-MAX_TEXT = 1000
 #: Retry backoff: base ** attempt seconds, capped, with jitter (see ``compute_backoff``).
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 300.0
@@ -55,29 +54,10 @@ STARTED_PREFIX, DONE_PREFIX = "pelbiot:started:", "pelbiot:done:"
 #: How long a task id's history is kept: longer than any message may wait for a retry or redelivery.
 HISTORY_TTL = 3 * 24 * 3600
 
-SKIPPED_KEY = "skipped"
-
-
-def skipped(reason: str) -> dict:
-    """The return value of a run that chose not to do its work; recorded as SKIPPED."""
-    return {SKIPPED_KEY: True, "reason": reason}
-
-
-def is_skipped(retval: Any) -> bool:
-    return isinstance(retval, dict) and retval.get(SKIPPED_KEY) is True
-
-
 def compute_backoff(attempt: int, *, base: float = BACKOFF_BASE_SECONDS,
                     maximum: float = BACKOFF_MAX_SECONDS, jitter: float = 0.0) -> float:
     """Seconds to wait before retry ``attempt`` (0-based): exponential, capped, plus jitter."""
     return min(maximum, base ** (attempt + 1)) + jitter
-
-
-def one_line(exc: BaseException, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """``Type: message`` on one line, scrubbed of secrets, at most MAX_TEXT characters."""
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    text = " ".join(text.split())
-    return scrub(text, secrets)[:MAX_TEXT]
 
 
 def summarize(retval: Any, secrets: list[str] | tuple[str, ...] = ()) -> str | None:

@@ -151,7 +151,7 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
     from . import redis_clients
     from .errors import ConfigError, auth_failure
     from .heartbeats import dead_letters, workers as heartbeats
-    from .runs import one_line
+    from .errors import one_line
 
     jobs, problems = scheduled_jobs(settings)
     beat_last, workers, dead, broker_error = {}, [], None, None

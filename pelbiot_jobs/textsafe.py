@@ -27,6 +27,13 @@ def cell(text):
     return Text(plain(text))
 
 
+def escaped(text) -> str:
+    """``text`` for a string Rich parses as markup (a title, a line with colours): shown as it is."""
+    from rich.markup import escape
+
+    return escape(plain(text))
+
+
 def csv_value(value):
     """A CSV value a spreadsheet shows as text: a string that starts like a formula gets a leading '."""
     if isinstance(value, str) and value.startswith(FORMULA_START):

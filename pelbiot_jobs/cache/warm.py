@@ -62,7 +62,7 @@ def warm(engine: Engine, client, warmers: list[Warmer], run_id: str, ops_engine:
             items = compute(engine, warmer, now)
         except Exception as exc:
             from ..errors import is_transient
-            from ..runs import one_line
+            from ..errors import one_line
 
             if is_transient(exc):  # the database is away: retry the run, do not record a half run
                 raise

@@ -99,7 +99,7 @@ def _error(settings, text: str, code: int) -> int:
 def _unexpected(settings, exc: BaseException) -> int:
     """An exception no command turned into a line: name the kind of trouble, never a secret."""
     from ..errors import auth_failure
-    from ..runs import one_line
+    from ..errors import one_line
 
     secrets = settings.secrets() if settings else []
     if auth_failure(exc):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..config import scrub
 from ..errors import InputError, ScheduleError
-from ..textsafe import cell
+from ..textsafe import cell, escaped
 from .common import (DEFAULT_WAIT, EXIT_OK, EXIT_UNAVAILABLE, OUTCOME_COLUMNS, Fail, add_json, celery_app, command,
                      console, group, migrate_ops, outcome_rows, print_json, require_broker, state_cell, table)
 
@@ -61,7 +61,8 @@ def parse_params(pairs: list[str] | None) -> dict:
 def cmd_run(settings, args) -> int:
     from ..db.engine import engine_for
     from ..params import check_params
-    from ..runs import is_skipped, publishing
+    from ..outcome import is_skipped
+    from ..runs import publishing
     from ..status import wait_for_runs
     from ..supervisor import new_task_id
 
@@ -98,7 +99,7 @@ def cmd_run(settings, args) -> int:
     if args.json:
         print_json({"task_id": task_id, **(row or {"state": "TIMEOUT"})})
     else:
-        table(f"{args.task} [{task_id}]", OUTCOME_COLUMNS, outcome_rows([(args.task, row)]))
+        table(escaped(f"{args.task} [{task_id}]"), OUTCOME_COLUMNS, outcome_rows([(args.task, row)]))
     if row is None or row["state"] not in ("SUCCESS", "SKIPPED"):
         raise Fail(f"{args.task} did not succeed: " + (row["error"] or row["state"] if row else
                                                        f"no final state within {args.timeout:.0f}s"))
@@ -123,13 +124,13 @@ def cmd_status(settings, args) -> int:
             f"{r['last_duration_s']:.2f}s" if r["last_duration_s"] is not None else "", (r["next_due"] or "")[:19]]
            for r in data["jobs"]], out=out)
     workers = data["workers"]
-    out.print(f"workers online: {', '.join(map(cell, workers)) if workers else 'none answered'}")
+    out.print(f"workers online: {escaped(', '.join(workers)) if workers else 'none answered'}")
     dead = data["dead_letters"]
     if dead and dead["count"]:
         newest = dead["newest"][0] if dead["newest"] else {"queue": "?", "reason": "?"}
         out.print(f"[red]dead letters: {dead['count']}[/] messages on the queues were not tasks and were moved "
-                  f"to the Redis list pelbiot:deadletter (newest: queue {cell(newest['queue'])}, "
-                  f"{cell(newest['reason'])}); `status --json` lists them")
+                  f"to the Redis list pelbiot:deadletter (newest: queue {escaped(newest['queue'])}, "
+                  f"{escaped(newest['reason'])}); `status --json` lists them")
     if data["schedule_problems"]:
         out.print(f"[red]schedules: {len(data['schedule_problems'])} problems[/]; `pelbiot-jobs schedules check` "
                   "lists them")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..textsafe import cell
+from ..textsafe import cell, escaped
 from .common import EXIT_OK, add_json, command, console, duration, num, print_json, table
 
 
@@ -28,10 +28,10 @@ def cmd_metrics(settings, args) -> int:
         return EXIT_OK
     out = console()
     if not data["metrics"] and not data["requests"]:
-        out.print(f"no samples in the last {cell(args.since)}" + (f" for host {cell(args.host)}" if args.host else "")
+        out.print(f"no samples in the last {escaped(args.since)}" + (f" for host {escaped(args.host)}" if args.host else "")
                   + "; is `pelbiot-jobs up` (or a worker and beat) running?")
         return EXIT_OK
-    table(f"metrics, last {cell(args.since)} (UTC)", ["host", "metric", "latest", "min", "max", "trend"],
+    table(f"metrics, last {escaped(args.since)} (UTC)", ["host", "metric", "latest", "min", "max", "trend"],
           [[cell(m["host"]), cell(m["metric"]), "n/a" if m["not_applicable"] else num(m["latest"]), num(m["min"]),
             num(m["max"]), m["trend"]] for m in data["metrics"]], out=out)
     if data["requests"]:

@@ -8,7 +8,7 @@ import time
 
 from ..config import mask_url
 from ..errors import ConfigError, InputError
-from ..textsafe import cell
+from ..textsafe import escaped
 from .common import (DEFAULT_WAIT, EXIT_OK, OUTCOME_COLUMNS, Fail, celery_app, command, console, migrate_ops,
                      outcome_rows, prepare, run_apart, table)
 
@@ -186,7 +186,7 @@ def cmd_up(settings, args) -> int:
             flower = creds
         banner(out, settings, jobs, flower)
         while True:  # a child that dies is started again, with backoff; Ctrl-C stops everything
-            supervisor.supervise(lambda text: out.print(f"[yellow]{cell(text)}[/]"))
+            supervisor.supervise(lambda text: out.print(f"[yellow]{escaped(text)}[/]"))
             time.sleep(0.5)
     except KeyboardInterrupt:
         out.print("stopping: beat and Flower, then the worker (finishing its current tasks)...")

@@ -46,7 +46,7 @@ def optimize(settings, record_stats=record_table_stats) -> dict:
 
     Skipped (not failed) without PELBIOT_APP_DB_ADMIN_URL: ANALYZE needs an account allowed to run it.
     """
-    from ..runs import skipped
+    from ..outcome import skipped
     from .tuning import analyze_stale
 
     try:

@@ -84,7 +84,7 @@ def notify(settings, notification_id: int, task_id: str | None, last_attempt: bo
     again with the same Message-ID; after a send that was recorded, it sends nothing.
     """
     from ..mail import build_message, deliver
-    from ..runs import one_line
+    from ..errors import one_line
 
     engine = engine_for(settings.ops_db_url)
     n = notifications.c

@@ -86,7 +86,7 @@ def apply(settings, creates: list[dict], run_id: str, ignore_window: bool = Fals
 
 def reconcile(settings, run_id: str, only: str | None = None) -> dict:
     """The scheduled job: create the missing declared indexes; store the advisor's others as suggestions."""
-    from ..runs import skipped
+    from ..outcome import skipped
 
     try:
         settings.admin_url("indexes.reconcile")

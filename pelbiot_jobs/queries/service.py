@@ -19,7 +19,7 @@ MAX_SLOWLOG_LINE = 32 << 20
 def analyze(settings, source: str | None = None, path: str | None = None, now: dt.datetime | None = None) -> dict:
     """Digest the slow-query events that are new since the last run (file, table or performance_schema)."""
     from ..params import allowed_slow_log
-    from ..runs import skipped
+    from ..outcome import skipped
     from .analyze import analyze as run
 
     source = source or settings.slowlog_source

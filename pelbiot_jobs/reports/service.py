@@ -9,7 +9,7 @@ import datetime as dt
 from ..clock import utcnow
 from ..db.engine import engine_for
 from ..errors import InputError
-from ..runs import one_line
+from ..errors import one_line
 from . import KINDS
 
 

@@ -1,6 +1,8 @@
 import datetime as dt
 
-from pelbiot_jobs.runs import compute_backoff, is_skipped, one_line, skipped, summarize
+from pelbiot_jobs.errors import one_line
+from pelbiot_jobs.outcome import is_skipped, skipped
+from pelbiot_jobs.runs import compute_backoff, summarize
 from pelbiot_jobs.status import next_due
 from pelbiot_jobs.scheduling import Job
 

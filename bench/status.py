@@ -1,0 +1,89 @@
+"""`pelbiot-jobs status` against Celery's own way to list the workers, on a running stack.
+
+    .venv/bin/python bench/status.py [--runs 9]
+
+Starts `pelbiot-jobs up --no-flower` on the embedded default in a temporary folder, waits until
+its worker has written a heartbeat, then times, one after the other, RUNS times each, as a
+user runs them (a new process each time):
+
+- `pelbiot-jobs status`: every job's last run and next due time, workers from their heartbeats;
+- `pelbiot-jobs status --ping`: the same, workers asked through the broker (waits 1 s);
+- `celery -A pelbiot_jobs inspect ping`: the reference, Celery's worker list alone.
+
+Prints the median wall time of each and the ratio reference / status; goal: status under 0.5 s.
+The last line is one JSON object with the figures. Stops the stack after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def timed(cmd: list[str], env: dict, cwd: Path, ok=(0,)) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in ok:
+        raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    bin_dir = Path(sys.executable).parent
+    home = Path(tempfile.mkdtemp(prefix="pelbiot-status-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")}
+    log = (home / "up.log").open("w")
+    up = subprocess.Popen([str(bin_dir / "pelbiot-jobs"), "up", "--no-flower"], env=env, cwd=home, stdout=log,
+                          stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if up.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the stack did not come up:\n" + (home / "up.log").read_text()[-2000:])
+            done = subprocess.run([str(bin_dir / "pelbiot-jobs"), "status", "--json"], env=env, cwd=home,
+                                  capture_output=True, text=True)
+            if done.returncode == 0 and json.loads(done.stdout)["workers"]:
+                break
+            time.sleep(1)
+        variants = {
+            "pelbiot-jobs status": [str(bin_dir / "pelbiot-jobs"), "status"],
+            "pelbiot-jobs status --ping": [str(bin_dir / "pelbiot-jobs"), "status", "--ping"],
+            "celery inspect ping": [str(bin_dir / "celery"), "-A", "pelbiot_jobs", "inspect", "ping"],
+        }
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(args.runs):  # interleaved: a slow moment of the machine hits all three alike
+            for name, cmd in variants.items():
+                times[name].append(timed(cmd, env, home))
+    finally:
+        os.killpg(up.pid, signal.SIGINT)
+        try:
+            up.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signal.SIGKILL)
+        log.close()
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, value in medians.items():
+        print(f"{name:<28} median {value:.3f} s over {args.runs} runs "
+              f"(min {min(times[name]):.3f}, max {max(times[name]):.3f})")
+    ratio = medians["celery inspect ping"] / medians["pelbiot-jobs status"]
+    print(f"ratio celery inspect ping / pelbiot-jobs status: {ratio:.1f}x; goal: status under 0.5 s "
+          f"({'met' if medians['pelbiot-jobs status'] < 0.5 else 'NOT met'})")
+    print(json.dumps({"runs": args.runs, "median_s": {k: round(v, 3) for k, v in medians.items()},
+                      "ratio": round(ratio, 2), "goal_s": 0.5}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
