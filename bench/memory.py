@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stack import running_up  # noqa: E402
 
 
 def children(pid: int) -> list[int]:
@@ -65,21 +64,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=600.0, help="how long the stack runs before measuring")
     parser.add_argument("--goal-mb", type=float, default=300.0)
     args = parser.parse_args()
-    cli = Path(sys.executable).parent / "pelbiot-jobs"
-    home = Path(tempfile.mkdtemp(prefix="pelbiot-mem-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")}
-    env.update(PELBIOT_HOME=str(home), PELBIOT_FLOWER_USER="admin", PELBIOT_FLOWER_PASSWORD="bench-only-password",
-               PELBIOT_FLOWER_PORT=str(15555 + os.getpid() % 1000))
-    log = (home / "up.log").open("w")
-    up = subprocess.Popen([str(cli), "up"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=home,
-                          start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while "is up" not in (home / "up.log").read_text():
-            if up.poll() is not None or time.monotonic() > deadline:
-                print((home / "up.log").read_text()[-3000:], file=sys.stderr)
-                raise SystemExit("pelbiot-jobs up did not come up")
-            time.sleep(1)
+    flower = {"PELBIOT_FLOWER_USER": "admin", "PELBIOT_FLOWER_PASSWORD": "bench-only-password",
+              "PELBIOT_FLOWER_PORT": str(15555 + os.getpid() % 1000)}
+    with running_up(env=flower) as (up, home, _):
         print(f"pelbiot-jobs up is running in {home}; measuring after {args.seconds:.0f} s", file=sys.stderr)
         time.sleep(args.seconds)
         rows = []
@@ -88,13 +75,6 @@ def main() -> int:
                 rows.append((pid, describe(pid), pss_kb(pid)))
             except OSError:
                 pass  # a pool process that just ended
-    finally:
-        os.killpg(up.pid, signal.SIGINT)
-        try:
-            up.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
-        log.close()
     total = sum(kb for _, _, kb in rows) / 1024
     for pid, name, kb in rows:
         print(f"{pid:>8}  {kb / 1024:7.1f} MB  {name}")

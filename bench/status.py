@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stack import BIN, running_up  # noqa: E402
 
 
 def timed(cmd: list[str], env: dict, cwd: Path, ok=(0,)) -> float:
@@ -41,38 +42,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
-    bin_dir = Path(sys.executable).parent
-    home = Path(tempfile.mkdtemp(prefix="pelbiot-status-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")}
-    log = (home / "up.log").open("w")
-    up = subprocess.Popen([str(bin_dir / "pelbiot-jobs"), "up", "--no-flower"], env=env, cwd=home, stdout=log,
-                          stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if up.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the stack did not come up:\n" + (home / "up.log").read_text()[-2000:])
-            done = subprocess.run([str(bin_dir / "pelbiot-jobs"), "status", "--json"], env=env, cwd=home,
-                                  capture_output=True, text=True)
+    pj = str(BIN / "pelbiot-jobs")
+    with running_up("--no-flower") as (up, home, env):
+        deadline = time.monotonic() + 60
+        while True:  # the worker's first heartbeat
+            done = subprocess.run([pj, "status", "--json"], env=env, cwd=home, capture_output=True, text=True)
             if done.returncode == 0 and json.loads(done.stdout)["workers"]:
                 break
+            if time.monotonic() > deadline:
+                raise SystemExit("no worker heartbeat within 60 s")
             time.sleep(1)
         variants = {
-            "pelbiot-jobs status": [str(bin_dir / "pelbiot-jobs"), "status"],
-            "pelbiot-jobs status --ping": [str(bin_dir / "pelbiot-jobs"), "status", "--ping"],
-            "celery inspect ping": [str(bin_dir / "celery"), "-A", "pelbiot_jobs", "inspect", "ping"],
+            "pelbiot-jobs status": [pj, "status"],
+            "pelbiot-jobs status --ping": [pj, "status", "--ping"],
+            "celery inspect ping": [str(BIN / "celery"), "-A", "pelbiot_jobs", "inspect", "ping"],
         }
         times: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(args.runs):  # interleaved: a slow moment of the machine hits all three alike
             for name, cmd in variants.items():
                 times[name].append(timed(cmd, env, home))
-    finally:
-        os.killpg(up.pid, signal.SIGINT)
-        try:
-            up.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
-        log.close()
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, value in medians.items():
         print(f"{name:<28} median {value:.3f} s over {args.runs} runs "

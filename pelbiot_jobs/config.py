@@ -317,9 +317,9 @@ class _Reader:
         return found
 
 
-def _default(name: str):
-    """A setting's default: written once, on the Settings field."""
-    return Settings.__dataclass_fields__[name].default
+def _default(name: str, of: type | None = None):
+    """A setting's default: written once, on its dataclass field (Settings unless ``of``)."""
+    return (of or Settings).__dataclass_fields__[name].default
 
 
 def _login(env: Mapping[str, str]) -> str:
@@ -381,19 +381,19 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
 
     smtp = SmtpSettings(
         host=r.raw("SMTP_HOST"),
-        port=r.integer("SMTP_PORT", 587, 1, 65535),
+        port=r.integer("SMTP_PORT", _default("port", SmtpSettings), 1, 65535),
         user=r.raw("SMTP_USER"),
         password=r.raw("SMTP_PASSWORD"),
-        starttls=r.boolean("SMTP_STARTTLS", True),
-        sender=r.raw("SMTP_FROM") or "pelbiot-jobs@localhost",
+        starttls=r.boolean("SMTP_STARTTLS", _default("starttls", SmtpSettings)),
+        sender=r.raw("SMTP_FROM") or _default("sender", SmtpSettings),
         recipients=r.addresses("MAIL_TO"),
     )
     flower = FlowerSettings(
         user=r.raw("FLOWER_USER"),
         password=r.raw("FLOWER_PASSWORD"),
-        address=r.raw("FLOWER_ADDRESS") or "127.0.0.1",
-        port=r.integer("FLOWER_PORT", 5555, 1, 65535),
-        unauthenticated=r.boolean("FLOWER_UNAUTHENTICATED", False),
+        address=r.raw("FLOWER_ADDRESS") or _default("address", FlowerSettings),
+        port=r.integer("FLOWER_PORT", _default("port", FlowerSettings), 1, 65535),
+        unauthenticated=r.boolean("FLOWER_UNAUTHENTICATED", _default("unauthenticated", FlowerSettings)),
     )
     if bool(flower.user) != bool(flower.password):
         missing = "FLOWER_PASSWORD" if flower.user else "FLOWER_USER"

@@ -40,14 +40,14 @@ MAX_KWARGS_BYTES = 4096
 
 def parse_cron(expr: Any):
     """Turn a five-field cron expression into a Celery ``crontab``; raise ValueError."""
-    from celery.schedules import crontab  # pure: parsing only, no app
-
     if not isinstance(expr, str):
         raise ValueError(f"cron must be a quoted string of five fields, got {type(expr).__name__}")
     fields = expr.split()
     if len(fields) != 5:
         raise ValueError(f"cron {expr!r} has {len(fields)} fields; use five: minute hour day month weekday")
     minute, hour, day_of_month, month, day_of_week = fields
+    from celery.schedules import crontab  # pure: parsing only, no app
+
     try:
         return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
                        month_of_year=month, day_of_week=day_of_week)
@@ -247,8 +247,8 @@ def check_dir(directory: Path, known_tasks: Callable[[str], bool] | set[str],
 
 
 def scheduled_jobs(settings) -> tuple[list[Job], list[str]]:
-    """beat.yaml's jobs and its problems, read without the task registry: what exists is for the
-    worker, beat and ``schedules check`` to say (``status`` and ``up`` only read the schedule)."""
+    """beat.yaml's jobs and its problems, read without the task registry: which tasks exist is
+    for the worker, beat and ``schedules check`` to say (``status`` only reads the schedule)."""
     from .paths import schedules_dir
 
     problems: list[str] = []

@@ -123,7 +123,10 @@ def _redbeat_time(value) -> dt.datetime | None:
 
 
 def beat_last_run(client, jobs: Iterable[Job]) -> dict[str, dt.datetime]:
-    """When RedBeat last sent each job (naive UTC), read from its entries in one round trip."""
+    """When RedBeat last sent each job (naive UTC), read from its entries in one round trip.
+
+    (Not its schedule's scores: RedBeat scores an entry by when to wake up for it, which may be
+    earlier than when it is due; the next due time is computed from this and the schedule.)"""
     from .heartbeats import REDBEAT_KEY_PREFIX
 
     jobs = list(jobs)

@@ -71,3 +71,38 @@ def test_two_beats_fire_each_tick_once_and_the_standby_takes_over(mariadb, redis
             if beat.poll() is None:
                 os.killpg(beat.pid, signal.SIGTERM)
                 beat.wait(30)
+
+
+def test_status_shows_the_next_due_time_from_beats_own_last_send(ops_schema, redis_url, tmp_path):
+    """`status` reads when RedBeat last sent each job from its entries, and computes the next due
+    time from that and the schedule."""
+    import datetime as dt
+
+    from tests.e2e.conftest import pj
+
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "beat.yaml").write_text("jobs:\n  db.table_stats:\n    cron: '0 3 * * *'\n    queue: maintenance\n"
+                                         "  maintenance.retention:\n    every: 1h\n    queue: maintenance\n")
+    env = clean_environ() | service_env(ops_schema, redis_url, tmp_path) | {"PELBIOT_SCHEDULES_DIR": str(schedules)}
+    log = tmp_path / "beat.log"
+    beat = start_beat(env, open(log, "wb"))
+    try:
+        assert wait_for_text(log, "Acquired lock", 30), log.read_text()
+    finally:
+        os.killpg(beat.pid, signal.SIGTERM)
+        beat.wait(30)
+    client = redis.Redis.from_url(redis_url)
+    key = "pelbiot:redbeat:maintenance.retention"
+    assert client.hget(key, "definition")  # beat wrote its entries
+    sent = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=20)
+    client.hset(key, "meta", json.dumps({"last_run_at": {"__type__": "datetime", "year": sent.year, "month": sent.month,
+                                                         "day": sent.day, "hour": sent.hour, "minute": sent.minute,
+                                                         "second": sent.second, "microsecond": 0, "timezone": "UTC"},
+                                         "total_run_count": 1}))
+    done = pj("status", "--json", env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    jobs = {j["name"]: j for j in json.loads(done.stdout)["jobs"]}
+    assert dt.datetime.fromisoformat(jobs["maintenance.retention"]["next_due"]) == sent + dt.timedelta(hours=1)
+    daily = dt.datetime.fromisoformat(jobs["db.table_stats"]["next_due"])
+    assert (daily.hour, daily.minute, daily.second) == (3, 0, 0)
