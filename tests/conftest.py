@@ -88,12 +88,11 @@ READER_GRANTS = (
 def mariadb():
     """Create fresh app and ops databases for this session; drop them at the end."""
     _require(MYSQL_HOST, MYSQL_PORT, "MariaDB")
-    import pymysql
-
     tag = uuid.uuid4().hex[:8]
     names = {"app": f"pjt_{tag}_app", "ops": f"pjt_{tag}_ops"}
-    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
-                           autocommit=True)
+    from tests.helpers import mysql
+
+    conn = mysql()
     reader = f"pjt_{tag}_reader"
     with conn.cursor() as cur:
         for name in names.values():
@@ -120,10 +119,9 @@ def mariadb():
 def fresh_mysql_db():
     """A factory of extra empty databases, dropped at the end of the session."""
     _require(MYSQL_HOST, MYSQL_PORT, "MariaDB")
-    import pymysql
+    from tests.helpers import mysql
 
-    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
-                           autocommit=True)
+    conn = mysql()
     made = []
 
     def make() -> str:

@@ -4,39 +4,36 @@ with the same Message-ID (one message in the reader's mail client), and the effe
 from __future__ import annotations
 
 import asyncio
-import email
 import os
 import signal
 import time
 
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import effects
 from tests.conftest import free_port
+from tests.helpers import Inbox, smtp_server
 
 from .conftest import Stack, record, stack_env
 
 
-class SlowInbox:
+class SlowInbox(Inbox):
     """Keeps each message, then waits before saying 250: the sender can be killed in between."""
 
     def __init__(self):
-        self.messages = []
+        super().__init__()
         self.delay = 6.0
 
     async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
+        reply = await super().handle_DATA(server, session, envelope)
         await asyncio.sleep(self.delay)
-        return "250 OK"
+        return reply
 
 
 def test_a_report_mail_cut_off_mid_smtp_is_sent_again_as_the_same_message(fault_dbs, broker, tmp_path):
     port = free_port()
-    inbox = SlowInbox()
-    server = Controller(inbox, hostname="127.0.0.1", port=port)
-    server.start()
+    server, inbox = smtp_server(port, SlowInbox())
     stack = Stack(stack_env(fault_dbs, broker, tmp_path, PELBIOT_SMTP_HOST="127.0.0.1", PELBIOT_SMTP_PORT=str(port),
                             PELBIOT_SMTP_STARTTLS="false", PELBIOT_MAIL_TO="ops@example.com"), tmp_path, broker)
     try:
