@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/memory.py [--seconds 600] [--goal-mb 300]
 
-Starts `pelbiot-jobs up` on the embedded default in a fresh PELBIOT_HOME (a temporary folder),
-lets it run for SECONDS (beat sends every job on its schedule: samplers every 15 s, health every
-minute, the slow-log digest, cache warming...), then reads Pss from /proc/PID/smaps_rollup of
-`up` and every process below it (worker, its pool, beat, Flower, the embedded Redis). PSS counts
+Starts `pelbiot-jobs up` on the embedded default in a fresh temporary folder, lets it run for
+SECONDS (beat sends every job on its schedule: samplers every 15 s, health every minute, the
+slow-log digest, cache warming...), opens every page of the web view once, then reads Pss from
+/proc/PID/smaps_rollup of `up` and every process below it (worker, its pool, beat, Flower, the
+web view, the embedded Redis). PSS counts
 a page shared by n processes as 1/n in each, so the sum is what the stack costs the machine.
 Prints a line per process, the total, and the ratio to the goal; the last line is one JSON
 object with `total_mb` and `ratio` (goal / total: above 1 is under the goal). Stops `up` after.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -59,16 +59,28 @@ def describe(pid: int) -> str:
     return " ".join([name, *(Path(w).name if "/" in w else w for w in rest)])[:60]
 
 
+def visit_the_web_view(port: int, user: str, password: str) -> None:
+    """Open every page of the web view once, as an operator would: what they load counts too."""
+    import base64
+    from urllib import request
+
+    auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    for path in ("/", "/samples", "/incidents", "/queries", "/indexes", "/reports", "/metrics"):
+        with request.urlopen(request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": auth}),
+                             timeout=60) as resp:
+            resp.read()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0, help="how long the stack runs before measuring")
     parser.add_argument("--goal-mb", type=float, default=300.0)
     args = parser.parse_args()
-    flower = {"PELBIOT_FLOWER_USER": "admin", "PELBIOT_FLOWER_PASSWORD": "bench-only-password",
-              "PELBIOT_FLOWER_PORT": str(15555 + os.getpid() % 1000)}
-    with running_up(env=flower) as (up, home, _):
+    flower = {"PELBIOT_FLOWER_USER": "admin", "PELBIOT_FLOWER_PASSWORD": "bench-only-password"}
+    with running_up(env=flower) as (up, home, env):
         print(f"pelbiot-jobs up is running in {home}; measuring after {args.seconds:.0f} s", file=sys.stderr)
         time.sleep(args.seconds)
+        visit_the_web_view(int(env["PELBIOT_WEB_PORT"]), flower["PELBIOT_FLOWER_USER"], flower["PELBIOT_FLOWER_PASSWORD"])
         rows = []
         for pid in tree(up.pid):
             try:

@@ -20,7 +20,8 @@ def running_up(*up_args: str, env: dict | None = None):
     """Start `pelbiot-jobs up UP_ARGS` in a fresh folder, wait for its banner; yield (process, folder,
     environment); stop it (Ctrl-C, as a user would) after."""
     home = Path(tempfile.mkdtemp(prefix="pelbiot-bench-"))
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")} | (env or {})
+    ports = {"PELBIOT_FLOWER_PORT": str(15555 + os.getpid() % 1000), "PELBIOT_WEB_PORT": str(18088 + os.getpid() % 1000)}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")} | ports | (env or {})
     log_path = home / "up.log"
     with log_path.open("w") as log:
         up = subprocess.Popen([str(BIN / "pelbiot-jobs"), "up", *up_args], env=environ, cwd=home, stdout=log,

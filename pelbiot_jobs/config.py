@@ -57,11 +57,20 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class FlowerSettings:
+    """A server operators reach with a browser: Flower, and (a subclass) the web view."""
+
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     address: str = "127.0.0.1"
     port: int = 5555
     unauthenticated: bool = False
+
+
+@dataclass(frozen=True)
+class WebSettings(FlowerSettings):
+    """The operator's web view (``pelbiot-jobs web``); without its own credentials it uses Flower's."""
+
+    port: int = 8088
 
 
 @dataclass(frozen=True, repr=False)
@@ -82,6 +91,7 @@ class Settings:
     embedded_redis: bool
     smtp: SmtpSettings
     flower: FlowerSettings
+    web: WebSettings = field(default_factory=WebSettings)
     log_level: str = "INFO"
     worker_concurrency: int = 2
     visibility_timeout: int = 120
@@ -151,7 +161,7 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value configured, so that messages can be scrubbed of them."""
-        found = [s for s in (self.smtp.password, self.flower.password) if s]
+        found = [s for s in (self.smtp.password, self.flower.password, self.web.password) if s]
         for url in (self.app_db_url, self.app_db_admin_url or "", self.ops_db_url, self.broker_url, self.cache_redis_url,
                     self.result_backend_url, self.requests_redis_url, self.lock_redis_url or ""):
             rest = url.split("://", 1)[-1]
@@ -317,6 +327,18 @@ class _Reader:
         return found
 
 
+def _listener(r: "_Reader", prefix: str, cls, what: str):
+    """The settings of a server operators reach with a browser (Flower, the web view)."""
+    found = cls(user=r.raw(f"{prefix}_USER"), password=r.raw(f"{prefix}_PASSWORD"),
+                address=r.raw(f"{prefix}_ADDRESS") or _default("address", cls),
+                port=r.integer(f"{prefix}_PORT", _default("port", cls), 1, 65535),
+                unauthenticated=r.boolean(f"{prefix}_UNAUTHENTICATED", _default("unauthenticated", cls)))
+    if bool(found.user) != bool(found.password):
+        missing = f"{prefix}_PASSWORD" if found.user else f"{prefix}_USER"
+        raise ConfigError(f"{PREFIX}{missing} is not set: {what} needs both a user and a password")
+    return found
+
+
 def _default(name: str, of: type | None = None):
     """A setting's default: written once, on its dataclass field (Settings unless ``of``)."""
     return (of or Settings).__dataclass_fields__[name].default
@@ -388,16 +410,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         sender=r.raw("SMTP_FROM") or _default("sender", SmtpSettings),
         recipients=r.addresses("MAIL_TO"),
     )
-    flower = FlowerSettings(
-        user=r.raw("FLOWER_USER"),
-        password=r.raw("FLOWER_PASSWORD"),
-        address=r.raw("FLOWER_ADDRESS") or _default("address", FlowerSettings),
-        port=r.integer("FLOWER_PORT", _default("port", FlowerSettings), 1, 65535),
-        unauthenticated=r.boolean("FLOWER_UNAUTHENTICATED", _default("unauthenticated", FlowerSettings)),
-    )
-    if bool(flower.user) != bool(flower.password):
-        missing = "FLOWER_PASSWORD" if flower.user else "FLOWER_USER"
-        raise ConfigError(f"{PREFIX}{missing} is not set: Flower needs both a user and a password")
+    flower = _listener(r, "FLOWER", FlowerSettings, "Flower")
+    web = _listener(r, "WEB", WebSettings, "the web view")
 
     return Settings(
         app_db_url=app_db,
@@ -414,6 +428,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         embedded_redis=embedded,
         smtp=smtp,
         flower=flower,
+        web=web,
         log_level=r.choice("LOG_LEVEL", _default("log_level"), LOG_LEVELS),
         worker_concurrency=r.integer("WORKER_CONCURRENCY", _default("worker_concurrency"), 1, 64),
         visibility_timeout=r.integer("VISIBILITY_TIMEOUT", _default("visibility_timeout"), 20, 3600),

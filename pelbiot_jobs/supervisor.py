@@ -66,6 +66,13 @@ def flower_credentials(settings: Settings) -> tuple[str, str, str] | None:
     return FLOWER_USER, password, str(path)
 
 
+def web_credentials(settings: Settings) -> tuple[str, str, str] | None:
+    """The web view's (user, password, where from): its own when configured, else Flower's."""
+    if settings.web.user and settings.web.password:
+        return settings.web.user, settings.web.password, "PELBIOT_WEB_USER / PELBIOT_WEB_PASSWORD"
+    return flower_credentials(settings)
+
+
 #: Flower options that decide where it listens (tornado.options accepts '-' and '_' alike).
 _LISTEN_OPTIONS = ("address", "port", "unix-socket")
 

@@ -61,3 +61,24 @@ def mysql(database: str | None = None, autocommit: bool = True):
 
     return pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
                            database=database, autocommit=autocommit)
+
+
+def open_incident(ops_url: str, host: str, value: float = 97.0) -> int:
+    """A firing cpu_high on ``host`` in the ops DB: a sample over the threshold, evaluated once."""
+    from sqlalchemy import insert, select
+
+    from pelbiot_jobs.clock import utcnow
+    from pelbiot_jobs.db.engine import engine_for
+    from pelbiot_jobs.db.ops_models import incidents, metric_samples
+    from pelbiot_jobs.health.engine import evaluate
+    from pelbiot_jobs.health.rules import Rule
+
+    rule = Rule("cpu_high", "host.cpu_percent", ">", 80, aggregate="last", window=120, for_s=0,
+                clear_threshold=70, clear_for_s=0, severity="critical")
+    engine = engine_for(ops_url)
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(insert(metric_samples).values(metric="host.cpu_percent", host=host, ts=now, value=value))
+    evaluate(engine, [rule], {"repeat_interval": 3600, "cooldown": 0, "recipients": []}, now)
+    with engine.connect() as conn:
+        return conn.execute(select(incidents.c.id).where(incidents.c.host == host)).scalar_one()

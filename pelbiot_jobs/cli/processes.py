@@ -25,7 +25,15 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true",
                    help="with --once: also the jobs that run DDL, ANALYZE, write the API cache, delete or send mail")
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
+    p.add_argument("--no-web", action="store_true", help="do not start the web view")
     p.add_argument("--timeout", type=float, default=DEFAULT_WAIT, help="seconds --once waits (default 600)")
+
+    p = command(sub, "web", cmd_web, "run the operator's web view and /metrics (Prometheus), with authentication",
+                "examples:\n  pelbiot-jobs web                         # http://127.0.0.1:8088\n"
+                "  pelbiot-jobs web --address 0.0.0.0 --port 8088   # needs PELBIOT_WEB_USER/PASSWORD or Flower's\n")
+    p.add_argument("--address", help="listen address (default PELBIOT_WEB_ADDRESS or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default PELBIOT_WEB_PORT or 8088)")
+    p.add_argument("--unauthenticated", action="store_true", help="allow no credentials; only with --address 127.0.0.1")
 
     for name, fn, text in (("worker", cmd_worker, "run a Celery worker (other options go to celery worker)"),
                            ("beat", cmd_beat, "run Celery beat (RedBeat on Redis: a second one stands by)"),
@@ -37,6 +45,8 @@ def register(sub) -> None:
             p.add_argument("--port", type=int, help="port (default PELBIOT_FLOWER_PORT or 5555)")
             p.add_argument("--unauthenticated", action="store_true",
                            help="allow no credentials; only with --address 127.0.0.1")
+            p.add_argument("--with-web", action="store_true",
+                           help="also serve the web view from this process (PELBIOT_WEB_*; `up` does this)")
         p.set_defaults(passthrough=True)
 
 
@@ -119,15 +129,10 @@ def cmd_flower(settings, args) -> int:
         raise InputError("give Flower's credentials with PELBIOT_FLOWER_USER/PASSWORD, not on the command line "
                          "(a process's arguments are readable by every user of the host)")
     creds = flower_credentials(settings)
-    unauthenticated = args.unauthenticated or settings.flower.unauthenticated
-    if creds is None:
-        if not unauthenticated:
-            raise ConfigError("PELBIOT_FLOWER_USER and PELBIOT_FLOWER_PASSWORD are not set: Flower will not start "
-                              "without authentication (set them, or pass --unauthenticated with "
-                              "--address 127.0.0.1 for a local-only Flower)")
-        if final_address not in LOCAL_HOSTS or unix_socket:
-            raise ConfigError(f"Flower address {final_address!r} is not valid with an unauthenticated Flower: "
-                              "an open Flower may only listen on 127.0.0.1")
+    refuse_open("Flower", "PELBIOT_FLOWER_USER and PELBIOT_FLOWER_PASSWORD", creds,
+                args.unauthenticated or settings.flower.unauthenticated, final_address, unix_socket)
+    if args.with_web:  # one process for both: Flower's Tornado and Celery are loaded once (README: Speed)
+        web_listen(settings, settings.web.address, settings.web.port, False)
     embedded = prepare(settings, upgrade=False)
     app = celery_app(settings)
     flower_environment(creds)
@@ -154,6 +159,43 @@ def check_and_prepare(settings) -> list[dict]:
     return jobs
 
 
+def required(creds, unauthenticated: bool, what: str, variables: str, option: str):
+    """``creds``, or ConfigError when there are none and running open was not configured."""
+    if creds is None and not unauthenticated:
+        raise ConfigError(f"{variables} are not set: {what} will not start without authentication "
+                          f"(set them, or use {option})")
+    return creds
+
+
+def refuse_open(what: str, variables: str, creds, unauthenticated: bool, address: str, unix_socket=None) -> None:
+    """Without credentials, start only when asked to and only on 127.0.0.1: never open by accident."""
+    if creds is not None:
+        return
+    if not unauthenticated:
+        raise ConfigError(f"{variables} are not set: {what} will not start without authentication (set them, "
+                          f"or pass --unauthenticated with --address 127.0.0.1 for a local-only {what})")
+    if address not in LOCAL_HOSTS or unix_socket:
+        raise ConfigError(f"{what} address {address!r} is not valid without authentication: an open {what} may only "
+                          "listen on 127.0.0.1")
+
+
+def web_listen(settings, address: str, port: int, unauthenticated: bool, serve_forever: bool = False) -> None:
+    """The web view on address:port, refused without credentials unless local and asked for."""
+    from ..supervisor import web_credentials
+    from ..web import app
+
+    creds = web_credentials(settings)
+    refuse_open("the web view", "PELBIOT_WEB_USER and PELBIOT_WEB_PASSWORD (or Flower's)", creds,
+                unauthenticated or settings.web.unauthenticated, address)
+    (app.serve if serve_forever else app.listen)(settings, address, port, creds[:2] if creds else None)
+
+
+def cmd_web(settings, args) -> int:
+    web_listen(settings, args.address or settings.web.address, args.port or settings.web.port, args.unauthenticated,
+               serve_forever=True)
+    return EXIT_OK
+
+
 def cmd_up(settings, args) -> int:
     from types import SimpleNamespace
 
@@ -176,15 +218,22 @@ def cmd_up(settings, args) -> int:
             return up_once(settings, supervisor, jobs, args, out)
         supervisor.start("worker", ["worker"])
         supervisor.start("beat", ["beat"])
-        flower = None
+        from ..supervisor import web_credentials
+
+        flower = creds = web = None
         if not args.no_flower:
-            creds = flower_credentials(settings)
-            if creds is None and not settings.flower.unauthenticated:
-                raise ConfigError("PELBIOT_FLOWER_USER and PELBIOT_FLOWER_PASSWORD are not set: Flower will not "
-                                  "start without authentication (set them, or use --no-flower)")
-            supervisor.start("flower", ["flower"])
+            creds = required(flower_credentials(settings), settings.flower.unauthenticated, "Flower",
+                             "PELBIOT_FLOWER_USER and PELBIOT_FLOWER_PASSWORD", "--no-flower")
+        if not args.no_web:
+            web = required(web_credentials(settings), settings.web.unauthenticated, "the web view",
+                           "PELBIOT_WEB_USER and PELBIOT_WEB_PASSWORD (or Flower's)", "--no-web")
+        if not args.no_flower:
+            # Flower serves the web view too: one Tornado process for the browser, not two.
+            supervisor.start("flower", ["flower"] + ([] if args.no_web else ["--with-web"]))
             flower = creds
-        banner(out, settings, jobs, flower)
+        elif not args.no_web:
+            supervisor.start("web", ["web"])
+        banner(out, settings, jobs, flower, web, not args.no_web)
         while True:  # a child that dies is started again, with backoff; Ctrl-C stops everything
             supervisor.supervise(lambda text: out.print(f"[yellow]{escaped(text)}[/]"))
             time.sleep(0.5)
@@ -197,17 +246,30 @@ def cmd_up(settings, args) -> int:
             embedded.stop()
 
 
-def banner(out, settings, jobs, flower) -> None:
-    lines = ["[bold]pelbiot-jobs is up[/]: worker, beat" + (" and Flower" if flower else "")]
-    if flower:
-        from ..supervisor import GENERATED
+def shown_password(creds) -> str:
+    """How the banner shows a password: a generated one once, on a terminal; never into a log or a pipe."""
+    from ..supervisor import GENERATED
 
-        user, password, source = flower
-        # A generated password is shown once, on a terminal; never into a log or a pipe.
-        shown = password if source in GENERATED and sys.stdout.isatty() else f"in {source}" \
-            if source.endswith("flower-credentials") else "(as configured)"
+    _, password, source = creds
+    if source in GENERATED and sys.stdout.isatty():
+        return password
+    return f"in {source}" if source.endswith("flower-credentials") else "(as configured)"
+
+
+def banner(out, settings, jobs, flower, web=None, with_web: bool = False) -> None:
+    parts = ["worker", "beat"] + (["Flower"] if flower else []) + (["the web view"] if with_web else [])
+    lines = ["[bold]pelbiot-jobs is up[/]: " + ", ".join(parts[:-1]) + " and " + parts[-1]]
+    if with_web:
+        if web is None:
+            who = "no authentication (127.0.0.1 only)"
+        elif flower and web[2] == flower[2]:
+            who = f"user {web[0]}, the same password as Flower"
+        else:
+            who = f"user {web[0]}, password {shown_password(web)}  [dim]({web[2]})[/]"
+        lines.append(f"  web view    http://{settings.web.address}:{settings.web.port}  {who}  (/metrics for Prometheus)")
+    if flower:
         lines.append(f"  Flower      http://{settings.flower.address}:{settings.flower.port}  "
-                     f"user {user}, password {shown}  [dim]({source})[/]")
+                     f"user {flower[0]}, password {shown_password(flower)}  [dim]({flower[2]})[/]")
     lines += [f"  ops db      {mask_url(settings.ops_db_url)}",
               f"  app db      {mask_url(settings.app_db_url)}",
               f"  broker      {mask_url(settings.broker_url)}",

@@ -137,9 +137,29 @@ def current_health(settings, trend_points: int = 60) -> dict:
                              .limit(trend_points)).all()
     scores = [{"host": r["host"], "ts": r["ts"].isoformat() + "Z", "score": r["score"], "status": r["status"],
                "present": r["present"], **json.loads(r["components"])} for r in rows]
+    try:
+        specs = {c.name: c for c in load_health(settings)[0]}
+    except ScheduleError:
+        specs = {}
+    for score_row in scores:
+        for part in score_row.get("components", []):
+            part["why"] = why(part, specs.get(part["name"]))
     return {"overall": next((s for s in scores if s["host"] == "*"), None),
             "hosts": [s for s in scores if s["host"] != "*"],
             "trend": [{"ts": t.isoformat() + "Z", "score": v} for t, v in reversed(trend)]}
+
+
+def why(part: dict, spec) -> str:
+    """Which of its thresholds (health.yaml) a component's value is under or over, in words."""
+    if part.get("missing"):
+        return "no data in the window"
+    if spec is None:
+        return ""
+    value = part["value"]
+    for level, limit in (("critical", spec.critical), ("warning", spec.warning), ("good", spec.good)):
+        if value > limit:
+            return f"{value:g} is over {level} ({limit:g})"
+    return f"{value:g} is within good ({spec.good:g})"
 
 
 def list_incidents(settings, include_resolved: bool = False, limit: int = 50) -> list[dict]:
@@ -217,3 +237,30 @@ def expire_silence(settings, silence_id: int, who: str, now: dt.datetime | None 
         reason = f"{row['reason']} ({note})" if row["reason"] else note
         conn.execute(update(silences).where(s.id == silence_id).values(until=now, reason=reason[:500]))
     return {"id": silence_id, "rule": row["rule"], "host": row["host"], "until": now, "by": who}
+
+
+def rule_states(settings) -> list[dict]:
+    """Every alert rule with its definition and, per host, its current state."""
+    from ..db.ops_models import alert_states
+
+    rules, _ = load_alerts(settings)
+    a = alert_states.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        states = conn.execute(select(alert_states).order_by(a.rule, a.host)).mappings().all()
+    by_rule: dict[str, list[dict]] = {}
+    for s in states:
+        by_rule.setdefault(s["rule"], []).append(dict(s))
+    return [{"name": r.name, "metric": r.metric, "op": r.op, "threshold": r.threshold, "aggregate": r.aggregate,
+             "window_s": r.window, "for_s": r.for_s, "severity": r.severity, "enabled": r.enabled,
+             "description": r.description, "states": by_rule.get(r.name, [])} for r in rules]
+
+
+def score_history(settings, hours: float = 24, now: dt.datetime | None = None) -> dict[str, list]:
+    """Each host's score (and the overall one, "*") over the last hours, oldest first."""
+    h = health_scores.c
+    since = (now or utcnow()) - dt.timedelta(hours=hours)
+    out: dict[str, list] = {}
+    with engine_for(settings.ops_db_url).connect() as conn:
+        for host, ts, value in conn.execute(select(h.host, h.ts, h.score).where(h.ts >= since).order_by(h.host, h.ts)):
+            out.setdefault(host, []).append((ts, value))
+    return out

@@ -105,3 +105,14 @@ def reconcile(settings, run_id: str, only: str | None = None) -> dict:
     return {"created": [r["index"] for r in results if r["outcome"] == "created"],
             "skipped": [f"{r['index']}: {r['reason']}" for r in results if r["outcome"] != "created"],
             "invalid": len(p["invalid"]), "duplicates": len(p["duplicates"])}
+
+
+def changes(settings, limit: int = 50) -> list[dict]:
+    """The index changes recorded (created, skipped, failed, suggested), newest first, with their
+    target query's EXPLAIN rows and latency before and after."""
+    from ..db.ops_models import index_changes
+
+    c = index_changes.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return [dict(r) for r in conn.execute(select(index_changes).order_by(c.started_at.desc(), c.id.desc())
+                                              .limit(limit)).mappings()]

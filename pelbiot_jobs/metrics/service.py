@@ -109,3 +109,41 @@ def read(settings, window_s: float, host: str | None = None, now: dt.datetime | 
     from .view import read_metrics
 
     return read_metrics(engine_for(settings.ops_db_url), (now or utcnow()) - dt.timedelta(seconds=window_s), host)
+
+
+#: Windows up to this long read raw samples; longer ones read the hourly rollups (their averages).
+RAW_WINDOW_S = 24 * 3600
+
+
+def hosts_seen(settings, window_s: float, now: dt.datetime | None = None) -> list[str]:
+    """The hosts (and sources: mysql@..., redis@...) with samples in the window, or rollups beyond a day."""
+    from sqlalchemy import distinct, select
+
+    from ..db.ops_models import metric_rollups, metric_samples
+
+    since = (now or utcnow()) - dt.timedelta(seconds=window_s)
+    table, column = (metric_samples, metric_samples.c.ts) if window_s <= RAW_WINDOW_S else \
+        (metric_rollups, metric_rollups.c.hour)
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return sorted(r[0] for r in conn.execute(select(distinct(table.c.host)).where(column >= since)))
+
+
+def series(settings, host: str, window_s: float, now: dt.datetime | None = None) -> dict[str, list]:
+    """Every metric of ``host`` over the window as [(time, value)], oldest first: raw samples up to a
+    day, the hourly rollups' averages beyond (a year of hourly points, not millions of samples)."""
+    from sqlalchemy import select
+
+    from ..db.ops_models import metric_rollups, metric_samples
+
+    since = (now or utcnow()) - dt.timedelta(seconds=window_s)
+    if window_s <= RAW_WINDOW_S:
+        c = metric_samples.c
+        query = select(c.metric, c.ts, c.value).where(c.host == host, c.ts >= since).order_by(c.metric, c.ts)
+    else:
+        c = metric_rollups.c
+        query = select(c.metric, c.hour, c.avg).where(c.host == host, c.hour >= since).order_by(c.metric, c.hour)
+    out: dict[str, list] = {}
+    with engine_for(settings.ops_db_url).connect() as conn:
+        for metric, ts, value in conn.execute(query):
+            out.setdefault(metric, []).append((ts, value))
+    return out

@@ -84,3 +84,58 @@ def render_digest(digest, limit: int | None, show_literals: bool, fmt: str) -> t
 
     summary = summarize(digest, limit=limit, mask_example=not show_literals)
     return summary, render(summary, fmt)
+
+
+#: How the stored digests may be sorted, and by what.
+SORTS = {"total": "time_s", "p95": "p95_s", "calls": "calls"}
+
+
+def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 50,
+           now: dt.datetime | None = None) -> list[dict]:
+    """The stored digests of the window, one row per source and query ID: calls, total time, share,
+    worst p95, rows examined per row sent, EXPLAIN flags; sorted by ``sort`` (total, p95, calls)."""
+    from sqlalchemy import func, select
+
+    from ..db.ops_models import query_digests
+
+    if sort not in SORTS:
+        raise InputError(f"sort {sort!r}: use one of {', '.join(SORTS)}")
+    q = query_digests.c
+    since = (now or utcnow()) - dt.timedelta(seconds=window_s)
+    query = (select(q.source, q.query_id, func.max(q.fingerprint).label("fingerprint"),
+                    func.sum(q.calls).label("calls"), func.sum(q.query_time_sum).label("time_s"),
+                    func.max(q.query_time_p95).label("p95_s"), func.sum(q.rows_examined_sum).label("examined"),
+                    func.sum(q.rows_sent_sum).label("sent"), func.max(q.explain_flags).label("flags"),
+                    func.max(q.slow).label("slow"), func.max(q.last_seen).label("last_seen"))
+             .where(q.window_start >= since).group_by(q.source, q.query_id))
+    with engine_for(settings.ops_db_url).connect() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    total = sum(r["time_s"] or 0 for r in rows) or 1.0
+    for r in rows:
+        r["share_percent"] = round(100.0 * (r["time_s"] or 0) / total, 1)
+        r["examined_per_sent"] = round(r["examined"] / r["sent"], 1) if r["sent"] else None
+    rows.sort(key=lambda r: r[SORTS[sort]] or 0, reverse=True)
+    return rows[:limit]
+
+
+def digest_history(settings, query_id: str) -> dict:
+    """One query class: its hourly windows (newest first), example, EXPLAIN rows and flags."""
+    import json
+
+    from sqlalchemy import select
+
+    from ..db.ops_models import query_digests
+
+    q = query_digests.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        rows = [dict(r) for r in conn.execute(select(query_digests).where(q.query_id == query_id)
+                                              .order_by(q.window_start.desc()).limit(500)).mappings()]
+    if not rows:
+        raise InputError(f"no stored digest of query {query_id!r}")
+    latest = rows[0]
+    explained = next((r for r in rows if r["explain"]), None)
+    return {"query_id": query_id, "fingerprint": latest["fingerprint"], "example": latest["example"],
+            "explain": json.loads(explained["explain"]) if explained else None,
+            "explain_flags": explained["explain_flags"] if explained else None,
+            "windows": [{k: r[k] for k in ("source", "window_start", "calls", "query_time_sum", "query_time_p95",
+                                           "rows_examined_sum", "rows_sent_sum")} for r in rows]}

@@ -61,3 +61,43 @@ def export(settings, kind: str, day: dt.date | None, email: bool, output=None, t
         result["email"] = outcome + (" (again: an earlier run died while sending)"
                                      if claim == effects.INTERRUPTED else "")
     return result
+
+
+def list_reports(settings, limit: int = 50) -> list[dict]:
+    """The reports written, newest first, with their files."""
+    import json
+
+    from sqlalchemy import select
+
+    from ..db.ops_models import reports
+
+    r = reports.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        rows = [dict(x) for x in conn.execute(select(reports).order_by(r.created_at.desc(), r.id.desc())
+                                              .limit(limit)).mappings()]
+    for row in rows:
+        row["files"] = json.loads(row["files"] or "[]")
+    return rows
+
+
+def report_file(settings, report_id: int, name: str):
+    """The path of one file of a recorded report; InputError for anything else (another name, a
+    path outside the report's folder, a file gone since)."""
+    import json
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from ..db.ops_models import reports
+
+    with engine_for(settings.ops_db_url).connect() as conn:
+        row = conn.execute(select(reports.c.path, reports.c.files).where(reports.c.id == report_id)).first()
+    if row is None:
+        raise InputError(f"no report #{report_id}")
+    if name not in {f["name"] for f in json.loads(row.files or "[]")}:
+        raise InputError(f"report #{report_id} has no file {name!r}")
+    folder = Path(row.path).resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or not path.is_file():
+        raise InputError(f"report #{report_id}: {name} is not in its folder any more")
+    return path

@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 from .conftest import record, stack_env
 
@@ -28,7 +28,8 @@ def _children(proc, word: str) -> list[psutil.Process]:
 
 def test_up_starts_a_killed_beat_again_and_stops_cleanly(fault_dbs, fresh_mysql_db, broker, tmp_path):
     dbs = {"app": fresh_mysql_db(), "ops": fault_dbs["ops"]}
-    env = stack_env(dbs, broker, tmp_path)
+    env = stack_env(dbs, broker, tmp_path, PELBIOT_WEB_USER="ops", PELBIOT_WEB_PASSWORD="web-test-pw",
+                    PELBIOT_WEB_PORT=str(free_port()))
     out = open(tmp_path / "up.log", "wb")
     up = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "up", "--no-flower"], env=env, cwd=ROOT,
                           stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -48,16 +49,17 @@ def test_up_starts_a_killed_beat_again_and_stops_cleanly(fault_dbs, fresh_mysql_
         wait(lambda: "pelbiot-jobs is up" in log.read_text(), 90, "the banner")
         beat = wait(lambda: _children(up, " beat"), 30, "the beat child")[0]
         worker = _children(up, " worker")[0]
+        web = wait(lambda: _children(up, " web"), 30, "the web child")[0]
         beat.kill()
         killed = time.monotonic()
         fresh = wait(lambda: [c for c in _children(up, " beat") if c.pid != beat.pid], 30, "a new beat")[0]
         recovered = time.monotonic() - killed
         text = log.read_text()
         assert "beat exited with code -9; starting it again in 1s" in text and "beat started again" in text
-        assert worker.is_running() and fresh.is_running()  # the worker was left alone
+        assert worker.is_running() and fresh.is_running() and web.is_running()  # the others were left alone
         os.killpg(up.pid, signal.SIGTERM)
         assert up.wait(90) == 0, log.read_text()[-1500:]
-        assert not fresh.is_running() and not worker.is_running()
+        assert not fresh.is_running() and not worker.is_running() and not web.is_running()
         record("`up`: kill -9 of its beat child (started again, nothing else stopped)", 1, 0, 0, recovered)
     finally:
         if up.poll() is None:

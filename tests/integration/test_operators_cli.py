@@ -9,20 +9,15 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from pelbiot_jobs.clock import utcnow
 from pelbiot_jobs.db import migrate
 from pelbiot_jobs.db.engine import engine_for, make_engine
-from pelbiot_jobs.db.ops_models import incident_events, incidents, metric_samples, silences
-from pelbiot_jobs.health.engine import evaluate
-from pelbiot_jobs.health.rules import Rule
+from pelbiot_jobs.db.ops_models import incident_events, incidents, silences
 from tests.conftest import clean_environ, service_env
 from tests.e2e.conftest import pj
-
-RULE = Rule("cpu_high", "host.cpu_percent", ">", 80, aggregate="last", window=120, for_s=0,
-            clear_threshold=70, clear_for_s=0, severity="critical")
-
+from tests.helpers import open_incident
 
 @pytest.fixture
 def cli(ops_schema, redis_url, tmp_path):
@@ -33,17 +28,6 @@ def cli(ops_schema, redis_url, tmp_path):
         assert done.returncode == expect, (args, done.stdout, done.stderr)
         return done
     return run
-
-
-def open_incident(ops_url: str, host: str) -> int:
-    """A firing cpu_high on ``host``: a sample over the threshold, evaluated once."""
-    engine = engine_for(ops_url)
-    now = utcnow()
-    with engine.begin() as conn:
-        conn.execute(insert(metric_samples).values(metric="host.cpu_percent", host=host, ts=now, value=97.0))
-    evaluate(engine, [RULE], {"repeat_interval": 3600, "cooldown": 0, "recipients": []}, now)
-    with engine.connect() as conn:
-        return conn.execute(select(incidents.c.id).where(incidents.c.host == host)).scalar_one()
 
 
 def row(ops_url: str, table, key: int) -> dict:

@@ -1,0 +1,51 @@
+"""The figures an outside monitor scrapes (Prometheus, through the web view's /metrics): read
+from the ops database in a handful of queries, as plain data. What the web face renders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import func, select
+
+from .clock import utcnow
+from .db.engine import engine_for
+from .db.ops_models import (cache_warm_runs, health_scores, incidents, job_runs, metric_samples, query_digests)
+
+#: A sample older than this is not "the latest value" any more (the host or source is gone).
+FRESH = dt.timedelta(minutes=5)
+
+
+def figures(settings, now: dt.datetime | None = None) -> dict:
+    now = now or utcnow()
+    out: dict = {}
+    with engine_for(settings.ops_db_url).connect() as conn:
+        h = health_scores.c
+        latest = conn.execute(select(func.max(h.ts))).scalar()
+        out["health"] = [] if latest is None else [
+            {"host": r.host, "score": r.score, "components": json.loads(r.components).get("components", [])}
+            for r in conn.execute(select(h.host, h.score, h.components).where(h.ts == latest))]
+        s = metric_samples.c
+        newest = (select(s.metric, s.host, func.max(s.ts).label("ts")).where(s.ts >= now - FRESH)
+                  .group_by(s.metric, s.host).subquery())
+        out["samples"] = [dict(r) for r in conn.execute(
+            select(s.metric, s.host, s.value, s.ts).join(newest, (s.metric == newest.c.metric) & (s.host == newest.c.host)
+                                                         & (s.ts == newest.c.ts))).mappings()]
+        j = job_runs.c
+        out["runs"] = [dict(r) for r in conn.execute(select(j.task, j.state, func.count().label("n"))
+                                                     .group_by(j.task, j.state)).mappings()]
+        out["last_success"] = [dict(r) for r in conn.execute(
+            select(func.coalesce(j.job, j.task).label("job"), func.max(j.finished_at).label("at"))
+            .where(j.state == "SUCCESS").group_by(func.coalesce(j.job, j.task))).mappings()]
+        i = incidents.c
+        out["incidents"] = [dict(r) for r in conn.execute(select(i.severity, func.count().label("n"))
+                                                          .where(i.status != "resolved").group_by(i.severity)).mappings()]
+        w = cache_warm_runs.c
+        out["cache_warm"] = [dict(r) for r in conn.execute(
+            select(w.warmer, func.max(w.finished_at).label("at"),
+                   func.sum(func.coalesce(w["keys"], 0)).label("keys"))
+            .where(w.finished_at >= now - dt.timedelta(hours=1), w.error.is_(None)).group_by(w.warmer)).mappings()]
+        q = query_digests.c
+        out["slow_classes"] = conn.execute(select(func.count(func.distinct(q.query_id)))
+                                           .where(q.window_start >= now - dt.timedelta(hours=24), q.slow == 1)).scalar()
+    return out

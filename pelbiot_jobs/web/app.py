@@ -1,0 +1,307 @@
+"""The operator's web view: a Tornado application (Tornado already serves Flower), pages rendered
+from Jinja2 templates, data from the services, no JavaScript.
+
+Security as Flower's, and more: every request authenticated (HTTP Basic, compared in constant
+time) unless started unauthenticated on 127.0.0.1 only; every POST carries Tornado's XSRF token
+(a forged cross-site form is refused with 403) and its cookie is SameSite=Strict; pages may not
+be framed; the content security policy allows no script at all. Operators' actions are recorded
+under the user who authenticated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import hmac
+import logging
+from functools import partial
+
+import tornado.web
+from markupsafe import Markup
+
+from ..clock import utcnow
+from ..errors import InputError, ScheduleError
+from ..templates import environment
+
+log = logging.getLogger(__name__)
+
+#: Windows the metrics page offers.
+WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
+
+
+class Page(tornado.web.RequestHandler):
+    """Authentication, security headers, the services called off the event loop, and rendering."""
+
+    settings_: object = None
+
+    def initialize(self, settings, credentials):
+        self.settings_ = settings
+        self.credentials = credentials  # (user, password) or None: unauthenticated (127.0.0.1 only)
+        self.user = "local"
+
+    def set_default_headers(self):
+        self.set_header("Content-Security-Policy", CSP)
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "no-store")
+
+    def prepare(self):
+        if self.credentials is None:
+            return
+        header = self.request.headers.get("Authorization", "")
+        user = password = ""
+        if header.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                pass
+        expected_user, expected_password = self.credentials
+        ok = hmac.compare_digest(user.encode(), expected_user.encode()) & \
+            hmac.compare_digest(password.encode(), expected_password.encode())
+        if not ok:
+            self.set_status(401)
+            self.set_header("WWW-Authenticate", 'Basic realm="pelbiot-jobs", charset="UTF-8"')
+            self.finish("authentication required\n")
+            return
+        self.user = user
+
+    async def call(self, fn, *args, **kwargs):
+        """A service call, on a thread: the pages and /metrics answer while another one waits on the DB."""
+        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, self.settings_, *args, **kwargs))
+
+    def page(self, template: str, **context):
+        html = environment().get_template(f"web/{template}").render(
+            nav=NAV, here=self.request.path, user=self.user, xsrf=Markup(self.xsrf_form_html()),
+            now=utcnow(), **context)
+        self.finish(html)
+
+    def write_error(self, status_code, **kwargs):
+        exc = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(exc, (InputError, ScheduleError)):
+            status_code = 400 if not str(exc).startswith("no ") else 404
+            self.set_status(status_code)
+            text = "\n".join(exc.problems) if isinstance(exc, ScheduleError) else str(exc)
+        elif isinstance(exc, tornado.web.HTTPError):
+            text = exc.log_message or self._reason
+        else:
+            text = "internal error (the web view's log has it)"
+        from ..errors import one_line
+
+        body = environment().get_template("web/error.html.j2").render(
+            nav=NAV, here=self.request.path, user=self.user, status=status_code, now=utcnow(),
+            message=one_line(Exception(text), self.settings_.secrets()).removeprefix("Exception: "))
+        self.finish(body)
+
+    def log_exception(self, typ, value, tb):
+        if isinstance(value, (InputError, ScheduleError)):
+            return
+        super().log_exception(typ, value, tb)
+
+
+class Overview(Page):
+    async def get(self):
+        from ..health.service import current_health, list_incidents, score_history
+        from ..reports.service import list_reports
+        from ..status import overview
+        from .svg import line_chart
+
+        health = await self.call(current_health)
+        history = await self.call(score_history, 24)
+        now = utcnow()
+        charts = {host: Markup(line_chart(points, now - dt.timedelta(hours=24), now, f"health {host}"))
+                  for host, points in history.items()}
+        jobs = (await self.call(overview, offline=True))["jobs"]
+        late_after = dt.timedelta(minutes=5)
+        trouble = [j for j in jobs if j["last_state"] == "FAILURE" or (
+            j["next_due"] and dt.datetime.fromisoformat(j["next_due"]).replace(tzinfo=None) < now - late_after)]
+        self.page("overview.html.j2", health=health, charts=charts, incidents=await self.call(list_incidents),
+                  trouble=trouble, reports=(await self.call(list_reports, 1)))
+
+
+class Metrics(Page):
+    async def get(self):
+        from ..health.service import rule_states
+        from ..metrics.service import hosts_seen, series
+        from .svg import line_chart
+
+        window = self.get_argument("window", "1h")
+        if window not in WINDOWS:
+            raise InputError(f"window {window!r}: use one of {', '.join(WINDOWS)}")
+        seconds = WINDOWS[window]
+        # Machines first (no "@"), then the sources (mysql@db:3306, redis@cache:6379).
+        hosts = sorted(await self.call(hosts_seen, seconds), key=lambda h: ("@" in h, h))
+        host = self.get_argument("host", hosts[0] if hosts else "")
+        data = await self.call(series, host, seconds) if host else {}
+        try:
+            thresholds = {r["metric"]: r["threshold"] for r in await self.call(rule_states)}
+        except ScheduleError:
+            thresholds = {}
+        now = utcnow()
+        charts = [(metric, Markup(line_chart(points, now - dt.timedelta(seconds=seconds), now, metric,
+                                             thresholds.get(metric))))
+                  for metric, points in sorted(data.items())]
+        self.page("metrics.html.j2", windows=WINDOWS, window=window, hosts=hosts, host=host, charts=charts)
+
+
+class Incidents(Page):
+    async def get(self):
+        from ..health.service import list_incidents, list_silences, rule_states
+
+        self.page("incidents.html.j2", open_=await self.call(list_incidents),
+                  recent=await self.call(list_incidents, True, 30), silences=await self.call(list_silences),
+                  rules=await self.call(rule_states))
+
+
+class IncidentAction(Page):
+    async def post(self, incident_id: str, action: str):
+        from ..health.service import acknowledge, resolve
+
+        who = f"web:{self.user}"
+        if action == "ack":
+            await self.call(acknowledge, int(incident_id), who, hold=self.get_argument("hold", "") == "1")
+        else:
+            await self.call(resolve, int(incident_id), who)
+        self.redirect("/incidents", status=303)
+
+
+class Silences(Page):
+    async def post(self):
+        from ..health.service import add_silence
+        from ..specfile import parse_duration
+
+        try:
+            seconds = parse_duration(self.get_argument("for", ""))
+        except ValueError as exc:
+            raise InputError(f"for: {exc}") from None
+        reason = self.get_argument("reason", "").strip()
+        if not reason:
+            raise InputError("say why (reason): it is kept with the silence")
+        await self.call(add_silence, self.get_argument("rule", ""), self.get_argument("host", "").strip() or None,
+                        seconds, f"web:{self.user}", reason[:400])
+        self.redirect("/incidents", status=303)
+
+
+class SilenceExpire(Page):
+    async def post(self, silence_id: str):
+        from ..health.service import expire_silence
+
+        await self.call(expire_silence, int(silence_id), f"web:{self.user}")
+        self.redirect("/incidents", status=303)
+
+
+class Queries(Page):
+    async def get(self):
+        from ..queries.service import SORTS, stored
+
+        sort = self.get_argument("sort", "total")
+        window = self.get_argument("window", "24h")
+        if window not in WINDOWS:
+            raise InputError(f"window {window!r}: use one of {', '.join(WINDOWS)}")
+        self.page("queries.html.j2", rows=await self.call(stored, WINDOWS[window], sort), sorts=SORTS, sort=sort,
+                  windows=WINDOWS, window=window)
+
+
+class Query(Page):
+    async def get(self, query_id: str):
+        from ..queries.service import digest_history
+
+        self.page("query.html.j2", q=await self.call(digest_history, query_id))
+
+
+class Indexes(Page):
+    async def get(self):
+        from ..indexes.service import changes, full_plan
+
+        try:
+            plan, problem = await self.call(full_plan), None
+        except Exception as exc:  # an app DB that does not answer: the changes still show
+            from ..errors import one_line
+
+            plan, problem = None, one_line(exc, self.settings_.secrets())
+        self.page("indexes.html.j2", plan=plan, problem=problem, changes=await self.call(changes))
+
+
+class Reports(Page):
+    async def get(self):
+        from ..reports.service import list_reports
+
+        self.page("reports.html.j2", reports=await self.call(list_reports))
+
+
+class ReportFile(Page):
+    async def get(self, report_id: str, name: str):
+        from ..reports.service import report_file
+
+        path = await self.call(report_file, int(report_id), name)
+        kind = {".html": "text/html; charset=utf-8", ".csv": "text/csv; charset=utf-8",
+                ".txt": "text/plain; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
+        self.set_header("Content-Type", kind.get(path.suffix, "application/octet-stream"))
+        if path.suffix != ".html":
+            self.set_header("Content-Disposition", f'attachment; filename="{path.name}"')
+        else:  # the report's own HTML: inline SVG charts and styles, no script
+            self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                                                       "img-src data:; frame-ancestors 'none'")
+        self.finish(path.read_bytes())
+
+
+class PrometheusMetrics(Page):
+    async def get(self):
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from ..exported import figures
+        from .prometheus import exposition
+
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(exposition(await self.call(figures)))
+
+
+NAV = [("/", "Overview"), ("/samples", "Metrics"), ("/incidents", "Incidents"), ("/queries", "Queries"),
+       ("/indexes", "Indexes"), ("/reports", "Reports")]
+
+
+def make_app(settings, credentials: tuple[str, str] | None, cookie_secret: str) -> tornado.web.Application:
+    kw = {"settings": settings, "credentials": credentials}
+    routes = [
+        (r"/", Overview), (r"/samples", Metrics), (r"/incidents", Incidents),
+        (r"/incidents/(\d{1,18})/(ack|resolve)", IncidentAction), (r"/silences", Silences),
+        (r"/silences/(\d{1,18})/expire", SilenceExpire), (r"/queries", Queries),
+        (r"/queries/([0-9A-Fa-f]{1,32})", Query), (r"/indexes", Indexes), (r"/reports", Reports),
+        (r"/reports/(\d{1,18})/([A-Za-z0-9_.-]{1,200})", ReportFile), (r"/metrics", PrometheusMetrics),
+    ]
+    return tornado.web.Application(
+        [(pattern, handler, kw) for pattern, handler in routes], default_handler_class=NotFound,
+        default_handler_args=kw, xsrf_cookies=True, cookie_secret=cookie_secret,
+        xsrf_cookie_kwargs={"samesite": "Strict", "httponly": True}, compress_response=True)
+
+
+class NotFound(Page):
+    def prepare(self):
+        super().prepare()
+        if not self._finished:
+            raise tornado.web.HTTPError(404, "no such page")
+
+
+def listen(settings, address: str, port: int, credentials: tuple[str, str] | None):
+    """Serve the web view on address:port from this thread's event loop (the caller runs it)."""
+    import secrets
+
+    server = make_app(settings, credentials, secrets.token_hex(32)).listen(port, address=address)
+    log.info("web view on http://%s:%s (%s)", address, port,
+             "authenticated" if credentials else "unauthenticated, local only")
+    return server
+
+
+def serve(settings, address: str, port: int, credentials: tuple[str, str] | None) -> None:
+    """Listen on address:port until interrupted (SIGINT/SIGTERM end the process)."""
+    async def main():
+        server = listen(settings, address, port, credentials)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            server.stop()
+
+    asyncio.run(main())

@@ -1,0 +1,252 @@
+"""The operator's web view, as a browser and Prometheus reach it: the real `pelbiot-jobs web` process
+on the MariaDB ops database; authentication, CSRF, every page with data, an incident acknowledged
+through its form (the change read back from the database), /metrics parsed by prometheus-client,
+and the pages rendered by headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from http.cookiejar import CookieJar
+from urllib import error, parse, request
+
+import pytest
+from sqlalchemy import insert, select
+
+from pelbiot_jobs.clock import utcnow
+from pelbiot_jobs.db.engine import engine_for
+from pelbiot_jobs.db.ops_models import (cache_warm_runs, index_changes, incidents, metric_samples, query_digests,
+                                        reports)
+from tests.conftest import ROOT, clean_environ, free_port, service_env
+from tests.e2e.conftest import pj
+from tests.helpers import open_incident
+
+USER, PASSWORD = "ops", "w3b-test-pässword"
+
+
+@pytest.fixture(scope="module")
+def web(ops_schema, tmp_path_factory):
+    """A `pelbiot-jobs web` process with data to show: a host's samples and score, an open
+    incident, a slow-query digest, an index change and a report with its files."""
+    from pelbiot_jobs.config import load_settings
+    from pelbiot_jobs.health.service import score
+
+    tmp = tmp_path_factory.mktemp("web")
+    port = free_port()
+    # The web view reads the ops DB only; the broker URL is never connected to.
+    env = clean_environ() | service_env(ops_schema, "redis://127.0.0.1:6379/14", tmp) | {
+        "PELBIOT_WEB_USER": USER, "PELBIOT_WEB_PASSWORD": PASSWORD, "PELBIOT_WEB_PORT": str(port)}
+    settings = load_settings(env, cwd=tmp)
+    ops = ops_schema["ops"]
+    host = f"web-{uuid.uuid4().hex[:6]}"
+    now = utcnow()
+    with engine_for(ops).begin() as conn:
+        conn.execute(insert(metric_samples), [
+            {"metric": m, "host": host, "ts": now - dt.timedelta(minutes=k), "value": v + k}
+            for k in range(30) for m, v in (("host.cpu_percent", 40.0), ("host.memory_percent", 60.0))])
+        conn.execute(insert(query_digests).values(
+            source="slowlog_file", query_id="ABCDEF0123456789", window_start=now.replace(minute=0, second=0, microsecond=0),
+            fingerprint="select max(peak) from load_profiles where date(created_at) = ?",
+            example="SELECT MAX(peak) FROM load_profiles WHERE DATE(created_at) = '?'", calls=1200,
+            query_time_sum=842.5, query_time_p95=1.21, rows_examined_sum=57_600_000, rows_sent_sum=1200, slow=1,
+            hist="{}", explain=json.dumps([{"table": "load_profiles", "type": "ALL", "rows": 48000}]),
+            explain_flags="full_scan"))
+        conn.execute(insert(index_changes).values(
+            run_id="web-test", table_name="load_profiles", index_name="idx_lp_created", outcome="created",
+            statement="ALTER TABLE load_profiles ADD INDEX idx_lp_created (created_at)", started_at=now,
+            duration_s=1.5, explain_rows_before=48000, explain_rows_after=120, latency_ms_before=310.0,
+            latency_ms_after=4.2))
+        warmer = f"web-test-{uuid.uuid4().hex[:6]}"
+        conn.execute(insert(cache_warm_runs).values(run_id="web-test", warmer=warmer, started_at=now, finished_at=now,
+                                                    duration_s=0.2, keys=42, bytes=4200))
+        folder = tmp / "reports" / "daily" / "2026-11-28"
+        folder.mkdir(parents=True)
+        (folder / "report.html").write_text("<html><body><h1>Daily report 2026-11-28</h1></body></html>")
+        (folder / "kpis.csv").write_text("kpi,value\nuptime,99.9\n")
+        report_id = conn.execute(insert(reports).values(
+            kind="daily", period_start=dt.datetime(2026, 11, 28), period_end=dt.datetime(2026, 11, 29),
+            created_at=now, path=str(folder), outcome="written",
+            files=json.dumps([{"name": "report.html", "bytes": 1}, {"name": "kpis.csv", "bytes": 1}]))).inserted_primary_key[0]
+    score(settings)
+    incident_id = open_incident(ops, host)
+    log = open(tmp / "web.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "web"], env=env, cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp / "web.log").read_text()
+            time.sleep(0.2)
+    yield {"url": f"http://127.0.0.1:{port}", "port": port, "host": host, "incident": incident_id, "ops": ops,
+           "report": report_id, "env": env, "tmp": tmp, "warmer": warmer}
+    proc.terminate()
+    proc.wait(30)
+
+
+def fetch(url, auth=(USER, PASSWORD), data=None, cookies=None, headers=None):
+    """(status, headers, body) of one request; no redirect followed."""
+    class Keep(request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    handlers = [Keep()] + ([request.HTTPCookieProcessor(cookies)] if cookies is not None else [])
+    req = request.Request(url, data=parse.urlencode(data).encode() if data is not None else None,
+                          headers=dict(headers or {}))
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    try:
+        with request.build_opener(*handlers).open(req, timeout=30) as resp:
+            return resp.status, resp.headers, resp.read().decode("utf-8", "replace")
+    except error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode("utf-8", "replace")
+
+
+PAGES = ["/", "/samples", "/incidents", "/queries", "/indexes", "/reports", "/metrics"]
+
+
+def test_every_page_needs_the_credentials(web):
+    for path in PAGES + ["/queries/ABCDEF0123456789", f"/reports/{web['report']}/report.html"]:
+        status, headers, body = fetch(web["url"] + path, auth=None)
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Basic"), path
+        assert PASSWORD not in body
+        assert fetch(web["url"] + path, auth=(USER, "wrong"))[0] == 401, path
+
+
+def test_every_page_shows_its_data_and_no_secret(web):
+    expected = {
+        "/": ["Overview", "health, all hosts", "Open incidents", web["host"], "report.html"],
+        f"/samples?host={web['host']}&window=1h": ["host.cpu_percent", "host.memory_percent", "<svg", "<polyline"],
+        "/incidents": ["Acknowledge", "cpu_high", web["host"], "Silence", 'name="_xsrf"'],
+        "/queries": ["ABCDEF0123456789", "select max(peak) from load_profiles", "full_scan"],
+        "/queries/ABCDEF0123456789": ["EXPLAIN", "48000", "load_profiles"],
+        "/indexes": ["idx_lp_created", "48,000", "120", "created"],
+        "/reports": ["daily", "report.html", "kpis.csv"],
+    }
+    for path, texts in expected.items():
+        status, headers, body = fetch(web["url"] + path)
+        assert status == 200, (path, body[-500:])
+        for text in texts:
+            assert text in body, (path, text)
+        assert "script" not in headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
+        assert "<script" not in body.lower() and PASSWORD not in body, path
+
+
+def test_an_incident_is_acknowledged_through_its_form(web):
+    jar = CookieJar()
+    status, _, page = fetch(web["url"] + "/incidents", cookies=jar)
+    token = re.search(r'action="/incidents/%d/ack">\s*<input type="hidden" name="_xsrf" value="([^"]+)"'
+                      % web["incident"], page).group(1)
+    status, headers, _ = fetch(f"{web['url']}/incidents/{web['incident']}/ack", data={"_xsrf": token, "ack": "1"},
+                               cookies=jar)
+    assert status == 303 and headers["Location"] == "/incidents"
+    with engine_for(web["ops"]).connect() as conn:
+        row = conn.execute(select(incidents).where(incidents.c.id == web["incident"])).mappings().one()
+    assert (row["status"], row["acknowledged_by"]) == ("acknowledged", f"web:{USER}")
+
+
+def test_a_forged_cross_site_post_is_refused(web):
+    """Another site's page can make the browser POST with its cached credentials, but it cannot
+    read the XSRF token: without it (or with a made-up one) nothing changes."""
+    incident_id = open_incident(web["ops"], f"forged-{uuid.uuid4().hex[:6]}")
+    target = f"{web['url']}/incidents/{incident_id}/resolve"
+    assert fetch(target, data={}, headers={"Origin": "https://evil.example"})[0] == 403
+    jar = CookieJar()
+    fetch(web["url"] + "/incidents", cookies=jar)  # the browser holds the cookie, the forger not the token
+    assert fetch(target, data={"_xsrf": "2|00000000|" + "0" * 32 + "|1700000000"}, cookies=jar)[0] == 403
+    with engine_for(web["ops"]).connect() as conn:
+        assert conn.execute(select(incidents.c.status).where(incidents.c.id == incident_id)).scalar() == "open"
+
+
+def test_prometheus_scrapes_metrics(web):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, headers, body = fetch(web["url"] + "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    for name in ("pelbiot_health_score", "pelbiot_health_component_score", "pelbiot_metric_value", "pelbiot_job_runs",
+                 "pelbiot_job_last_success_timestamp_seconds", "pelbiot_incidents_open", "pelbiot_slow_query_classes"):
+        assert name in families, name
+    assert families["pelbiot_job_runs"].type == "counter"
+    scores = {s.labels["host"]: s.value for s in families["pelbiot_health_score"].samples}
+    assert "*" in scores and 0 <= scores["*"] <= 100
+    critical = [s.value for s in families["pelbiot_incidents_open"].samples if s.labels["severity"] == "critical"]
+    assert critical and critical[0] >= 1
+    cpu = [s for s in families["pelbiot_metric_value"].samples
+           if s.labels == {"host": web["host"], "metric": "host.cpu_percent"}]
+    assert cpu and cpu[0].value == 97.0  # the newest sample (the incident's)
+    warmed = [s.value for s in families["pelbiot_cache_warm_keys"].samples if s.labels["warmer"] == web["warmer"]]
+    assert warmed == [42.0]
+
+
+def test_report_files_are_served_and_nothing_else(web):
+    status, headers, body = fetch(f"{web['url']}/reports/{web['report']}/report.html")
+    assert status == 200 and "Daily report 2026-11-28" in body and headers["Content-Type"].startswith("text/html")
+    status, headers, body = fetch(f"{web['url']}/reports/{web['report']}/kpis.csv")
+    assert status == 200 and headers["Content-Disposition"] == 'attachment; filename="kpis.csv"'
+    for name in ("..%2f..%2f..%2fetc%2fpasswd", "secret.html", "web.log"):
+        assert fetch(f"{web['url']}/reports/{web['report']}/{name}")[0] in (400, 404), name
+
+
+def test_the_web_view_never_starts_open_by_accident(web, tmp_path):
+    env = {k: v for k, v in web["env"].items() if not k.startswith("PELBIOT_WEB_")}
+    done = pj("web", "--address", "0.0.0.0", env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "will not start without authentication" in done.stderr
+    done = pj("web", "--unauthenticated", "--address", "0.0.0.0", env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "may only listen on 127.0.0.1" in done.stderr
+
+
+def test_the_pages_render_in_headless_chromium(web, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)", pytrace=False)
+    base = f"http://{USER}:{parse.quote(PASSWORD)}@127.0.0.1:{web['port']}"
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'p'}"]
+    for path, text in (("/", "Open incidents"), ("/samples?window=1h&host=" + web["host"], "host.cpu_percent"),
+                       ("/incidents", "Acknowledge"), ("/queries", "ABCDEF0123456789"), ("/indexes", "idx_lp_created"),
+                       ("/reports", "kpis.csv")):
+        done = subprocess.run(flags + ["--dump-dom", base + path], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and text in done.stdout, (path, done.stdout[-300:], done.stderr[-500:])
+    shot = tmp_path / "overview.png"
+    done = subprocess.run(flags + ["--window-size=1280,1600", f"--screenshot={shot}", base + "/"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.stat().st_size > 20_000, done.stderr[-500:]
+
+
+def test_flower_serves_the_web_view_from_its_own_process(web, tmp_path):
+    """What `up` runs: one Tornado process for Flower and the web view (README: Speed, memory)."""
+    flower_port, web_port = free_port(), free_port()
+    env = web["env"] | {"PELBIOT_FLOWER_USER": "flower", "PELBIOT_FLOWER_PASSWORD": "fl0wer-pw",
+                        "PELBIOT_FLOWER_PORT": str(flower_port), "PELBIOT_WEB_PORT": str(web_port)}
+    log = open(tmp_path / "flower.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "flower", "--with-web"], env=env, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", flower_port), timeout=1).close()
+                socket.create_connection(("127.0.0.1", web_port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "flower.log").read_text()
+                time.sleep(0.2)
+        assert fetch(f"http://127.0.0.1:{web_port}/incidents", auth=None)[0] == 401
+        status, _, body = fetch(f"http://127.0.0.1:{web_port}/incidents")
+        assert status == 200 and "cpu_high" in body
+        assert fetch(f"http://127.0.0.1:{flower_port}/", auth=None)[0] == 401  # Flower keeps its own login
+        assert fetch(f"http://127.0.0.1:{flower_port}/", auth=("flower", "fl0wer-pw"))[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
