@@ -82,3 +82,83 @@ def open_incident(ops_url: str, host: str, value: float = 97.0) -> int:
     evaluate(engine, [rule], {"repeat_interval": 3600, "cooldown": 0, "recipients": []}, now)
     with engine.connect() as conn:
         return conn.execute(select(incidents.c.id).where(incidents.c.host == host)).scalar_one()
+
+
+def click_in_chromium(url: str, selector: str, profile, timeout: float = 60) -> str:
+    """Open ``url`` in headless Chromium, click the first element matching ``selector`` as a user
+    would (Chrome DevTools Protocol), wait for the page it leads to, and return that page's URL."""
+    import asyncio
+    import itertools
+    import socket as sockets
+    import urllib.request
+
+    from tornado.websocket import websocket_connect
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)", pytrace=False)
+    with sockets.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                                f"--user-data-dir={profile}", f"--remote-debugging-port={port}", url],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ids = itertools.count(1)
+
+    async def send(ws, method, **params):
+        n = next(ids)
+        await ws.write_message(json.dumps({"id": n, "method": method, "params": params}))
+        while True:
+            reply = json.loads(await ws.read_message())
+            if reply.get("id") == n:
+                return reply.get("result", {})
+
+    async def drive():
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as resp:
+                    pages = [t for t in json.load(resp) if t["type"] == "page"]
+                if pages and pages[0]["url"].startswith("http"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "Chromium did not open the page"
+            await asyncio.sleep(0.2)
+        ws = await websocket_connect(pages[0]["webSocketDebuggerUrl"], max_message_size=64 << 20)
+        ready = "document.readyState === 'complete' && !!document.querySelector(%s)" % json.dumps(selector)
+        while not (await send(ws, "Runtime.evaluate", expression=ready))["result"].get("value"):
+            assert time.monotonic() < deadline, f"no {selector} on {url}"
+            await asyncio.sleep(0.2)
+        before = (await send(ws, "Runtime.evaluate", expression="performance.timeOrigin"))["result"]["value"]
+        await send(ws, "Runtime.evaluate", expression="document.querySelector(%s).click()" % json.dumps(selector))
+        while True:  # a new document: the form was submitted and its answer loaded
+            now = await send(ws, "Runtime.evaluate", expression="[performance.timeOrigin, document.readyState, "
+                                                               "location.href]", returnByValue=True)
+            origin, state, href = now["result"]["value"]
+            if origin != before and state == "complete":
+                ws.close()
+                return href
+            assert time.monotonic() < deadline, "the click led nowhere"
+            await asyncio.sleep(0.2)
+
+    try:
+        return asyncio.run(drive())
+    finally:
+        browser.terminate()
+        browser.wait(30)
+
+
+def wait_for_port(port: int, proc, log_path, timeout: float = 60) -> None:
+    """Until something accepts connections on 127.0.0.1:``port``; fail with the log if ``proc`` exits."""
+    import socket as sockets
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sockets.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, Path(log_path).read_text(errors="replace")
+            time.sleep(0.2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..clock import utcnow
 from ..db.engine import engine_for
@@ -47,11 +47,14 @@ def current_plan(settings, path: Path | None = None) -> dict:
         raise ScheduleError(problems)
     schema = read_schema(engine_for(settings.app_db_url))
     q = query_digests.c
-    try:
+    try:  # one row per query class over the days (not per hourly window): each example is parsed once
         with engine_for(settings.ops_db_url).connect() as conn:
             digests = [dict(r) for r in conn.execute(select(
-                q.query_id, q.example, q.full_scans, q.rows_sent_sum, q.rows_examined_sum, q.explain)
-                .where(q.window_start >= utcnow() - dt.timedelta(days=ADVICE_DAYS))).mappings()]
+                q.query_id, func.max(q.example).label("example"), func.sum(q.full_scans).label("full_scans"),
+                func.sum(q.rows_sent_sum).label("rows_sent_sum"),
+                func.sum(q.rows_examined_sum).label("rows_examined_sum"), func.max(q.explain).label("explain"))
+                .where(q.window_start >= utcnow() - dt.timedelta(days=ADVICE_DAYS)).group_by(q.query_id)
+                .order_by(func.sum(q.query_time_sum).desc())).mappings()]
     except Exception:  # a fresh ops DB without digests yet: no advice
         digests = []
     return plan(wanted, schema, proposals_from_digests(digests, schema))

@@ -116,34 +116,51 @@ RAW_WINDOW_S = 24 * 3600
 
 
 def hosts_seen(settings, window_s: float, now: dt.datetime | None = None) -> list[str]:
-    """The hosts (and sources: mysql@..., redis@...) with samples in the window, or rollups beyond a day."""
-    from sqlalchemy import distinct, select
+    """The hosts (and sources: mysql@..., redis@...) with data in the window: samples of the last
+    hour, and the hourly rollups beyond it (a small table, where a day of samples is not)."""
+    from sqlalchemy import distinct, select, union
 
     from ..db.ops_models import metric_rollups, metric_samples
 
-    since = (now or utcnow()) - dt.timedelta(seconds=window_s)
-    table, column = (metric_samples, metric_samples.c.ts) if window_s <= RAW_WINDOW_S else \
-        (metric_rollups, metric_rollups.c.hour)
+    now = now or utcnow()
+    recent = select(distinct(metric_samples.c.host).label("host")).where(
+        metric_samples.c.ts >= now - dt.timedelta(seconds=min(window_s, 3600)))
+    query = recent if window_s <= 3600 else union(recent, select(distinct(metric_rollups.c.host)).where(
+        metric_rollups.c.hour >= now - dt.timedelta(seconds=window_s)))
     with engine_for(settings.ops_db_url).connect() as conn:
-        return sorted(r[0] for r in conn.execute(select(distinct(table.c.host)).where(column >= since)))
+        return sorted(r[0] for r in conn.execute(query))
+
+
+#: A raw-sample chart has at most this many points per metric: the database keeps each bucket's
+#: maximum (a one-sample peak still shows) instead of sending a day of 15 s samples to be drawn.
+CHART_POINTS = 360
 
 
 def series(settings, host: str, window_s: float, now: dt.datetime | None = None) -> dict[str, list]:
     """Every metric of ``host`` over the window as [(time, value)], oldest first: raw samples up to a
-    day, the hourly rollups' averages beyond (a year of hourly points, not millions of samples)."""
-    from sqlalchemy import select
+    day (bucketed in the database to CHART_POINTS per metric, each bucket's maximum), the hourly
+    rollups' averages beyond (a year of hourly points, not millions of samples)."""
+    from sqlalchemy import func, literal_column, select
 
     from ..db.ops_models import metric_rollups, metric_samples
 
     since = (now or utcnow()) - dt.timedelta(seconds=window_s)
+    engine = engine_for(settings.ops_db_url)
     if window_s <= RAW_WINDOW_S:
         c = metric_samples.c
-        query = select(c.metric, c.ts, c.value).where(c.host == host, c.ts >= since).order_by(c.metric, c.ts)
+        step = max(1, int(window_s // CHART_POINTS))
+        seconds = (func.timestampdiff(literal_column("SECOND"), "2000-01-01", c.ts)
+                   if engine.dialect.name in ("mysql", "mariadb")
+                   else func.cast((func.julianday(c.ts) - 2451544.5) * 86400, literal_column("INTEGER")))
+        bucket = func.floor(seconds / step).label("bucket")
+        query = (select(c.metric, func.min(c.ts), func.max(c.value)).where(c.host == host, c.ts >= since)
+                 .group_by(c.metric, bucket).order_by(c.metric, func.min(c.ts)))
     else:
         c = metric_rollups.c
         query = select(c.metric, c.hour, c.avg).where(c.host == host, c.hour >= since).order_by(c.metric, c.hour)
     out: dict[str, list] = {}
-    with engine_for(settings.ops_db_url).connect() as conn:
+    with engine.connect() as conn:
         for metric, ts, value in conn.execute(query):
-            out.setdefault(metric, []).append((ts, value))
+            out.setdefault(metric, []).append((ts if isinstance(ts, dt.datetime) else dt.datetime.fromisoformat(str(ts)),
+                                               value))
     return out

@@ -271,11 +271,26 @@ def make_app(settings, credentials: tuple[str, str] | None, cookie_secret: str) 
         (r"/silences/(\d{1,18})/expire", SilenceExpire), (r"/queries", Queries),
         (r"/queries/([0-9A-Fa-f]{1,32})", Query), (r"/indexes", Indexes), (r"/reports", Reports),
         (r"/reports/(\d{1,18})/([A-Za-z0-9_.-]{1,200})", ReportFile), (r"/metrics", PrometheusMetrics),
+        (r"/healthz", Healthz),
     ]
     return tornado.web.Application(
         [(pattern, handler, kw) for pattern, handler in routes], default_handler_class=NotFound,
         default_handler_args=kw, xsrf_cookies=True, cookie_secret=cookie_secret,
         xsrf_cookie_kwargs={"samesite": "Strict", "httponly": True}, compress_response=True)
+
+
+class Healthz(tornado.web.RequestHandler):
+    """For container health checks: answers without a login and says nothing but "ok"."""
+
+    def initialize(self, **_):
+        pass
+
+    def check_xsrf_cookie(self):
+        pass
+
+    def get(self):
+        self.set_header("Content-Type", "text/plain")
+        self.finish("ok\n")
 
 
 class NotFound(Page):

@@ -10,10 +10,8 @@ import datetime as dt
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from http.cookiejar import CookieJar
 from urllib import error, parse, request
@@ -27,7 +25,7 @@ from pelbiot_jobs.db.ops_models import (cache_warm_runs, index_changes, incident
                                         reports)
 from tests.conftest import ROOT, clean_environ, free_port, service_env
 from tests.e2e.conftest import pj
-from tests.helpers import open_incident
+from tests.helpers import click_in_chromium, open_incident, wait_for_port
 
 USER, PASSWORD = "ops", "w3b-test-pässword"
 
@@ -80,14 +78,7 @@ def web(ops_schema, tmp_path_factory):
     log = open(tmp / "web.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "web"], env=env, cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp / "web.log").read_text()
-            time.sleep(0.2)
+    wait_for_port(port, proc, tmp / "web.log")
     yield {"url": f"http://127.0.0.1:{port}", "port": port, "host": host, "incident": incident_id, "ops": ops,
            "report": report_id, "env": env, "tmp": tmp, "warmer": warmer}
     proc.terminate()
@@ -121,6 +112,7 @@ def test_every_page_needs_the_credentials(web):
         assert status == 401 and headers["WWW-Authenticate"].startswith("Basic"), path
         assert PASSWORD not in body
         assert fetch(web["url"] + path, auth=(USER, "wrong"))[0] == 401, path
+    assert fetch(web["url"] + "/healthz", auth=None)[:3:2] == (200, "ok\n")  # for health checks: nothing else
 
 
 def test_every_page_shows_its_data_and_no_secret(web):
@@ -153,6 +145,19 @@ def test_an_incident_is_acknowledged_through_its_form(web):
     with engine_for(web["ops"]).connect() as conn:
         row = conn.execute(select(incidents).where(incidents.c.id == web["incident"])).mappings().one()
     assert (row["status"], row["acknowledged_by"]) == ("acknowledged", f"web:{USER}")
+
+
+def test_an_operator_acknowledges_an_incident_in_a_real_browser(web, tmp_path):
+    """Headless Chromium opens the incidents page, an operator clicks Acknowledge: the form (with
+    its token, the browser's cookie and login) lands, and the change is in the ops database."""
+    incident_id = open_incident(web["ops"], f"click-{uuid.uuid4().hex[:6]}")
+    base = f"http://{USER}:{parse.quote(PASSWORD)}@127.0.0.1:{web['port']}"
+    landed = click_in_chromium(base + "/incidents", f'form[action="/incidents/{incident_id}/ack"] button',
+                               tmp_path / "profile")
+    assert landed.endswith("/incidents")
+    with engine_for(web["ops"]).connect() as conn:
+        row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().one()
+    assert (row["status"], row["acknowledged_by"], row["hold"]) == ("acknowledged", f"web:{USER}", 0)
 
 
 def test_a_forged_cross_site_post_is_refused(web):
@@ -233,15 +238,8 @@ def test_flower_serves_the_web_view_from_its_own_process(web, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "flower", "--with-web"], env=env, cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", flower_port), timeout=1).close()
-                socket.create_connection(("127.0.0.1", web_port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "flower.log").read_text()
-                time.sleep(0.2)
+        wait_for_port(flower_port, proc, tmp_path / "flower.log")
+        wait_for_port(web_port, proc, tmp_path / "flower.log")
         assert fetch(f"http://127.0.0.1:{web_port}/incidents", auth=None)[0] == 401
         status, _, body = fetch(f"http://127.0.0.1:{web_port}/incidents")
         assert status == 200 and "cpu_high" in body

@@ -14,7 +14,7 @@ SERVICES = COMPOSE["services"]
 
 def test_every_piece_is_there():
     assert set(SERVICES) == {"mysql", "redis-broker", "redis-cache", "migrate", "worker", "worker-maintenance",
-                             "beat", "flower"}
+                             "beat", "flower", "web"}
     assert SERVICES["mysql"]["image"].startswith("mysql:8")
 
 
@@ -31,7 +31,7 @@ def test_long_running_services_have_health_checks_and_start_in_order():
             assert "healthcheck" in service, name
         for dep in service.get("depends_on", {}):
             assert dep in SERVICES, f"{name} depends on unknown {dep}"
-    for name in ("worker", "worker-maintenance", "beat", "flower"):
+    for name in ("worker", "worker-maintenance", "beat", "flower", "web"):
         deps = SERVICES[name]["depends_on"]
         assert deps["mysql"]["condition"] == "service_healthy"
         assert deps["redis-broker"]["condition"] == "service_healthy"
@@ -51,9 +51,10 @@ def test_no_password_is_written_in_the_file_and_flower_is_protected():
     for match in re.finditer(r"(PASSWORD|_URL)\s*:\s*(\S+)", text):
         value = match.group(2)
         assert "${" in value or "@" not in value or ":${" in value, match.group(0)
-    flower = SERVICES["flower"]
-    assert ":?" in flower["environment"]["PELBIOT_FLOWER_PASSWORD"]  # compose refuses to start without it
-    assert all(port.startswith("127.0.0.1:") for port in flower["ports"])
+    for name, variable in (("flower", "PELBIOT_FLOWER_PASSWORD"), ("web", "PELBIOT_WEB_PASSWORD")):
+        service = SERVICES[name]
+        assert ":?" in service["environment"][variable]  # compose refuses to start without it
+        assert all(port.startswith("127.0.0.1:") for port in service["ports"])
 
 
 def test_host_in_a_queue_list_means_this_hosts_queue():
@@ -76,7 +77,7 @@ def test_workers_have_stable_names_a_grace_period_and_cheap_health_checks():
 def test_the_rabbitmq_override_keeps_leases_in_a_redis_that_never_evicts():
     override = yaml.safe_load((ROOT / "docker-compose.rabbitmq.yml").read_text())["services"]
     assert set(override) - {"rabbitmq"} <= set(SERVICES)  # it only overrides services that exist
-    for name in ("worker", "worker-maintenance", "beat", "flower"):
+    for name in ("worker", "worker-maintenance", "beat", "flower"):  # the web view reads the ops DB only
         env = override[name]["environment"]
         assert env["PELBIOT_BROKER_URL"].startswith("amqp://") and "${RABBITMQ_PASSWORD:?" in env["PELBIOT_BROKER_URL"]
         assert env["PELBIOT_LOCK_REDIS_URL"] == "redis://redis-broker:6379/0"
