@@ -50,6 +50,7 @@ EXTERNAL_EFFECTS = {
     "reports.export": "sends e-mail",
     "alerts.evaluate": "may send alert e-mail",
     "alerts.notify": "sends e-mail",
+    "alerts.deliver": "sends chat and webhook notifications",
     "maintenance.retention": "deletes old records and report folders",
 }
 #: Which queue each area's tasks go to unless a beat.yaml job says otherwise. DDL and ANALYZE go

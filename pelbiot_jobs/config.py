@@ -119,6 +119,8 @@ class Settings:
     index_apply_advice: bool = False
     #: Who an operator's action is recorded as when no --by is given: SUDO_USER, else the login name.
     operator: str = "operator"
+    #: Notification receivers by name: Apprise URLs from PELBIOT_RECEIVER_<NAME> (secrets: never shown).
+    receivers: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:  # URLs carry passwords: never show them raw, even in a traceback
         fields = ", ".join(f"{k}={mask_url(v) if isinstance(v, str) else v!r}" for k, v in vars(self).items())
@@ -162,6 +164,10 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret value configured, so that messages can be scrubbed of them."""
         found = [s for s in (self.smtp.password, self.flower.password, self.web.password) if s]
+        for url in self.receivers.values():  # the whole URL and its tokens (a webhook's path is its key)
+            found.append(url)
+            found.extend(part for part in re.split(r"[/:@?&=]", url.split("://", 1)[-1])
+                         if len(part) >= 6 and "." not in part)  # tokens, not host names
         for url in (self.app_db_url, self.app_db_admin_url or "", self.ops_db_url, self.broker_url, self.cache_redis_url,
                     self.result_backend_url, self.requests_redis_url, self.lock_redis_url or ""):
             rest = url.split("://", 1)[-1]
@@ -327,6 +333,31 @@ class _Reader:
         return found
 
 
+#: A notification receiver's name, as alerts.yaml names it; its URL is PELBIOT_RECEIVER_<NAME>.
+RECEIVER_NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
+
+
+def receiver_variable(name: str) -> str:
+    return f"{PREFIX}RECEIVER_{name.upper().replace('-', '_')}"
+
+
+def _receivers(r: "_Reader") -> dict[str, str]:
+    """Every PELBIOT_RECEIVER_<NAME>: an Apprise URL (scheme://...), by its lower-case name."""
+    out = {}
+    for key in r.env:
+        if not key.startswith(PREFIX + "RECEIVER_"):
+            continue
+        name = key[len(PREFIX + "RECEIVER_"):].lower().replace("_", "-")
+        url = r.raw(key[len(PREFIX):])
+        if url is None:
+            continue
+        if not RECEIVER_NAME.fullmatch(name) or not re.fullmatch(r"[a-z][a-z0-9+.-]{1,20}://\S+", url):
+            raise ConfigError(f"{key} is not valid: name a receiver with letters, digits and '_' and give it an "
+                              "Apprise URL such as json://host/path or slack://T/B/C (the value is not shown)")
+        out[name] = url
+    return out
+
+
 def _listener(r: "_Reader", prefix: str, cls, what: str):
     """The settings of a server operators reach with a browser (Flower, the web view)."""
     found = cls(user=r.raw(f"{prefix}_USER"), password=r.raw(f"{prefix}_PASSWORD"),
@@ -454,6 +485,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         index_critical_load=r.integer("INDEX_CRITICAL_LOAD", _default("index_critical_load"), 1, 100_000),
         index_apply_advice=r.boolean("INDEX_APPLY_ADVICE", _default("index_apply_advice")),
         operator=env.get("SUDO_USER") or _login(env),
+        receivers=_receivers(r),
     )
 
 

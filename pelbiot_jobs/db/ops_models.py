@@ -229,6 +229,7 @@ notification_attempts = Table(
     Column("at", UtcDateTime, nullable=False),
     Column("outcome", String(16), nullable=False),  # sent, outbox, failed
     Column("detail", String(1000)),
+    Column("receiver", String(40)),  # an Apprise receiver's name; NULL: the e-mail
     Index(None, "notification_id"),
 )
 

@@ -56,11 +56,12 @@ def score(settings, now: dt.datetime | None = None) -> dict:
             "hosts": len(rows) - 1}
 
 
-def evaluate(settings, now: dt.datetime | None = None) -> tuple[dict, list[int]]:
+def evaluate(settings, now: dt.datetime | None = None) -> tuple[dict, list[int], list[str]]:
     """Step every rule; open and resolve incidents; queue a notification of what changed.
 
-    Returns the outcome and the notifications to send: the new one, and any queued more than
-    STUCK_AFTER ago that nobody picked up (its worker died in between).
+    Returns the outcome, the notifications to e-mail (the new one, and any queued more than
+    STUCK_AFTER ago that nobody picked up: its worker died in between) and the receivers the new
+    one also goes to.
     """
     from .engine import evaluate as step_rules
 
@@ -73,7 +74,7 @@ def evaluate(settings, now: dt.datetime | None = None) -> tuple[dict, list[int]]
     with engine.connect() as conn:
         to_send += [r.id for r in conn.execute(select(n.id).where(
             n.status == "pending", n.created_at < now - STUCK_AFTER)) if r.id not in to_send]
-    return result, to_send
+    return result, to_send, list(notify.get("receivers", []))
 
 
 def notify(settings, notification_id: int, task_id: str | None, last_attempt: bool) -> dict:
@@ -122,6 +123,57 @@ def notify(settings, notification_id: int, task_id: str | None, last_attempt: bo
         conn.execute(update(notifications).where(n.id == notification_id).values(status="sent", sent_at=now,
                                                                                last_error=None))
     return {"notification": notification_id, "outcome": outcome}
+
+
+def deliver(settings, notification_id: int, receiver: str, task_id: str | None) -> dict:
+    """Send one notification to one Apprise receiver (Slack, Teams, Telegram, a webhook...) once.
+
+    Each receiver is its own task: one that is down is retried with backoff (TransientError)
+    without holding up the others; every attempt is recorded with the receiver's name, never its
+    URL. The delivery is an effect done once per notification and receiver (effects.py).
+    """
+    import logging
+
+    import apprise
+
+    from ..errors import one_line
+
+    from ..config import receiver_variable
+
+    url = settings.receivers.get(receiver)
+    engine = engine_for(settings.ops_db_url)
+    if url is None:  # alerting goes on (incidents, e-mail, the other receivers); this one fails visibly
+        detail = f"receiver {receiver!r} has no URL: set {receiver_variable(receiver)} to its Apprise URL"
+        with engine.begin() as conn:
+            conn.execute(insert(notification_attempts).values(notification_id=notification_id, at=utcnow(),
+                                                              outcome="failed", detail=detail, receiver=receiver))
+        raise InputError(detail)
+    with engine.connect() as conn:
+        row = conn.execute(select(notifications).where(notifications.c.id == notification_id)).mappings().first()
+    if row is None:
+        return {"skipped": True, "reason": f"no notification #{notification_id}"}
+    key = f"alert-{receiver}:{notification_id}"
+    if effects.claim(settings, key, f"alert to {receiver}, notification #{notification_id}", task_id) == effects.DONE:
+        return {"skipped": True, "reason": f"notification #{notification_id} went to {receiver} in an earlier run"}
+    sender = apprise.Apprise()
+    now = utcnow()
+    if not sender.add(url):
+        raise InputError(f"receiver {receiver!r}: its URL is not one Apprise knows (the URL is not shown)")
+    with apprise.LogCapture(level=logging.WARNING) as said:
+        result = sender.notify(title=row["subject"], body=row["body_text"])
+    if not result:  # a bool, or (Apprise 2) a result that is true when every service took it
+        lines = [line.split(" - ", 2)[-1] for line in said.getvalue().splitlines() if line.strip()]
+        why = " ".join(" ".join(lines).split()) or "the receiver did not accept it"
+        detail = one_line(TransientError(f"{receiver}: {why}"), settings.secrets()).removeprefix("TransientError: ")
+        with engine.begin() as conn:
+            conn.execute(insert(notification_attempts).values(notification_id=notification_id, at=now,
+                                                              outcome="failed", detail=detail, receiver=receiver))
+        raise TransientError(detail)
+    with engine.begin() as conn:
+        effects.done(settings, key, "sent", conn=conn)
+        conn.execute(insert(notification_attempts).values(notification_id=notification_id, at=now, outcome="sent",
+                                                          detail=f"sent to {receiver}", receiver=receiver))
+    return {"notification": notification_id, "receiver": receiver, "outcome": "sent"}
 
 
 # --- what operators read ----------------------------------------------------------------------

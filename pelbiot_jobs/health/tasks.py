@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..celery_app import app
-from ..params import PositiveInt
+from ..params import Name, PositiveInt
 from ..runs import publishing
 
 
@@ -20,10 +20,14 @@ def alerts_evaluate(self) -> dict:
     """Step every alert rule; open and resolve incidents; queue one notification of what changed."""
     from . import service
 
-    result, to_send = service.evaluate(self.settings)
+    result, to_send, receivers = service.evaluate(self.settings)
     for notification_id in to_send:
         with publishing("dispatch"):
             alerts_notify.apply_async(args=[notification_id])
+    if result["notification_id"]:
+        for receiver in receivers:  # one task each: a receiver that is down does not hold up the others
+            with publishing("dispatch"):
+                alerts_deliver.apply_async(args=[result["notification_id"], receiver])
     return result
 
 
@@ -35,3 +39,12 @@ def alerts_notify(self, notification_id: int) -> dict:
 
     return service.notify(self.settings, notification_id, self.request.id,
                           last_attempt=self.request.retries >= self.max_retries)
+
+
+@app.task(name="alerts.deliver", bind=True, max_retries=8, backoff_max=600.0, soft_time_limit=50, time_limit=60,
+          params={"notification_id": PositiveInt(), "receiver": Name(40)})
+def alerts_deliver(self, notification_id: int, receiver: str) -> dict:
+    """Send one queued notification to one Apprise receiver (chat, webhook); retried with backoff."""
+    from . import service
+
+    return service.deliver(self.settings, notification_id, receiver, self.request.id)
