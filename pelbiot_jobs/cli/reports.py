@@ -35,11 +35,25 @@ def cmd_report(settings, args) -> int:
             raise InputError(f"--date {args.date!r}: use YYYY-MM-DD") from None
     migrate_ops(settings)  # the report is recorded in ops_reports
     result = export(settings, args.kind, day, args.email, Path(args.output).resolve() if args.output else None)
+    notice = result.get("receivers")
+    if notice:  # here, in this process: the command may run without a worker
+        from ..health.service import deliver
+
+        result["receivers"] = {}
+        for receiver in notice["receivers"]:
+            try:
+                result["receivers"][receiver] = deliver(settings, notice["notification_id"], receiver, None).get(
+                    "outcome", "skipped")
+            except Exception as exc:
+                from ..errors import one_line
+
+                result["receivers"][receiver] = f"failed: {one_line(exc, settings.secrets())}"
     if args.json:
         print_json(result)
     else:
         print(f"{args.kind} report {result['period']}: {result['files']} files in {result['folder']}"
-              + (f"; e-mail: {result['email']}" if "email" in result else ""))
+              + (f"; e-mail: {result['email']}" if "email" in result else "")
+              + "".join(f"; {name}: {outcome}" for name, outcome in result.get("receivers", {}).items()))
         if "warning" in result:
             print(f"pelbiot-jobs: {result['warning']}", file=sys.stderr)
     return EXIT_OK

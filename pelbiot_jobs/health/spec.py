@@ -18,7 +18,7 @@ REQUEST_METRICS = {"requests.per_minute": "requests", "requests.errors_per_minut
 METRIC_PREFIXES = ("host.", "mysql.", "redis.", "sqlite.", "worker.")
 RULE_KEYS = ("metric", "aggregate", "window", "op", "threshold", "clear_threshold", "for", "clear_for",
              "no_data", "severity", "description", "enabled")
-NOTIFY_KEYS = ("repeat_interval", "cooldown", "recipients", "receivers")
+NOTIFY_KEYS = ("repeat_interval", "cooldown", "recipients", "receivers", "report_receivers")
 #: Alertmanager's repeat interval; PELBIOT's alert_rules cooldown_seconds default.
 DEFAULT_REPEAT = 4 * 3600.0
 DEFAULT_COOLDOWN = 600.0
@@ -99,7 +99,8 @@ def parse_health(path: Path, problems: list[str]) -> tuple[list[Component], floa
 
 def parse_alerts(path: Path, problems: list[str]) -> tuple[list[Rule], dict]:
     """The rules and notification settings of alerts.yaml."""
-    notify = {"repeat_interval": DEFAULT_REPEAT, "cooldown": DEFAULT_COOLDOWN, "recipients": [], "receivers": []}
+    notify = {"repeat_interval": DEFAULT_REPEAT, "cooldown": DEFAULT_COOLDOWN, "recipients": [], "receivers": [],
+              "report_receivers": []}
     if not path.is_file():
         return [], notify
     data = load_yaml(path, problems)
@@ -125,13 +126,14 @@ def parse_alerts(path: Path, problems: list[str]) -> tuple[list[Rule], dict]:
             problems.append(f"{path}:{n.lines.get('recipients', 1)}: recipients must be a list of e-mail addresses")
         else:
             notify["recipients"] = recipients
-        receivers = n.get("receivers", [])
-        if not isinstance(receivers, list) or len(receivers) > 20 or not all(
-                isinstance(r, str) and re.fullmatch(r"[a-z][a-z0-9-]{0,39}", r) for r in receivers):
-            problems.append(f"{path}:{n.lines.get('receivers', 1)}: receivers must be a list of names (lower-case "
-                            "letters, digits, '-'); each one's Apprise URL is PELBIOT_RECEIVER_<NAME>")
-        else:
-            notify["receivers"] = list(dict.fromkeys(receivers))
+        for key in ("receivers", "report_receivers"):
+            receivers = n.get(key, [])
+            if not isinstance(receivers, list) or len(receivers) > 20 or not all(
+                    isinstance(r, str) and re.fullmatch(r"[a-z][a-z0-9-]{0,39}", r) for r in receivers):
+                problems.append(f"{path}:{n.lines.get(key, 1)}: {key} must be a list of names (lower-case "
+                                "letters, digits, '-'); each one's Apprise URL is PELBIOT_RECEIVER_<NAME>")
+            else:
+                notify[key] = list(dict.fromkeys(receivers))
     rules_map = data.get("rules")
     if not isinstance(rules_map, LineMap):
         problems.append(f"{path}:{data.lines.get('rules', 1)}: 'rules' must map rule names to rules")

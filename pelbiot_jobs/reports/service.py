@@ -8,7 +8,7 @@ import datetime as dt
 
 from ..clock import utcnow
 from ..db.engine import engine_for
-from ..errors import InputError
+from ..errors import InputError, ScheduleError
 from ..errors import one_line
 from . import KINDS
 
@@ -35,6 +35,14 @@ def export(settings, kind: str, day: dt.date | None, email: bool, output=None, t
     ctx = compute(ops, engine_for(settings.app_db_url), period)
     folder, files = write(ctx, output or settings.reports_dir, ops, now)
     result = {"kind": kind, "period": period.label, "folder": str(folder), "files": len(files)}
+    if email:
+        try:
+            notice = queue_for_receivers(settings, ctx, kind, period.label, folder, task_id)
+        except ScheduleError:
+            notice = None
+            result["warning"] = "alerts.yaml has problems (`pelbiot-jobs schedules check`): no chat receiver got it"
+        if notice:
+            result["receivers"] = notice
     recipients = list(settings.report_recipients.get(kind) or settings.smtp.recipients) or (
         [] if settings.smtp.configured else ["operator@localhost"])
     if email and recipients:
@@ -61,6 +69,36 @@ def export(settings, kind: str, day: dt.date | None, email: bool, output=None, t
         result["email"] = outcome + (" (again: an earlier run died while sending)"
                                      if claim == effects.INTERRUPTED else "")
     return result
+
+
+#: The longest report summary sent to a chat receiver (characters); the files hold the rest.
+MAX_NOTICE = 3500
+
+
+def queue_for_receivers(settings, ctx: dict, kind: str, label: str, folder, task_id: str | None) -> dict | None:
+    """The report's summary as a notification for the receivers alerts.yaml names under
+    ``notify: report_receivers:`` (sent by alerts.deliver, once per receiver); None without any.
+    One notification per task: a run again after its worker died finds the one it queued."""
+    from sqlalchemy import insert, select
+
+    from ..db.ops_models import notifications
+    from ..health.service import load_alerts
+    from .build import render_text
+
+    receivers = load_alerts(settings)[1].get("report_receivers", [])
+    if not receivers:
+        return None
+    marker = f"report:{task_id}" if task_id else f"report:cli:{utcnow().isoformat()}"
+    n = notifications.c
+    with engine_for(settings.ops_db_url).begin() as conn:
+        found = conn.execute(select(n.id).where(n.kind == "report", n.recipients == marker)).scalar()
+        if found is None:
+            text = render_text(ctx)
+            body = (text if len(text) <= MAX_NOTICE else text[:MAX_NOTICE] + "\n...") + f"\nFiles: {folder}"
+            found = conn.execute(insert(notifications).values(
+                created_at=utcnow(), kind="report", subject=f"[pelbiot-jobs] {kind} report {label}", body_text=body,
+                recipients=marker, status="receivers", attempts=0)).inserted_primary_key[0]
+    return {"notification_id": found, "receivers": list(receivers)}
 
 
 def list_reports(settings, limit: int = 50) -> list[dict]:

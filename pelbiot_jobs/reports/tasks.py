@@ -15,5 +15,13 @@ def reports_export(self, kind: str = "daily", date: str | None = None, email: bo
     """Build the daily, weekly or monthly operations report (or PELBIOT's summary); e-mail it."""
     from . import service
 
+    from ..health.tasks import alerts_deliver
+    from ..runs import publishing
+
     day = dt.date.fromisoformat(date) if date else None
-    return service.export(self.settings, kind, day, email, task_id=self.request.id)
+    result = service.export(self.settings, kind, day, email, task_id=self.request.id)
+    notice = result.get("receivers")
+    for receiver in (notice or {}).get("receivers", []):  # one task each, as for alerts
+        with publishing("dispatch"):
+            alerts_deliver.apply_async(args=[notice["notification_id"], receiver])
+    return result

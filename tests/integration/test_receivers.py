@@ -32,6 +32,7 @@ notify:
   cooldown: 0s
   repeat_interval: 1h
   receivers: [hook, chat, down]
+  report_receivers: [hook]
 rules:
   receivers_test_high:   # a rule of its own: no other test's alert state joins in
     metric: host.receivers_test_percent   # only this test samples it: no other test's host joins in
@@ -172,3 +173,17 @@ def test_fired_repeated_and_resolved_reach_every_receiver_once(app, worker, rece
     time.sleep(2)  # nothing more arrives at the others either
     assert len(live.texts("/hook")) == 3 and len(live.texts("/hooks/tokenchat1234")) == 3
     assert [a["outcome"] for a in attempts(settings, "hook")] == ["sent"] * 3
+
+
+def test_a_report_reaches_its_receivers_once(app, worker, receivers):
+    settings, live, _ = receivers
+    task_id = str(uuid.uuid4())
+    with publishing("cli"):
+        app.tasks["reports.export"].apply_async(kwargs={"kind": "daily", "email": True}, task_id=task_id)
+    row = wait_for_runs(engine_for(settings.ops_db_url), [task_id], 120)[task_id]
+    assert row["state"] == "SUCCESS", row
+    wait_for(lambda: any("daily report" in t for t in live.texts("/hook")), 30, "the report at the webhook")
+    time.sleep(2)
+    notices = [b for p, b in live.posts if p == "/hook" and "daily report" in b.get("title", "")]
+    assert len(notices) == 1 and "Files: " in notices[0]["message"]
+    assert not any(p == "/hooks/tokenchat1234" for p, _ in live.posts)  # only the receivers named for reports

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -65,12 +66,15 @@ def web(ops_schema, tmp_path_factory):
         warmer = f"web-test-{uuid.uuid4().hex[:6]}"
         conn.execute(insert(cache_warm_runs).values(run_id="web-test", warmer=warmer, started_at=now, finished_at=now,
                                                     duration_s=0.2, keys=42, bytes=4200))
-        folder = tmp / "reports" / "daily" / "2026-11-28"
+        # A day no other test reports on (the ops DB keeps one report per kind and period).
+        day = dt.date(2001, 1, 1) + dt.timedelta(days=random.randrange(5000))
+        folder = tmp / "reports" / "daily" / day.isoformat()
         folder.mkdir(parents=True)
-        (folder / "report.html").write_text("<html><body><h1>Daily report 2026-11-28</h1></body></html>")
+        (folder / "report.html").write_text(f"<html><body><h1>Daily report {day}</h1></body></html>")
         (folder / "kpis.csv").write_text("kpi,value\nuptime,99.9\n")
         report_id = conn.execute(insert(reports).values(
-            kind="daily", period_start=dt.datetime(2026, 11, 28), period_end=dt.datetime(2026, 11, 29),
+            kind="daily", period_start=dt.datetime.combine(day, dt.time()),
+            period_end=dt.datetime.combine(day + dt.timedelta(days=1), dt.time()),
             created_at=now, path=str(folder), outcome="written",
             files=json.dumps([{"name": "report.html", "bytes": 1}, {"name": "kpis.csv", "bytes": 1}]))).inserted_primary_key[0]
     score(settings)
@@ -80,7 +84,8 @@ def web(ops_schema, tmp_path_factory):
                             stderr=subprocess.STDOUT, start_new_session=True)
     wait_for_port(port, proc, tmp / "web.log")
     yield {"url": f"http://127.0.0.1:{port}", "port": port, "host": host, "incident": incident_id, "ops": ops,
-           "report": report_id, "env": env, "tmp": tmp, "warmer": warmer}
+           "report": report_id, "env": env, "tmp": tmp, "warmer": warmer,
+           "day": day}
     proc.terminate()
     proc.wait(30)
 
@@ -192,11 +197,16 @@ def test_prometheus_scrapes_metrics(web):
     assert cpu and cpu[0].value == 97.0  # the newest sample (the incident's)
     warmed = [s.value for s in families["pelbiot_cache_warm_keys"].samples if s.labels["warmer"] == web["warmer"]]
     assert warmed == [42.0]
+    # The Grafana dashboard in docs/ asks only for series this endpoint gives.
+    samples = {f.name + ("_total" if f.type == "counter" else "") for f in families.values()}
+    dashboard = json.loads((ROOT / "docs" / "grafana" / "pelbiot-jobs.json").read_text())
+    asked = {name for p in dashboard["panels"] for t in p["targets"] for name in re.findall(r"pelbiot_[a-z_]+", t["expr"])}
+    assert asked and asked <= samples, asked - samples
 
 
 def test_report_files_are_served_and_nothing_else(web):
     status, headers, body = fetch(f"{web['url']}/reports/{web['report']}/report.html")
-    assert status == 200 and "Daily report 2026-11-28" in body and headers["Content-Type"].startswith("text/html")
+    assert status == 200 and f"Daily report {web['day']}" in body and headers["Content-Type"].startswith("text/html")
     status, headers, body = fetch(f"{web['url']}/reports/{web['report']}/kpis.csv")
     assert status == 200 and headers["Content-Disposition"] == 'attachment; filename="kpis.csv"'
     for name in ("..%2f..%2f..%2fetc%2fpasswd", "secret.html", "web.log"):
