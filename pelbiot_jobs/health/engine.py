@@ -171,10 +171,10 @@ def evaluate(engine: Engine, rules: list[Rule], notify: dict, now: dt.datetime) 
                     "rule": rule.name, "host": host, "state": state.state, "since": state.since,
                     "clearing_since": state.clearing_since, "fired_at": state.fired_at, "value": state.value,
                     "evaluated_at": now, "last_notified_at": last_notified}], key=("rule", "host"))
-        notification_id = _queue_notification(conn, changes, notify, now)
+        notification_id, deliveries = _queue_notification(conn, changes, notify, now)
     return {"changes": [f"{c.transition.kind if c.transition else 'reminder'}:{c.rule.name}@{c.host}"
                         for c in changes],
-            "firing": firing_now, "notification_id": notification_id}
+            "firing": firing_now, "notification_id": notification_id, "deliveries": deliveries}
 
 
 def _worth_telling(conn, change: Change, notify: dict, now: dt.datetime) -> bool:
@@ -194,28 +194,50 @@ def _worth_telling(conn, change: Change, notify: dict, now: dt.datetime) -> bool
     return last is not None and change.since is not None and last >= change.since  # resolved
 
 
-def _queue_notification(conn, changes: list[Change], notify: dict, now: dt.datetime) -> int | None:
-    told = [c for c in changes if _worth_telling(conn, c, notify, now)]
-    if not told or not notify.get("recipients"):
-        return None
+def _render(told: list[Change], now: dt.datetime) -> tuple[str, str, str]:
     firing = [c for c in told if c.transition and c.transition.kind == "firing"]
     resolved = [c for c in told if c.transition and c.transition.kind == "resolved"]
     reminders = [c for c in told if c.transition is None]
     context = {"firing": firing, "resolved": resolved, "reminders": reminders, "now": now}
-    subject = " ".join(render("alerts_subject.txt.j2", **context).split())
-    text = render("alerts_email.txt.j2", **context)
-    html = render("alerts_email.html.j2", **context)
-    notification_id = conn.execute(insert(notifications).values(
+    return (" ".join(render("alerts_subject.txt.j2", **context).split()), render("alerts_email.txt.j2", **context),
+            render("alerts_email.html.j2", **context))
+
+
+def _insert_notification(conn, told: list[Change], now: dt.datetime, recipients: str, status: str) -> int:
+    subject, text, html = _render(told, now)
+    return conn.execute(insert(notifications).values(
         created_at=now, kind="alerts", subject=subject[:500], body_text=text, body_html=html,
-        recipients=", ".join(notify["recipients"]), status="pending", attempts=0)).inserted_primary_key[0]
+        recipients=recipients, status=status, attempts=0)).inserted_primary_key[0]
+
+
+def _queue_notification(conn, changes: list[Change], notify: dict, now: dt.datetime) -> tuple[int | None, dict]:
+    """One notification of what changed: e-mailed to the recipients (its id is returned) and sent to
+    each receiver; a receiver that only some of the rules name gets a notification of their changes
+    alone. Returns (the e-mail's notification or None, {receiver: notification id})."""
+    told = [c for c in changes if _worth_telling(conn, c, notify, now)]
+    default = tuple(notify.get("receivers") or ())
+    routes = [c.rule.receivers if c.rule.receivers is not None else default for c in told]
+    receivers = sorted({r for route in routes for r in route})
+    recipients = notify.get("recipients") or []
+    if not told or not (recipients or receivers):
+        return None, {}
+    everyone = [r for r in receivers if all(r in route for route in routes)]
+    main_id = _insert_notification(conn, told, now, ", ".join(recipients), "pending" if recipients else "receivers") \
+        if recipients or everyone else None
+    deliveries = {r: main_id for r in everyone}
+    for r in receivers:
+        if r not in deliveries:  # routed changes only
+            deliveries[r] = _insert_notification(conn, [c for c, route in zip(told, routes) if r in route], now,
+                                                 f"receiver:{r}", "receivers")
     a = alert_states.c
     for c in told:
         conn.execute(update(alert_states).where(and_(a.rule == c.rule.name, a.host == c.host))
                      .values(last_notified_at=now))
         if c.incident_id:
-            _event(conn, c.incident_id, now, "notified",
-                   f"{c.transition.kind if c.transition else 'reminder'} in notification #{notification_id}")
-    return notification_id
+            where = f"notification #{main_id}" if main_id else "notifications #" + ", #".join(
+                str(n) for n in sorted(set(deliveries.values())))
+            _event(conn, c.incident_id, now, "notified", f"{c.transition.kind if c.transition else 'reminder'} in {where}")
+    return (main_id if recipients else None), deliveries
 
 
 # --- operators' actions -----------------------------------------------------------------------

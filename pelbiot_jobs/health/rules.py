@@ -32,6 +32,8 @@ class Rule:
     severity: str = "warning"
     description: str = ""
     enabled: bool = True
+    #: The chat and webhook receivers this rule's notices go to; None: notify.receivers.
+    receivers: tuple[str, ...] | None = None
 
     @property
     def per_host(self) -> bool:

@@ -56,12 +56,12 @@ def score(settings, now: dt.datetime | None = None) -> dict:
             "hosts": len(rows) - 1}
 
 
-def evaluate(settings, now: dt.datetime | None = None) -> tuple[dict, list[int], list[str]]:
+def evaluate(settings, now: dt.datetime | None = None) -> tuple[dict, list[int], dict[str, int]]:
     """Step every rule; open and resolve incidents; queue a notification of what changed.
 
     Returns the outcome, the notifications to e-mail (the new one, and any queued more than
-    STUCK_AFTER ago that nobody picked up: its worker died in between) and the receivers the new
-    one also goes to.
+    STUCK_AFTER ago that nobody picked up: its worker died in between) and which notification
+    each receiver gets ({receiver: notification id}).
     """
     from .engine import evaluate as step_rules
 
@@ -74,7 +74,7 @@ def evaluate(settings, now: dt.datetime | None = None) -> tuple[dict, list[int],
     with engine.connect() as conn:
         to_send += [r.id for r in conn.execute(select(n.id).where(
             n.status == "pending", n.created_at < now - STUCK_AFTER)) if r.id not in to_send]
-    return result, to_send, list(notify.get("receivers", []))
+    return result, to_send, result.pop("deliveries", {})
 
 
 def notify(settings, notification_id: int, task_id: str | None, last_attempt: bool) -> dict:

@@ -17,7 +17,7 @@ REQUEST_METRICS = {"requests.per_minute": "requests", "requests.errors_per_minut
                    "requests.p95_ms": "p95_ms", "requests.p99_ms": "p99_ms", "requests.avg_ms": "avg_ms"}
 METRIC_PREFIXES = ("host.", "mysql.", "redis.", "sqlite.", "worker.")
 RULE_KEYS = ("metric", "aggregate", "window", "op", "threshold", "clear_threshold", "for", "clear_for",
-             "no_data", "severity", "description", "enabled")
+             "no_data", "severity", "description", "enabled", "receivers")
 NOTIFY_KEYS = ("repeat_interval", "cooldown", "recipients", "receivers", "report_receivers")
 #: Alertmanager's repeat interval; PELBIOT's alert_rules cooldown_seconds default.
 DEFAULT_REPEAT = 4 * 3600.0
@@ -179,11 +179,17 @@ def parse_alerts(path: Path, problems: list[str]) -> tuple[list[Rule], dict]:
         enabled = spec.get("enabled", True)
         if not isinstance(enabled, bool):
             problems.append(f"{at('enabled')}: enabled must be true or false")
+        receivers = spec.get("receivers")
+        if receivers is not None and (not isinstance(receivers, list) or len(receivers) > 20 or not all(
+                isinstance(r, str) and re.fullmatch(r"[a-z][a-z0-9-]{0,39}", r) for r in receivers)):
+            problems.append(f"{at('receivers')}: receivers must be a list of receiver names (lower-case letters, "
+                            "digits, '-'); [] sends this rule to none")
         if len(problems) == before:
             rules.append(Rule(name=name, metric=spec["metric"], op=op, threshold=threshold, aggregate=aggregate,
                               window=window, for_s=for_s, clear_threshold=clear, clear_for_s=clear_for,
                               no_data=no_data, severity=severity, description=str(spec.get("description", "")),
-                              enabled=enabled))
+                              enabled=enabled, receivers=tuple(dict.fromkeys(receivers)) if receivers is not None
+                              else None))
     return rules, notify
 
 

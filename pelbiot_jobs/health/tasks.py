@@ -20,14 +20,13 @@ def alerts_evaluate(self) -> dict:
     """Step every alert rule; open and resolve incidents; queue one notification of what changed."""
     from . import service
 
-    result, to_send, receivers = service.evaluate(self.settings)
+    result, to_send, deliveries = service.evaluate(self.settings)
     for notification_id in to_send:
         with publishing("dispatch"):
             alerts_notify.apply_async(args=[notification_id])
-    if result["notification_id"]:
-        for receiver in receivers:  # one task each: a receiver that is down does not hold up the others
-            with publishing("dispatch"):
-                alerts_deliver.apply_async(args=[result["notification_id"], receiver])
+    for receiver, notification_id in deliveries.items():  # one task each: one that is down holds up no other
+        with publishing("dispatch"):
+            alerts_deliver.apply_async(args=[notification_id, receiver])
     return result
 
 

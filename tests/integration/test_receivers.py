@@ -44,6 +44,15 @@ rules:
     for: 2s
     clear_for: 0s
     severity: critical
+  receivers_test_routed:   # this rule names its own receivers
+    metric: host.receivers_test_routed
+    aggregate: last
+    window: 30s
+    op: ">"
+    threshold: 80
+    for: 0s
+    severity: warning
+    receivers: [hook]
 """
 
 
@@ -187,3 +196,20 @@ def test_a_report_reaches_its_receivers_once(app, worker, receivers):
     notices = [b for p, b in live.posts if p == "/hook" and "daily report" in b.get("title", "")]
     assert len(notices) == 1 and "Files: " in notices[0]["message"]
     assert not any(p == "/hooks/tokenchat1234" for p, _ in live.posts)  # only the receivers named for reports
+
+
+def test_a_rule_naming_its_receivers_reaches_only_them(app, worker, receivers):
+    settings, live, _ = receivers
+    host = f"routed-{uuid.uuid4().hex[:6]}"
+    with engine_for(settings.ops_db_url).begin() as conn:
+        conn.execute(insert(metric_samples).values(metric="host.receivers_test_routed", host=host, ts=utcnow(),
+                                                   value=99.0))
+    evaluate(app, settings)
+    wait_for(lambda: any(host in b.get("message", "") for p, b in live.posts if p == "/hook"), 30,
+             "the routed notice at the webhook")
+    time.sleep(3)  # give the others every chance to (wrongly) get it
+    assert [p for p, b in live.posts if host in json.dumps(b)] == ["/hook"]
+    n = notification_attempts.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        told = {r.receiver for r in conn.execute(select(n.receiver).where(n.receiver.is_not(None)))}
+    assert "hook" in told
