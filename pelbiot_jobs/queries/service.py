@@ -134,7 +134,15 @@ def digest_history(settings, query_id: str) -> dict:
         raise InputError(f"no stored digest of query {query_id!r}")
     latest = rows[0]
     explained = next((r for r in rows if r["explain"]), None)
-    return {"query_id": query_id, "fingerprint": latest["fingerprint"], "example": latest["example"],
+    from ..db.ops_models import index_changes
+
+    c = index_changes.c
+    with engine_for(settings.ops_db_url).connect() as conn:  # the advisor names the query in its reason
+        indexes = [dict(r) for r in conn.execute(
+            select(c.started_at, c.outcome, c.table_name, c.index_name, c.statement, c.reason, c.explain_rows_before,
+                   c.explain_rows_after, c.latency_ms_before, c.latency_ms_after)
+            .where(c.reason.like(f"%(query {query_id[:16]})%")).order_by(c.started_at.desc()).limit(20)).mappings()]
+    return {"query_id": query_id, "indexes": indexes, "fingerprint": latest["fingerprint"], "example": latest["example"],
             "explain": json.loads(explained["explain"]) if explained else None,
             "explain_flags": explained["explain_flags"] if explained else None,
             "windows": [{k: r[k] for k in ("source", "window_start", "calls", "query_time_sum", "query_time_p95",

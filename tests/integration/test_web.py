@@ -62,7 +62,7 @@ def web(ops_schema, tmp_path_factory):
             run_id="web-test", table_name="load_profiles", index_name="idx_lp_created", outcome="created",
             statement="ALTER TABLE load_profiles ADD INDEX idx_lp_created (created_at)", started_at=now,
             duration_s=1.5, explain_rows_before=48000, explain_rows_after=120, latency_ms_before=310.0,
-            latency_ms_after=4.2))
+            latency_ms_after=4.2, reason="advisor: full scan of load_profiles by created_at (query ABCDEF0123456789)"))
         warmer = f"web-test-{uuid.uuid4().hex[:6]}"
         conn.execute(insert(cache_warm_runs).values(run_id="web-test", warmer=warmer, started_at=now, finished_at=now,
                                                     duration_s=0.2, keys=42, bytes=4200))
@@ -126,7 +126,7 @@ def test_every_page_shows_its_data_and_no_secret(web):
         f"/samples?host={web['host']}&window=1h": ["host.cpu_percent", "host.memory_percent", "<svg", "<polyline"],
         "/incidents": ["Acknowledge", "cpu_high", web["host"], "Silence", 'name="_xsrf"'],
         "/queries": ["ABCDEF0123456789", "select max(peak) from load_profiles", "full_scan"],
-        "/queries/ABCDEF0123456789": ["EXPLAIN", "48000", "load_profiles"],
+        "/queries/ABCDEF0123456789": ["EXPLAIN", "48000", "load_profiles", "idx_lp_created", "310.00 → 4.20"],
         "/indexes": ["idx_lp_created", "48,000", "120", "created"],
         "/reports": ["daily", "report.html", "kpis.csv"],
     }
