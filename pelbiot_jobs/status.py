@@ -167,7 +167,7 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
                 count, newest = dead_letters(client, limit=10)
                 dead = {"count": count, "newest": newest}
             if settings.broker_is_redis and not ping:
-                workers = sorted(w.get("node", "?") for w in heartbeats(redis_clients.coordination(settings)))
+                workers = sorted(w.get("node", "?") for w in heartbeats(client))
             else:
                 from .celery_app import configure
 

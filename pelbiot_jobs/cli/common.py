@@ -227,6 +227,3 @@ def celery_app(settings, with_schedule: bool = False, deep: bool = True):
 
     return configure(settings, with_schedule=with_schedule, deep=deep)
 
-
-def out(text: str) -> None:
-    sys.stdout.write(text + "\n")

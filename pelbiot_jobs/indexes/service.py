@@ -71,10 +71,16 @@ def full_plan(settings, path: Path | None = None) -> dict:
     return result
 
 
+def may_create(settings, entry: dict, only: str | None = None, include_advice: bool = False) -> bool:
+    """A planned create that may run: the one named (when one is), and an advisor's suggestion only
+    when configured (PELBIOT_INDEX_APPLY_ADVICE) or asked for by name."""
+    return (only is None or entry["name"] == only) and (
+        entry["source"] != "advisor" or settings.index_apply_advice or include_advice)
+
+
 def to_create(settings, result: dict, only: str | None = None, include_advice: bool = False) -> list[dict]:
     """The plan's creates that may run: declared ones, and the advisor's when configured (or named)."""
-    creates = [e for e in result["create"] if (only is None or e["name"] == only)
-               and (e["source"] != "advisor" or settings.index_apply_advice or include_advice)]
+    creates = [e for e in result["create"] if may_create(settings, e, only, include_advice)]
     if only and not creates:
         raise InputError(f"--only {only!r}: no such index to create (see `pelbiot-jobs indexes plan`)")
     return creates
@@ -96,8 +102,7 @@ def reconcile(settings, run_id: str, only: str | None = None) -> dict:
     except ConfigError as exc:
         return skipped(str(exc))
     p = current_plan(settings)
-    creates = [e for e in p["create"] if (only is None or e["name"] == only)
-               and (e["source"] != "advisor" or settings.index_apply_advice)]
+    creates = [e for e in p["create"] if may_create(settings, e, only)]
     results = apply(settings, creates, run_id, what="indexes.reconcile")
     ops = engine_for(settings.ops_db_url)
     for e in p["create"]:
