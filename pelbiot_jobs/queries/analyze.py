@@ -25,7 +25,7 @@ from ..db.upsert import upsert
 from ..db import checkpoints
 from .digest import QueryClass, cache_key, stats
 from .fingerprint import fingerprint, mask_literals, query_id
-from .slowlog import SEPARATOR, Event, parse_records
+from .slowlog import SEPARATOR, Event, is_safe_separator, parse_records
 
 #: Classes whose p95 query time is above this are flagged slow (s); PELBIOT_SLOW_THRESHOLD_MS.
 SLOW_THRESHOLD_S = 1.0
@@ -204,8 +204,10 @@ def _read_events(path: Path, offset: int, final: bool) -> tuple[list[Event], int
     # A file the server has left (final) is complete up to its end.
     if data.endswith(b";\n") or (final and len(data) < MAX_READ):
         usable = data
-    else:
+    else:  # the last separator after which reading may start again on its own
         cut = data.rfind(SEPARATOR)
+        while cut >= 0 and not is_safe_separator(data, cut):
+            cut = data.rfind(SEPARATOR, 0, cut)
         usable = data[:cut + 2] if cut >= 0 else b""
     events, skipped = [], 0
     for event in parse_records(usable.split(SEPARATOR)):

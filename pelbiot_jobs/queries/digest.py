@@ -158,7 +158,7 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: d
 
 def _records_of_blocks(read):
     """Records of a stream read in blocks by ``read(size)``: each block is cut at its last separator,
-    the rest waits for the next block (the "#" that starts the next record stays with it)."""
+    the rest waits for the next block (records never hold their separators, wherever a block ends)."""
     tail = b""
     while True:
         block = read(BLOCK)
@@ -170,7 +170,7 @@ def _records_of_blocks(read):
             tail = data
             continue
         yield from data[:cut].split(SEPARATOR)
-        tail = data[cut + 2:]
+        tail = data[cut + len(SEPARATOR):]
     if tail:
         yield from tail.split(SEPARATOR)
 
@@ -282,15 +282,22 @@ def class_summary(qc: QueryClass, mask_example: bool = True) -> dict:
 
 
 def summarize(digest: Digest, limit: int | None = None, mask_example: bool = True) -> dict:
-    """The digest as pt-query-digest's JSON shape: ``classes`` by total time, and ``global``."""
-    classes = sorted(digest.classes.values(),
-                     key=lambda qc: -math.fsum(qc.values.get(b"Query_time", ())))
-    total_time = math.fsum(math.fsum(qc.values.get(b"Query_time", ())) for qc in classes)
+    """The digest as pt-query-digest's JSON shape: ``classes`` by total time, and ``global``.
+
+    As pt-query-digest ranks classes by their total Query_time, a class none of whose events has a
+    Query_time (a general log or a session dump read as a slow log) is left out; its events are
+    counted as ``untimed_events``. ``query_count`` counts the events with a Query_time, as pt's.
+    """
+    timed = [qc for qc in digest.classes.values() if b"Query_time" in qc.values]
+    classes = sorted(timed, key=lambda qc: -math.fsum(qc.values[b"Query_time"]))
+    total_time = math.fsum(math.fsum(qc.values[b"Query_time"]) for qc in classes)
     out = [class_summary(qc, mask_example) for qc in (classes[:limit] if limit else classes)]
     for item in out:
         qt = item["metrics"].get("Query_time", {}).get("sum", 0.0)
         item["time_share_percent"] = 100.0 * qt / total_time if total_time else 0.0
+    counted = sum(len(qc.values[b"Query_time"]) for qc in classes)
     return {"classes": out,
-            "global": {"query_count": digest.events, "unique_query_count": len(digest.classes),
+            "global": {"query_count": counted, "unique_query_count": len(classes),
                        "query_time_sum": total_time, "skipped_events": digest.skipped,
+                       "untimed_events": digest.events - counted,
                        "filtered_events": digest.filtered, "bytes": digest.bytes}}

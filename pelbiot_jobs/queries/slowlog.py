@@ -15,6 +15,8 @@ import datetime as dt
 import re
 
 SEPARATOR = b";\n#"
+#: A file smaller than this is read by one process.
+MIN_SPLIT = 1 << 20
 _HEADER_LINE = re.compile(
     rb"^(?:T[cC][pP]\s[pP]ort:\s+\d+|[/A-Z].*mysqld,\sVersion.*(?:started\swith:|embedded\slibrary)"
     rb"|Time\s+Id\s+Command).*\n", re.M)
@@ -64,7 +66,20 @@ def _parse_time(raw: bytes) -> float | None:
         return None
 
 
-_ATTR_START = re.compile(rb"^\s*[A-Z][a-z_]+: ")
+#: A line that starts an event's header, once its "#" went with the separator: "Time:",
+#: "Query_time:", "User@Host:"...
+_HEADER_START = re.compile(rb"^\s*(?:[A-Z][a-z_]+|User@Host): ")
+_LEADING_NUMBER = re.compile(rb"\d+(?:\.\d+)?")
+
+
+def number(value: bytes) -> float | None:
+    """A header value as a number; a broken one (``18446744073708.796870.000036``, a timer that
+    wrapped) by its leading number, as pt-query-digest reads it; None when it has none."""
+    try:
+        return float(value)
+    except ValueError:
+        m = _LEADING_NUMBER.match(value)
+        return float(m.group()) if m else None
 
 
 def _may_have_banner(record: bytes) -> bool:
@@ -73,41 +88,122 @@ def _may_have_banner(record: bytes) -> bool:
             or (b"ort:" in record and (b"Tcp" in record or b"TCP" in record or b"tcp" in record)))
 
 
-def parse_records(records):
+#: What pt-query-digest makes of an event with no query text: a class of its own (fingerprint "").
+NO_QUERY = b"/* No query */"
+
+
+def _end_stripped(record: bytes) -> bytes:
+    """The record without its final ``;`` line end, as Perl's ``s/;\\n#?\\Z//`` (``\\Z``: the end or
+    before a final newline): ``select 1;\\n\\n`` -> ``select 1\\n``."""
+    if record.endswith(b";\n"):
+        return record[:-2]
+    if record.endswith(b";\n\n"):
+        return record[:-3] + b"\n"
+    if record.endswith(b";\n#"):
+        return record[:-3]
+    if record.endswith(b";\n#\n"):
+        return record[:-4] + b"\n"
+    return record
+
+
+def parse_records(records, state: dict | None = None):
     """Events of records (None for a record that holds no event), as pt-query-digest reads them.
 
-    Server start-up banners are removed first; when that uncovers a separator (a banner between
-    two events), the record is split again. A record of header lines only (MySQL logs
-    ``SET timestamp=...;`` then ``# administrator command: Quit;``) takes the first line of the
-    next record as its query, as pt-query-digest does.
+    Records are what lies between separators, without them (the ``#`` that starts the next
+    record is part of the separator). Server start-up banners are removed first; when that
+    uncovers a separator (a banner between two events), the record is split again.
+
+    A record of header lines only looks ahead, as pt-query-digest reads its stream: the next
+    line (up to ``;\\n``) decides. A line that starts the next event's header (``Time: ...``)
+    makes the record an event with no query (its own class, ``/* No query */``), and is read again
+    as the start of the next event; anything else is the record's query (``administrator command:
+    Quit`` after MySQL's ``SET timestamp=...;``). A header-only record with nothing after it is
+    skipped. What is left of a record whose first line was taken is read as a record of its own,
+    and may look ahead in turn. ``state["open"]`` tells whether the records ran out while a
+    look-ahead was still wanted (reading should have gone on past them).
+
+    One deliberate difference: pt-query-digest 3.x tells a following header line by
+    ``^\\s*[A-Z][a-z_]+: ``, which ``User@Host:`` does not match, so it takes the next event's
+    ``User@Host`` line and the rest of its header as a query, and the rest of that event looks
+    ahead in turn: after MariaDB logs a ``use db`` statement (a record ending with its ``use``
+    line), every following event with a one-line query becomes one bogus class. Here a
+    ``User@Host:`` line starts the next event, as ``Time:`` does.
     """
-    header_only = None
-    for record in records:
-        if header_only is not None:
-            first, _, rest = record.partition(b";\n")
-            if not _ATTR_START.match(first):
-                header_only.query = first.strip().lstrip(b"#").strip()
-                header_only.admin = header_only.query.startswith(b"administrator command:")
-                yield header_only if header_only.query else None
-                record = rest
-            else:
-                yield None
-            header_only = None
+    it = iter(records)
+    pending: list[bytes] = []
+    while True:
+        if pending:
+            record = pending.pop()
+        else:
+            record = next(it, None)
+            if record is None:
+                return
         if len(record) < 64 and not record.strip(b"#\n ;"):
             continue  # nothing at all: not an event, not a skipped one
-        parts = [record]
         if _may_have_banner(record):
             cleaned = _HEADER_LINE.sub(b"", record)
-            parts = cleaned.split(SEPARATOR) if cleaned != record else [cleaned]
-        for part in parts:
-            event = parse_record(part, banners_removed=True, keep_header_only=True)
-            if event is not None and not event.query.strip():
-                if event.attrs or event.ts:
-                    header_only = event
-                continue
+            if cleaned != record:
+                record, *more = cleaned.split(SEPARATOR)
+                pending.extend(reversed(more))
+        event = parse_record(record, banners_removed=True, keep_header_only=True)
+        if event is None or event.query.strip():
             yield event
-    if header_only is not None:
-        yield None
+            continue
+        if _end_stripped(record).endswith(b"\n"):
+            yield None  # the header ends with a line end: pt reads an empty query and drops it
+            continue
+        following = pending.pop() if pending else next(it, None)
+        if following is None:
+            if state is not None:
+                state["open"] = True
+            yield None
+            return
+        cut = following.find(b";\n")
+        line = following[:cut] if cut >= 0 else following
+        if _HEADER_START.match(line):
+            event.query = NO_QUERY
+            yield event
+            if cut >= 0:
+                pending.append(following)
+            else:  # pt reads on to the next separator: the record after joins this one
+                after = pending.pop() if pending else next(it, None)
+                if after is None and state is not None:
+                    state["open"] = True
+                pending.append(following if after is None else following + SEPARATOR + after)
+            continue
+        event.query = line.lstrip()
+        event.admin = event.query.startswith(b"administrator command:")
+        yield event if event.query else None
+        if cut >= 0 and following[cut + 2:]:
+            pending.append(following[cut + 2:])
+
+
+#: Records read again before a place a reader would start at, to find what state it is in there.
+LOOK_BACK = 200
+
+
+def is_safe_separator(data, at: int) -> bool:
+    """Whether a reader may start just after the separator at ``at`` on its own: read from up to
+    LOOK_BACK records before it, nothing still looks ahead there (see parse_records). Look-ahead
+    chains end within a few records in practice: a multi-line query or a ``Time:`` line ends them."""
+    window = bytes(data[max(0, at - (1 << 18)):at])
+    records = window.split(SEPARATOR)
+    if at > len(window):
+        records = records[1:]  # the first one is cut
+    state = {"open": False}
+    for _ in parse_records(records[-LOOK_BACK:], state):
+        pass
+    return not state["open"]
+
+
+def safe_separator(data, start: int, end: int) -> int:
+    """The first safe separator in ``data[start:end]``, -1 if none."""
+    at = start
+    while True:
+        at = data.find(SEPARATOR, at, end)
+        if at < 0 or is_safe_separator(data, at):
+            return at
+        at += len(SEPARATOR)
 
 
 #: Attributes read from the header; an empty value ("Schema:  QC_hit: No") is skipped.
@@ -143,7 +239,10 @@ def _fast(record: bytes) -> Event | None:
     if not query.strip():
         return None
     time_, uh, schema, qc, qt, lt, rs, rx, ra, bs, fscan, tdisk, fsort, db, ts = m.groups()
-    attrs = {b"Query_time": float(qt), b"Lock_time": float(lt), b"Rows_sent": float(rs),
+    qt, lt = number(qt), number(lt)
+    if qt is None or lt is None:
+        return None  # the general path drops what is not a number
+    attrs = {b"Query_time": qt, b"Lock_time": lt, b"Rows_sent": float(rs),
              b"Rows_examined": float(rx), b"Rows_affected": float(ra), b"Bytes_sent": float(bs), b"QC_hit": qc}
     if schema:
         attrs[b"Schema"] = schema
@@ -174,8 +273,7 @@ def parse_record(record: bytes, banners_removed: bool = False, keep_header_only:
         record = _HEADER_LINE.sub(b"", record)
     if not record.startswith(b"#"):
         record = b"#" + record
-    if record.endswith(b";\n"):
-        record = record[:-2]
+    record = _end_stripped(record)
     if fast and record[:7] in (b"# User@", b"# Time:"):
         event = _fast(record)
         if event is not None:
@@ -214,10 +312,9 @@ def parse_record(record: bytes, banners_removed: bool = False, keep_header_only:
     # Only the attributes used, in one regex pass over the header (literal names: fast).
     for name, value in _WANTED.findall(record, 0, pos):
         if name in NUMERIC:
-            try:
-                attrs[name] = float(value)
-            except ValueError:
-                pass
+            value = number(value)
+            if value is not None:
+                attrs[name] = value
         else:
             attrs[name] = value
     if uh_line is not None:
@@ -242,16 +339,18 @@ def split_records(data: bytes):
 
 
 def chunk_bounds(data: bytes | memoryview, parts: int) -> list[tuple[int, int]]:
-    """Split ``data`` into ``parts`` byte ranges that start at a record separator."""
+    """Split ``data`` into ``parts`` byte ranges, each starting just after a separator that a reader
+    may start at on its own (:func:`safe_separator`)."""
     size = len(data)
-    if parts <= 1 or size < 1 << 20:
+    if parts <= 1 or size < MIN_SPLIT:
         return [(0, size)]
     starts = [0]
     for i in range(1, parts):
-        at = bytes(data[i * size // parts: min(size, i * size // parts + (1 << 22))]).find(SEPARATOR)
+        guess = i * size // parts
+        at = safe_separator(data, guess, min(size, guess + (1 << 22)))
         if at < 0:
             continue
-        start = i * size // parts + at + len(SEPARATOR) - 1  # keep the "#" with the next record
+        start = at + len(SEPARATOR)
         if start > starts[-1]:
             starts.append(start)
     return [(s, e) for s, e in zip(starts, starts[1:] + [size])]

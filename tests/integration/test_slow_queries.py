@@ -1,6 +1,7 @@
 """queries.analyze on slow logs recorded from the real MariaDB: the file and the mysql.slow_log table."""
 
 import os
+import random
 import shutil
 import uuid
 from pathlib import Path
@@ -127,3 +128,159 @@ def test_the_offline_digest_has_the_same_classes_and_counts_as_pt_query_digest(t
     shutil.copy(Path(__file__).parents[1] / "data" / recorded, log)
     ours = {c["checksum"]: c["query_count"] for c in summarize(digest_files([log], workers=workers))["classes"]}
     assert ours == pt_query_digest(log)
+
+
+# --- parity with pt-query-digest on every shape of log --------------------------------------
+
+from tests.slowlog_shapes import shapes, with_time_lines  # noqa: E402
+
+SHAPES = shapes()
+
+
+def oracle(log: Path, whole: bool = False) -> dict:
+    """pt-query-digest on the log with a ``# Time:`` line starting every event (see
+    with_time_lines: the one place where we read a log differently from pt's own reading)."""
+    timed = log.with_name(log.name + ".timed")
+    timed.write_bytes(with_time_lines(log.read_bytes()))
+    return pt_query_digest(timed, whole)
+
+
+def digest_counts(log: Path, workers: int) -> tuple[dict, dict]:
+    from pelbiot_jobs.queries.digest import digest_files, summarize
+
+    summary = summarize(digest_files([log], workers=workers))
+    return {c["checksum"]: c["query_count"] for c in summary["classes"]}, summary["global"]
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_every_shape_of_log_gives_pt_query_digests_classes_and_counts(tmp_path, monkeypatch, name):
+    """Whole, cut into parts for three processes at any size, and read in blocks of 4 KB: the same
+    query IDs with the same counts as pt-query-digest; where it finds none, none."""
+    from pelbiot_jobs.queries import digest, slowlog
+
+    log = tmp_path / f"{name}.log"
+    log.write_bytes(SHAPES[name])
+    theirs = oracle(log)
+    ours, overall = digest_counts(log, 1)
+    assert ours == theirs
+    if theirs:  # the events with a Query_time, as pt counts them
+        assert overall["query_count"] == int(oracle(log, whole=True)["global"]["query_count"])
+    monkeypatch.setattr(slowlog, "MIN_SPLIT", 1000)  # parts and blocks whatever the size
+    monkeypatch.setattr(digest, "BLOCK", 4096)
+    assert digest_counts(log, 3)[0] == theirs
+
+
+def test_text_that_is_not_a_slow_log_has_no_classes(tmp_path):
+    for name in ("general-log", "session-dump", "only-a-banner", "empty"):
+        log = tmp_path / f"{name}.log"
+        log.write_bytes(SHAPES[name])
+        assert digest_counts(log, 2)[0] == {} == pt_query_digest(log), name
+
+
+def test_events_with_no_query_are_their_own_class_as_in_pt_query_digest(tmp_path):
+    from pelbiot_jobs.queries.fingerprint import query_id
+
+    from tests.slowlog_shapes import mariadb_event, no_query
+
+    r = random.Random(5)
+    log = tmp_path / "holes.log"  # a header with no statement, then an event that starts with "# Time:"
+    log.write_bytes(mariadb_event(r, 1) + no_query(r, 2) + b"# Time: 261128 10:00:03\n" + mariadb_event(r, 3))
+    ours, overall = digest_counts(log, 1)
+    assert ours[query_id(b"")] == 1 == pt_query_digest(log)[query_id(b"")]  # "/* No query */"
+    assert overall["skipped_events"] == 0
+
+
+def test_a_wrapped_query_time_counts_the_event_by_its_leading_number(tmp_path):
+    from pelbiot_jobs.queries.digest import digest_files, summarize
+    from pelbiot_jobs.queries.fingerprint import query_id
+
+    log = tmp_path / "wrapped.log"
+    log.write_bytes(SHAPES["wrapped-query-time"])
+    by_id = {c["checksum"]: c for c in summarize(digest_files([log], workers=1))["classes"]}
+    scan = by_id[query_id(b"select * from devices where id = ?")]
+    assert scan["metrics"]["Query_time"]["max"] == pytest.approx(18446744073708.796870)
+    assert {k: v["query_count"] for k, v in by_id.items()} == pt_query_digest(log)
+
+
+def test_an_empty_file_among_others_on_several_processes(tmp_path):
+    (tmp_path / "empty.log").write_bytes(b"")
+    (tmp_path / "one.log").write_bytes(SHAPES["mariadb"])
+    from pelbiot_jobs.queries.digest import digest_files, summarize
+
+    for paths in ([tmp_path / "empty.log"], [tmp_path / "empty.log", tmp_path / "empty.log"],
+                  [tmp_path / "empty.log", tmp_path / "one.log"]):
+        got = summarize(digest_files(paths, workers=4))["global"]["query_count"]
+        assert got == (400 if len(paths) == 2 and paths[1].name == "one.log" else 0)
+
+
+@pytest.fixture
+def recorded_shapes(slow_log, demo_app_db, mariadb):
+    """A slow log the real MariaDB writes for what PELBIOT and its operators send: multi-statement
+    packets (logged statement by statement), stored-procedure calls, administrative statements,
+    ``use db``, binary literals, a 1 MB query, EXPLAIN in the log (log_slow_verbosity=query_plan,
+    explain). MySQL's ``# administrator command:`` lines are in the made-up shapes: MariaDB does
+    not write them."""
+    import pymysql
+    from pymysql.constants import CLIENT
+
+    from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
+
+    path, cur = slow_log
+    app_db = mariadb["names"]["app"]
+    cur.execute("SELECT @@GLOBAL.log_slow_admin_statements, @@GLOBAL.log_slow_verbosity")
+    saved_admin, saved_verbosity = cur.fetchone()
+    cur.execute("SET GLOBAL log_slow_admin_statements = ON")
+    cur.execute("SET GLOBAL log_slow_verbosity = 'query_plan,explain'")
+    try:
+        conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
+                               database=app_db, autocommit=True, client_flag=CLIENT.MULTI_STATEMENTS)
+        c = conn.cursor()
+        c.execute("DROP PROCEDURE IF EXISTS pj_peak")
+        c.execute("CREATE PROCEDURE pj_peak(IN d INT) BEGIN SELECT MAX(peak) FROM load_profiles WHERE device_id = d; END")
+        for i in range(30):
+            c.execute(f"SELECT {i}; SELECT * FROM devices WHERE id = {i % 5 + 1}")
+            while c.nextset():
+                pass
+            c.execute(f"CALL pj_peak({i % 7 + 1})")
+            while c.nextset():
+                pass
+            c.execute("SELECT id FROM devices WHERE id = 1 AND LENGTH(%s) > 0", (bytes([i, 0, 255, 39, 92, 10, 59]),))
+            c.execute(f"use `{app_db}`")
+            c.execute(f"SELECT max(peak) FROM load_profiles WHERE date(created_at) = '2026-11-{i % 28 + 1:02d}'")
+        c.execute("SELECT id FROM devices WHERE id IN (" + ",".join(str(k) for k in range(150000)) + ")")
+        c.execute("ANALYZE TABLE devices")  # an administrative statement
+        conn.close()  # Quit
+        mysql(app_db).cursor().execute("DROP PROCEDURE pj_peak")
+    finally:
+        cur.execute("SET GLOBAL log_slow_admin_statements = %s", (saved_admin,))
+        cur.execute("SET GLOBAL log_slow_verbosity = %s", (saved_verbosity,))
+    cur.execute("FLUSH SLOW LOGS")
+    return path
+
+
+def test_a_log_the_real_mariadb_writes_for_every_kind_of_statement(recorded_shapes, tmp_path, monkeypatch):
+    from pelbiot_jobs.queries import digest, slowlog
+
+    from pelbiot_jobs.queries.fingerprint import query_id
+
+    log = tmp_path / "recorded.log"
+    shutil.copy(recorded_shapes, log)
+    data = log.read_bytes()
+    for shape in (b"# explain:", b"CALL pj_peak", b"SELECT 0;", b"use `", b"LENGTH(",
+                  b"ANALYZE TABLE", b"IN (0,1,2"):
+        assert shape in data, shape
+    theirs = oracle(log)
+    assert sum(theirs.values()) >= 150
+    ours = digest_counts(log, 1)[0]
+    assert ours == theirs
+    # Every statement counted as often as it ran.
+    assert ours[query_id(b"select max(peak) from load_profiles where date(created_at) = ?")] == 30
+    assert ours[query_id(b"call pj_peak")] == 30
+    # pt-query-digest's own reading of the same file: after the first `use db` event, the next
+    # event's header is taken for a query, and the events after it with it.
+    as_pt_reads_it = pt_query_digest(log)
+    bogus = sum(n for i, n in as_pt_reads_it.items() if i not in ours)
+    assert bogus > 100 and as_pt_reads_it.get(query_id(b"call pj_peak"), 0) < 30
+    monkeypatch.setattr(slowlog, "MIN_SPLIT", 1000)
+    monkeypatch.setattr(digest, "BLOCK", 8192)
+    assert digest_counts(log, 3)[0] == theirs
