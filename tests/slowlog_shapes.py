@@ -175,3 +175,39 @@ def with_time_lines(log: bytes) -> bytes:
         out.append(line)
         previous = line
     return b"\n".join(out)
+
+
+def _name(r: random.Random, n: int) -> str:
+    """One of ``n`` names with no digit in them (the fingerprint turns digits into ``?``)."""
+    k = r.randrange(n)
+    return "c_" + "".join(chr(97 + (k // 26 ** j) % 26) for j in range(3))
+
+
+def bench_shapes(size_mb: int) -> dict[str, bytes]:
+    """Logs of about ``size_mb`` MB each, for bench/slowlog.py: the layouts of MariaDB, MySQL 8 and
+    MySQL 5, few classes and many, short queries and long ones."""
+    r = random.Random(7)
+    target = size_mb << 20
+
+    def grow(make) -> bytes:
+        parts, size, i = [], 0, 0
+        while size < target:
+            event = make(r, i)
+            parts.append(event)
+            size += len(event)
+            i += 1
+        return b"".join(parts)
+
+    short = [b"SELECT * FROM devices WHERE id = 7", b"UPDATE devices SET status = 'online' WHERE id = 3",
+             b"SELECT hour, AVG(`load`) FROM load_profiles WHERE hour >= 3 GROUP BY hour"]
+    return {
+        "mariadb-few-classes-short": grow(lambda r, i: mariadb_event(
+            r, i, short[i % 3].replace(b"7", str(r.randint(1, 99)).encode()))),
+        "mariadb-mixed": grow(mariadb_event),
+        "mariadb-many-classes": grow(lambda r, i: mariadb_event(
+            r, i, f"SELECT {_name(r, 5)} FROM {_name(r, 200)} WHERE {_name(r, 2)} = {i}".encode())),
+        "mysql8-mixed": grow(mysql8_event),
+        "mysql5-long-queries": grow(lambda r, i: old_event(r, i, b"SELECT id FROM sensor_data WHERE sensor_id IN ("
+                                                            + b", ".join(str(r.randint(1, 10 ** 6)).encode()
+                                                                         for _ in range(r.randint(300, 1500))) + b")")),
+    }

@@ -23,8 +23,8 @@ from ..db.ops_models import query_digests
 from ..filetail import find_by_inode
 from ..db.upsert import upsert
 from ..db import checkpoints
-from .digest import QueryClass, cache_key, stats
-from .fingerprint import fingerprint, mask_literals, query_id
+from .digest import QueryClass
+from .fingerprint import FingerprintCache, fingerprint, mask_literals, query_id
 from .slowlog import SEPARATOR, Event, is_safe_separator, parse_records
 
 #: Classes whose p95 query time is above this are flagged slow (s); PELBIOT_SLOW_THRESHOLD_MS.
@@ -47,16 +47,12 @@ def hour_of(ts: float | None, fallback: dt.datetime) -> dt.datetime:
 def group(events, now: dt.datetime) -> dict[tuple[dt.datetime, bytes], tuple[QueryClass, Counter, bytes]]:
     """Pure: events -> {(hour, fingerprint): (class, Query_time histogram in ms buckets, raw example)}."""
     out: dict = {}
-    cache: dict[bytes, bytes] = {}
+    fingerprint_of = FingerprintCache()
     for e in events:
-        key = cache_key(e.query)
-        fp = cache.get(key)
-        if fp is None:
-            fp = cache[key] = fingerprint(e.query)
-        key = (hour_of(e.ts, now), fp)
+        key = (hour_of(e.ts, now), fingerprint_of(e.query))
         entry = out.get(key)
         if entry is None:
-            entry = out[key] = (QueryClass(fp), Counter(), b"")
+            entry = out[key] = (QueryClass(key[1]), Counter(), b"")
         qc, hist, _ = entry
         before = qc.example_time
         qc.add(e)
@@ -74,7 +70,7 @@ def _percentile(hist: Counter, q: float, maximum: float) -> float:
 
 def _row(source, hour, qc: QueryClass, hist: Counter, stored: dict | None, mask: bool,
          slow_s: float = SLOW_THRESHOLD_S) -> dict:
-    s = {name.decode(): stats(arr) for name, arr in qc.values.items()}
+    s = {name.decode(): qc.stat(name) for name in qc.attributes()}
     qt = s.get("Query_time", {})
 
     def total(name):
@@ -387,7 +383,7 @@ def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict) -> t
 
     Returns (explained, refused): a refused example is stored with its reason and never run.
     """
-    worst = sorted(grouped.items(), key=lambda kv: -sum(kv[1][0].values.get(b"Query_time", ())))[:EXPLAIN_TOP]
+    worst = sorted(grouped.items(), key=lambda kv: -kv[1][0].total(b"Query_time"))[:EXPLAIN_TOP]
     done = refused = 0
     for (hour, fp), (qc, _hist, raw) in worst:
         db = next(iter(qc.dbs), b"").decode("utf-8", "replace") or None

@@ -1,64 +1,126 @@
 """Group slow-log events into query classes and compute their statistics, on every core.
 
-A file is cut into byte ranges at record separators; each range is read in blocks (memory stays
-flat whatever the file's size) by a process of its own, which returns its classes; the parent
-merges them. ``.gz`` files are read by one process each, streaming.
+A file is cut into byte ranges at record separators; each range is read in blocks by a process
+of its own, which returns its classes; the parent merges them. ``.gz`` files are read by one
+process each, streaming.
+
+Memory stays flat whatever the file's size: each class keeps its attributes' values as they
+come (exact statistics) until the digest holds RAW_BUDGET of them; then the biggest are folded
+into counts of 5 %-wide buckets (pt-query-digest's own buckets) with exact count, sum, min and
+max: median and 95th percentile are then read from buckets (at most 5 % off), as pt reads them.
+Memory then grows with the number of classes, not of events.
 """
 
 from __future__ import annotations
 
+import gc
 import gzip
 import math
 import os
 from array import array
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fingerprint import fingerprint, mask_literals, query_id
-from .slowlog import FLAGS, NUMERIC, SEPARATOR, chunk_bounds, parse_records
+from .fingerprint import FingerprintCache, mask_literals, query_id
+from .slowlog import FLAGS, NUMERIC, SEPARATOR, chunk_bounds, parse_records, without_banners
 
 #: Bytes read at a time by each process.
 BLOCK = 8 << 20
 NUMERIC_NAMES = tuple(sorted(NUMERIC))
 FLAG_NAMES = FLAGS
+FLAG_SET = frozenset(FLAGS)
 #: Parts a file is cut into per worker process.
-PARTS_PER_WORKER = 4
+PARTS_PER_WORKER = 2
 #: Distinct query texts whose fingerprint is remembered (many logs repeat the same text).
 FP_CACHE = 200_000
 #: A query longer than this is cut before fingerprinting (a multi-megabyte INSERT stays cheap).
 MAX_QUERY = 1 << 20
+#: Raw attribute values a digest keeps (8 bytes each) before folding the biggest into buckets.
+RAW_BUDGET = 2_000_000
+#: Events between two looks at the raw values held.
+FOLD_CHECK = 50_000
 
 
-@dataclass
+class Folded:
+    """Values of one attribute folded into buckets: exact count, sum, min and max."""
+
+    __slots__ = ("count", "sum", "min", "max", "buckets")
+    #: pt-query-digest's buckets: 5 % wide from 1e-6 up.
+    GROWTH = 1.05
+    FLOOR = 1e-6
+
+    def __init__(self):
+        self.count, self.sum, self.min, self.max = 0, 0.0, math.inf, -math.inf
+        self.buckets: Counter = Counter()
+
+    def add(self, values) -> None:
+        if not values:
+            return
+        self.count += len(values)
+        self.sum = math.fsum((self.sum, math.fsum(values)))
+        self.min = min(self.min, min(values))
+        self.max = max(self.max, max(values))
+        log, floor, scale = math.log, self.FLOOR, 1.0 / math.log(self.GROWTH)
+        self.buckets.update(0 if v <= floor else 1 + int(log(v / floor) * scale) for v in values)
+
+    def merge(self, other: "Folded") -> None:
+        self.count += other.count
+        self.sum = math.fsum((self.sum, other.sum))
+        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
+        self.buckets.update(other.buckets)
+
+    def rank(self, rank: int) -> float:
+        """The value of the rank-th smallest (1-based), as its bucket's upper bound within [min, max]."""
+        seen = 0
+        for b in sorted(self.buckets):
+            seen += self.buckets[b]
+            if seen >= rank:
+                return max(self.min, min(self.max, self.FLOOR * self.GROWTH ** b))
+        return self.max
+
+
 class QueryClass:
-    fingerprint: bytes
-    count: int = 0
-    values: dict = field(default_factory=dict)  # attribute -> array('d')
-    flags: Counter = field(default_factory=Counter)
-    ts_min: float | None = None
-    ts_max: float | None = None
-    dbs: Counter = field(default_factory=Counter)
-    users: Counter = field(default_factory=Counter)
-    hosts: Counter = field(default_factory=Counter)
-    example: bytes = b""
-    example_time: float = -1.0
-    example_ts: float | None = None
+    """One class of queries (one fingerprint) and what its events add up to (slots: classes are
+    made and pickled between processes by the thousand)."""
+
+    __slots__ = ("fingerprint", "count", "values", "folded", "flags", "ts_min", "ts_max", "dbs", "users", "hosts",
+                 "example", "example_time", "example_ts")
+
+    def __init__(self, fingerprint: bytes):
+        self.fingerprint = fingerprint
+        self.count = 0
+        self.values: dict = {}  # attribute -> array('d') of values not folded yet
+        self.folded: dict = {}  # attribute -> Folded
+        self.flags: Counter = Counter()
+        self.ts_min: float | None = None
+        self.ts_max: float | None = None
+        self.dbs: Counter = Counter()
+        self.users: Counter = Counter()
+        self.hosts: Counter = Counter()
+        self.example = b""
+        self.example_time = -1.0
+        self.example_ts: float | None = None
+
+    def __getstate__(self):
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state):
+        for k, v in zip(self.__slots__, state):
+            setattr(self, k, v)
 
     def add(self, e) -> None:
         self.count += 1
-        attrs = e.attrs
         values = self.values
-        for name in NUMERIC_NAMES:
-            value = attrs.get(name)
-            if value is not None:
+        attrs = e.attrs
+        # Numeric attributes are floats; the rest are bytes: flags count when "Yes".
+        for name, value in attrs.items():
+            if value.__class__ is float:
                 arr = values.get(name)
                 if arr is None:
                     arr = values[name] = array("d")
                 arr.append(value)
-        for name in FLAG_NAMES:
-            if attrs.get(name) == b"Yes":
+            elif value == b"Yes" and name in FLAG_SET:
                 self.flags[name] += 1
         ts = e.ts
         if ts is not None:
@@ -76,10 +138,57 @@ class QueryClass:
         if qt > self.example_time:
             self.example, self.example_time, self.example_ts = e.query[:MAX_QUERY], qt, ts
 
+    def fold(self) -> int:
+        """Fold every attribute's raw values into buckets; the number of values folded."""
+        n = 0
+        for name, arr in self.values.items():
+            if arr:
+                self.folded.setdefault(name, Folded()).add(arr)
+                n += len(arr)
+        self.values = {name: array("d") for name in self.values}
+        return n
+
+    def raw(self) -> int:
+        return sum(len(arr) for arr in self.values.values())
+
+    def has(self, name: bytes) -> bool:
+        return name in self.values or name in self.folded
+
+    def n(self, name: bytes) -> int:
+        """How many events had the attribute."""
+        f = self.folded.get(name)
+        return len(self.values.get(name, ())) + (f.count if f else 0)
+
+    def total(self, name: bytes) -> float:
+        f = self.folded.get(name)
+        return math.fsum((math.fsum(self.values.get(name, ())), f.sum if f else 0.0))
+
+    def stat(self, name: bytes) -> dict:
+        """sum, min, max, avg, median and pct_95 (nearest rank) of the attribute: exact while its
+        values are raw, from buckets (at most 5 % high) once folded."""
+        f = self.folded.get(name)
+        if f is None or not f.count:
+            return stats(self.values.get(name, ()))
+        whole = Folded()
+        whole.merge(f)
+        whole.add(self.values.get(name, ()))
+        n = whole.count
+        return {"sum": whole.sum, "min": whole.min, "max": whole.max, "avg": whole.sum / n,
+                "median": whole.rank((n - 1) // 2 + 1), "pct_95": whole.rank(max(1, math.ceil(0.95 * n)))}
+
+    def attributes(self):
+        return sorted(set(self.values) | set(self.folded))
+
     def merge(self, other: "QueryClass") -> None:
         self.count += other.count
         for name, arr in other.values.items():
             self.values.setdefault(name, array("d")).extend(arr)
+        for name, f in other.folded.items():
+            mine = self.folded.get(name)
+            if mine is None:
+                self.folded[name] = f
+            else:
+                mine.merge(f)
         self.flags.update(other.flags)
         if other.ts_min is not None and (self.ts_min is None or other.ts_min < self.ts_min):
             self.ts_min = other.ts_min
@@ -92,13 +201,38 @@ class QueryClass:
             self.example, self.example_time, self.example_ts = other.example, other.example_time, other.example_ts
 
 
-@dataclass
 class Digest:
-    classes: dict = field(default_factory=dict)  # fingerprint -> QueryClass
-    events: int = 0
-    skipped: int = 0  # records that held no query (garbage, truncated, header only)
-    filtered: int = 0  # events before --since
-    bytes: int = 0
+    """Classes by fingerprint, and what was read."""
+
+    __slots__ = ("classes", "events", "skipped", "filtered", "bytes", "raw")
+
+    def __init__(self):
+        self.classes: dict = {}  # fingerprint -> QueryClass
+        self.events = 0
+        self.skipped = 0  # records that held no query (garbage, truncated, header only)
+        self.filtered = 0  # events before --since
+        self.bytes = 0
+        self.raw = 0  # raw attribute values held by the classes (see RAW_BUDGET)
+
+    def __getstate__(self):
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state):
+        for k, v in zip(self.__slots__, state):
+            setattr(self, k, v)
+
+    def count_raw(self) -> None:
+        self.raw = sum(qc.raw() for qc in self.classes.values())
+
+    def fold_if_needed(self, budget: int | None = None) -> None:
+        """Fold the classes holding the most raw values until half the budget is left."""
+        budget = RAW_BUDGET if budget is None else budget
+        if self.raw <= budget:
+            return
+        for qc in sorted(self.classes.values(), key=lambda qc: -qc.raw()):
+            self.raw -= qc.fold()
+            if self.raw <= budget // 2:
+                break
 
     def merge(self, other: "Digest") -> None:
         for fp, qc in other.classes.items():
@@ -111,31 +245,17 @@ class Digest:
         self.skipped += other.skipped
         self.filtered += other.filtered
         self.bytes += other.bytes
+        self.raw += other.raw
+        self.fold_if_needed()
 
 
-#: Every digit becomes one marker byte: queries that differ only in digit values share a key.
-_DIGITS_TO_MARK = bytes.maketrans(b"0123456789", b"\x00" * 10)
-
-
-def cache_key(query: bytes) -> bytes:
-    """A key under which queries share one fingerprint: each digit replaced by one marker byte.
-
-    Every step of the fingerprint treats a digit like any other digit, so two queries that
-    differ only in which digits they hold have the same fingerprint. The exceptions keep digits
-    in the result (CALL names, administrator commands) or test single digits (pt-table-checksum's
-    comment): those are keyed by their exact text.
-    """
-    head = query[:32].lstrip().lower()
-    if head.startswith((b"call", b"administrator")) or b"/*" in query:
-        return query
-    return query.translate(_DIGITS_TO_MARK)
-
-
-def digest_records(records, digest: Digest, since: float | None = None, cache: dict | None = None) -> None:
-    """Add records (bytes between separators) to ``digest``."""
-    cache = {} if cache is None else cache
+def digest_records(records, digest: Digest, since: float | None = None, cache: FingerprintCache | None = None,
+                   banners: bool = True) -> None:
+    """Add records (bytes between separators) to ``digest`` (``banners``: whether records may hold
+    server start-up banners still)."""
+    fingerprint_of = FingerprintCache() if cache is None else cache
     classes = digest.classes
-    for event in parse_records(records):
+    for event in parse_records(records, banners=banners):
         if event is None:
             digest.skipped += 1
             continue
@@ -143,17 +263,16 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: d
             digest.filtered += 1
             continue
         query = event.query if len(event.query) <= MAX_QUERY else event.query[:MAX_QUERY]
-        key = cache_key(query)
-        fp = cache.get(key)
-        if fp is None:
-            fp = fingerprint(query)
-            if len(cache) < FP_CACHE:
-                cache[key] = fp
+        fp = fingerprint_of(query)
         qc = classes.get(fp)
         if qc is None:
             qc = classes[fp] = QueryClass(fp)
         qc.add(event)
         digest.events += 1
+        if not digest.events % FOLD_CHECK:
+            digest.count_raw()
+            digest.fold_if_needed()
+    digest.count_raw()
 
 
 def _records_of_blocks(read):
@@ -169,10 +288,10 @@ def _records_of_blocks(read):
         if cut < 0:
             tail = data
             continue
-        yield from data[:cut].split(SEPARATOR)
+        yield from without_banners(data[:cut]).split(SEPARATOR)
         tail = data[cut + len(SEPARATOR):]
     if tail:
-        yield from tail.split(SEPARATOR)
+        yield from without_banners(tail).split(SEPARATOR)
 
 
 def _records_of_range(path: str, start: int, end: int):
@@ -198,7 +317,15 @@ def _digest_part(args) -> Digest:
     path, start, end, since = args
     digest = Digest()
     records = _records_of_gzip(path) if end is None else _records_of_range(path, start, end)
-    digest_records(records, digest, since)
+    # Events, their attributes and the classes hold no reference cycles: refcounting frees them,
+    # and the cycle collector's passes over millions of young objects are only cost (5-15 %).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        digest_records(records, digest, since, banners=False)  # removed block by block
+    finally:
+        if collecting:
+            gc.enable()
     digest.bytes = (os.path.getsize(path) if end is None else end - start)
     return digest
 
@@ -264,7 +391,7 @@ def class_summary(qc: QueryClass, mask_example: bool = True) -> dict:
         return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") if ts else None
 
     example = mask_literals(qc.example) if mask_example else qc.example
-    metrics = {name.decode(): stats(arr) for name, arr in qc.values.items()}
+    metrics = {name.decode(): qc.stat(name) for name in qc.attributes()}
     return {
         "checksum": query_id(qc.fingerprint),
         "fingerprint": qc.fingerprint.decode("utf-8", "replace"),
@@ -288,14 +415,15 @@ def summarize(digest: Digest, limit: int | None = None, mask_example: bool = Tru
     Query_time (a general log or a session dump read as a slow log) is left out; its events are
     counted as ``untimed_events``. ``query_count`` counts the events with a Query_time, as pt's.
     """
-    timed = [qc for qc in digest.classes.values() if b"Query_time" in qc.values]
-    classes = sorted(timed, key=lambda qc: -math.fsum(qc.values[b"Query_time"]))
-    total_time = math.fsum(math.fsum(qc.values[b"Query_time"]) for qc in classes)
+    timed = [qc for qc in digest.classes.values() if qc.has(b"Query_time")]
+    totals = {id(qc): qc.total(b"Query_time") for qc in timed}
+    classes = sorted(timed, key=lambda qc: -totals[id(qc)])
+    total_time = math.fsum(totals.values())
     out = [class_summary(qc, mask_example) for qc in (classes[:limit] if limit else classes)]
     for item in out:
         qt = item["metrics"].get("Query_time", {}).get("sum", 0.0)
         item["time_share_percent"] = 100.0 * qt / total_time if total_time else 0.0
-    counted = sum(len(qc.values[b"Query_time"]) for qc in classes)
+    counted = sum(qc.n(b"Query_time") for qc in classes)
     return {"classes": out,
             "global": {"query_count": counted, "unique_query_count": len(classes),
                        "query_time_sum": total_time, "skipped_events": digest.skipped,

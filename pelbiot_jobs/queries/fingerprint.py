@@ -84,3 +84,90 @@ _MASK_NUMBERS = re.compile(rb"(?<![\w.`])[-+]?(?:0x[0-9a-fA-F]+|\d+(?:\.\d+)?(?:
 def mask_literals(query: bytes) -> bytes:
     """The query as written, with string and number literals replaced by ``?``: no user values."""
     return _MASK_NUMBERS.sub(b"?", _MASK_STRINGS.sub(b"?", query))
+
+
+# --- the cache every digest reads fingerprints through -----------------------------------------
+
+#: Every digit becomes one marker byte (then runs of markers one marker).
+_DIGITS_TO_MARK = bytes.maketrans(b"0123456789", b"\x00" * 10)
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_\x00")
+_IN_LIST_INNER = b"\x00?, \t\n\r"
+#: A query shorter than this is not searched for IN lists (it hits the cache as it is).
+_LONG = 200
+
+
+def _collapse_in_lists(key: bytes) -> bytes:
+    """Each ``in (0, 0, 0)`` list of numbers (digits already markers) as ``in (0)``: the fingerprint
+    makes both ``in(?+)``, by its rule ``\\b(in|values?)(?:[\\s,]*\\([\\s?,]*\\))+``, which this
+    follows: "in" after a non-word character, blanks or commas, "(", only numbers, blanks,
+    commas and "?" up to ")"."""
+    low = key.lower()
+    out, pos = [], 0
+    at = low.find(b"in")
+    while at >= 0:
+        if at == 0 or low[at - 1] not in _WORD:
+            i = at + 2
+            while i < len(low) and low[i] in b" \t\n\r,":
+                i += 1
+            if i < len(low) and low[i] == 40:  # "("
+                close = low.find(b")", i)
+                if close > i + 2 and not low[i + 1:close].translate(None, _IN_LIST_INNER):
+                    out.append(key[pos:i + 1])
+                    out.append(b"\x00")
+                    pos = close
+                    at = low.find(b"in", close)
+                    continue
+        at = low.find(b"in", at + 2)
+    if not out:
+        return key
+    out.append(key[pos:])
+    return b"".join(out)
+
+
+class FingerprintCache:
+    """Fingerprints of many queries, each computed once per shape of query.
+
+    Queries are keyed by their text with every run of digits as one marker byte (C-speed
+    translate and replace) and, when long, their IN lists of numbers collapsed, so ``... IN (1,
+    2, 3)`` and ``... IN (40, 7)`` share a key; a multi-row INSERT is keyed by its first row, as
+    the fingerprint keeps only that. Every step of the fingerprint treats a digit like any other
+    digit and a run of them like one (``[0-9+-][0-9a-f.xb+-]*`` -> ``?``), so queries with one key
+    have one fingerprint (tests/unit/test_slowlog.py checks it on many made-up pairs). The
+    exceptions keep digits in the result (CALL names, administrator commands) or test single
+    digits (pt-table-checksum's comment): those are keyed by their exact text.
+    """
+
+    _EXACT = object()
+
+    def __init__(self, size: int = 200_000):
+        self.size = size
+        self.cache: dict = {}
+
+    def __call__(self, query: bytes) -> bytes:
+        first = query[:7].lower()
+        if first.startswith((b"insert", b"replace")):
+            m = _MULTI_INSERT.match(query)
+            if m:
+                query = m.group(1)
+        key = query.translate(_DIGITS_TO_MARK)
+        if len(key) > _LONG:  # first: what is left to squeeze is then short
+            key = _collapse_in_lists(key)
+        while b"\x00\x00" in key:
+            key = key.replace(b"\x00\x00", b"\x00")
+        cache = self.cache
+        fp = cache.get(key)
+        if fp is self._EXACT:
+            fp = cache.get(query)
+        if fp is None:
+            fp = fingerprint(query)
+            if len(cache) < self.size:
+                if _keeps_digits(query):
+                    cache[key] = self._EXACT
+                    cache[query] = fp
+                else:
+                    cache[key] = fp
+        return fp
+
+
+def _keeps_digits(query: bytes) -> bool:
+    return query[:32].lstrip().lower().startswith((b"call", b"administrator")) or b"/*" in query

@@ -29,7 +29,7 @@ def rows(summary: dict) -> list[dict]:
 
 def render(summary: dict, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(summary, indent=1, default=str) + "\n"
+        return json.dumps(summary, default=str) + "\n"  # no indent: json then uses its C encoder
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS)

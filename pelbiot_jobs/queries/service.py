@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 from ..clock import utcnow
-from ..db.engine import engine_for
 from ..errors import InputError
 
 #: A slow-log line longer than this is not a slow log (a query this long would not be logged whole).
@@ -18,6 +17,7 @@ MAX_SLOWLOG_LINE = 32 << 20
 
 def analyze(settings, source: str | None = None, path: str | None = None, now: dt.datetime | None = None) -> dict:
     """Digest the slow-query events that are new since the last run (file, table or performance_schema)."""
+    from ..db.engine import engine_for
     from ..params import allowed_slow_log
     from ..outcome import skipped
     from .analyze import analyze as run
@@ -96,6 +96,7 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
     worst p95, rows examined per row sent, EXPLAIN flags; sorted by ``sort`` (total, p95, calls)."""
     from sqlalchemy import func, select
 
+    from ..db.engine import engine_for
     from ..db.ops_models import query_digests
 
     if sort not in SORTS:
@@ -124,6 +125,7 @@ def digest_history(settings, query_id: str) -> dict:
 
     from sqlalchemy import select
 
+    from ..db.engine import engine_for
     from ..db.ops_models import query_digests
 
     q = query_digests.c

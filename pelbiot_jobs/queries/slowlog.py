@@ -51,7 +51,21 @@ class Event:
         return f"Event(query={self.query[:60]!r}, ts={self.ts}, attrs={len(self.attrs)})"
 
 
+#: "# Time:" values parsed (events of one second share one; the cache is bounded).
+_TIMES: dict[bytes, float | None] = {}
+
+
 def _parse_time(raw: bytes) -> float | None:
+    ts = _TIMES.get(raw, _TIMES)
+    if ts is _TIMES:
+        ts = _parse_time_text(raw)
+        if len(_TIMES) > 100_000:
+            _TIMES.clear()
+        _TIMES[raw] = ts
+    return ts
+
+
+def _parse_time_text(raw: bytes) -> float | None:
     text = raw.decode("ascii", "replace").strip()
     for fmt in ("%y%m%d %H:%M:%S", "%y%m%d  %H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
         try:
@@ -106,7 +120,37 @@ def _end_stripped(record: bytes) -> bytes:
     return record
 
 
-def parse_records(records, state: dict | None = None):
+#: Literal parts of the banner lines, found with memchr-speed searches; a line holding one is then
+#: matched whole.
+_BANNER_HINTS = (b", Version", b"Command", b"port:", b"Port:")
+
+
+def without_banners(data: bytes) -> bytes:
+    """``data`` without server start-up banner lines (a block of records at a time: cheaper than
+    record by record, and the same, since removing them only ever uncovers separators)."""
+    starts = set()
+    for hint in _BANNER_HINTS:
+        at = data.find(hint)
+        while at >= 0:
+            starts.add(data.rfind(b"\n", 0, at) + 1)
+            at = data.find(hint, at + len(hint))
+    if not starts:
+        return data
+    kept, pos = [], 0
+    for start in sorted(starts):
+        if start < pos:
+            continue
+        line = _HEADER_LINE.match(data, start)
+        if line:
+            kept.append(data[pos:start])
+            pos = line.end()
+    if not kept:
+        return data
+    kept.append(data[pos:])
+    return b"".join(kept)
+
+
+def parse_records(records, state: dict | None = None, banners: bool = True):
     """Events of records (None for a record that holds no event), as pt-query-digest reads them.
 
     Records are what lies between separators, without them (the ``#`` that starts the next
@@ -120,7 +164,8 @@ def parse_records(records, state: dict | None = None):
     Quit`` after MySQL's ``SET timestamp=...;``). A header-only record with nothing after it is
     skipped. What is left of a record whose first line was taken is read as a record of its own,
     and may look ahead in turn. ``state["open"]`` tells whether the records ran out while a
-    look-ahead was still wanted (reading should have gone on past them).
+    look-ahead was still wanted (reading should have gone on past them). ``banners=False``: the
+    records are known to hold none (see without_banners).
 
     One deliberate difference: pt-query-digest 3.x tells a following header line by
     ``^\\s*[A-Z][a-z_]+: ``, which ``User@Host:`` does not match, so it takes the next event's
@@ -140,7 +185,7 @@ def parse_records(records, state: dict | None = None):
                 return
         if len(record) < 64 and not record.strip(b"#\n ;"):
             continue  # nothing at all: not an event, not a skipped one
-        if _may_have_banner(record):
+        if banners and _may_have_banner(record):
             cleaned = _HEADER_LINE.sub(b"", record)
             if cleaned != record:
                 record, *more = cleaned.split(SEPARATOR)
@@ -206,9 +251,9 @@ def safe_separator(data, start: int, end: int) -> int:
         at += len(SEPARATOR)
 
 
-#: Attributes read from the header; an empty value ("Schema:  QC_hit: No") is skipped.
+#: Attributes read from the header; an empty value ("Schema:  QC_hit: No": the next name) is skipped.
 _WANTED = re.compile(rb"\b(Query_time|Lock_time|Rows_sent|Rows_examined|Rows_affected|Bytes_sent|Schema"
-                     rb"|Full_scan|Filesort|Tmp_table_on_disk|QC_hit): +([^\s:]\S*)")
+                     rb"|Full_scan|Filesort|Tmp_table_on_disk|QC_hit): +([^\s:]\S*(?<!:))(?!\S)")
 _SET_HEADERS = (b"SET timestamp", b"SET insert_id", b"SET last_insert_id")
 
 
@@ -231,6 +276,63 @@ _MARIADB = re.compile(rb"""
     """, re.X)
 
 
+# The layout MySQL 5.7 and 8.0 write (with or without log_slow_extra's fields after Rows_examined).
+_MYSQL = re.compile(rb"""
+    \#\ Time:\ (?P<time>[^\n]*)\n
+    \#\ User@Host:\ (?P<uh>[^\n]*)\n
+    \#\ Query_time:\ (?P<qt>[\d.]+)\s+Lock_time:\ (?P<lt>[\d.]+)\s+Rows_sent:\ (?P<rs>\d+)
+        \s+Rows_examined:\ (?P<rx>\d+)(?P<extra>[^\n]*)\n
+    (?:use\ (?P<db>[^;\n]*);\n)?
+    (?:SET\ timestamp=(?P<ts>\d+);\n)?
+    (?!\#|use\ |SET\ (?:timestamp|insert_id|last_insert_id))
+    """, re.X)
+#: Attributes read that log_slow_extra does not write: a record holding one takes the general path.
+_NOT_IN_EXTRA = (b"Rows_affected:", b"Schema:", b"Full_scan:", b"Filesort:", b"Tmp_table_on_disk:", b"QC_hit:")
+
+#: User@Host lines seen, parsed (a log has few distinct ones).
+_USER_HOST: dict[bytes, tuple] = {}
+
+
+def _who(uh: bytes) -> tuple:
+    """(user, host) of a User@Host line's text, as pt-query-digest reads them (host, else IP)."""
+    who = _USER_HOST.get(uh)
+    if who is None:
+        m = _UH.match(b"# User@Host: " + uh)
+        who = (m.group(1), m.group(2) or m.group(3)) if m else (None, None)
+        if len(_USER_HOST) < 10_000:
+            _USER_HOST[uh] = who
+    return who
+
+
+def _fast_mysql(record: bytes) -> Event | None:
+    m = _MYSQL.match(record)
+    if m is None:
+        return None
+    query = record[m.end():]
+    if not query.strip():
+        return None
+    time_, uh, qt, lt, rs, rx, extra, db, ts = m.groups()
+    try:
+        qt, lt = float(qt), float(lt)
+    except ValueError:
+        return None
+    attrs = {b"Query_time": qt, b"Lock_time": lt, b"Rows_sent": float(rs), b"Rows_examined": float(rx)}
+    if extra:
+        if any(name in extra for name in _NOT_IN_EXTRA):
+            return None
+        at = extra.find(b"Bytes_sent: ")
+        if at >= 0:
+            value = number(extra[at + 12:].split(None, 1)[0]) if extra[at + 12:].strip() else None
+            if value is not None:
+                attrs[b"Bytes_sent"] = value
+    user, host = _who(uh)
+    event = Event(query, attrs, float(ts) if ts else None, user, host, db or None)
+    if event.ts is None:
+        tm = _TS.match(b"# Time: " + time_)
+        event.ts = _parse_time(tm.group(1)) if tm else None
+    return event
+
+
 def _fast(record: bytes) -> Event | None:
     m = _MARIADB.match(record)
     if m is None:
@@ -239,9 +341,12 @@ def _fast(record: bytes) -> Event | None:
     if not query.strip():
         return None
     time_, uh, schema, qc, qt, lt, rs, rx, ra, bs, fscan, tdisk, fsort, db, ts = m.groups()
-    qt, lt = number(qt), number(lt)
-    if qt is None or lt is None:
-        return None  # the general path drops what is not a number
+    try:
+        qt, lt = float(qt), float(lt)
+    except ValueError:
+        qt, lt = number(qt), number(lt)
+        if qt is None or lt is None:
+            return None  # the general path drops what is not a number
     attrs = {b"Query_time": qt, b"Lock_time": lt, b"Rows_sent": float(rs),
              b"Rows_examined": float(rx), b"Rows_affected": float(ra), b"Bytes_sent": float(bs), b"QC_hit": qc}
     if schema:
@@ -250,12 +355,8 @@ def _fast(record: bytes) -> Event | None:
         attrs[b"Full_scan"] = fscan
         attrs[b"Tmp_table_on_disk"] = tdisk
         attrs[b"Filesort"] = fsort
-    # "root[root] @  [127.0.0.1]": user before "[", host after "@ ", IP in the last brackets.
-    user = uh.split(b"[", 1)[0] or None
-    rest = uh.partition(b"@ ")[2]
-    host, _, ip = rest.partition(b" [")
-    event = Event(query, attrs, float(ts) if ts else None, user, host.strip() or ip.rstrip(b"] ") or None,
-                  db or schema or None)
+    user, host = _who(uh)
+    event = Event(query, attrs, float(ts) if ts else None, user, host, db or schema or None)
     if event.ts is None and time_:
         tm = _TS.match(b"# Time: " + time_)
         event.ts = _parse_time(tm.group(1)) if tm else None
@@ -276,6 +377,8 @@ def parse_record(record: bytes, banners_removed: bool = False, keep_header_only:
     record = _end_stripped(record)
     if fast and record[:7] in (b"# User@", b"# Time:"):
         event = _fast(record)
+        if event is None and record[:7] == b"# Time:":
+            event = _fast_mysql(record)
         if event is not None:
             return event
     lines = record.split(b"\n")

@@ -110,3 +110,78 @@ def test_the_fast_path_reads_mariadb_records_exactly_as_the_general_one():
                 assert a.attrs.get(name) == b.attrs.get(name), (name, record[:200])
             fast_hits += 1
     assert fast_hits > 50
+
+
+def test_queries_the_fingerprint_cache_keys_alike_have_one_fingerprint():
+    """FingerprintCache's claim, on made-up pairs: a query and the same query with other digits,
+    numbers of other lengths and IN lists of other lengths; when their keys match, so do their
+    fingerprints (and the cache gives the fingerprint itself)."""
+    import random
+    import re
+
+    from pelbiot_jobs.queries.fingerprint import FingerprintCache
+    from tests.slowlog_shapes import _query
+
+    r = random.Random(3)
+    pieces = [b"IN (", b"in(", b"JOIN (", b"join(", b" , ", b"1", b"22", b"-3", b"0x1F", b"'in (1, 2)'",
+              b"-- in (4,5)\n", b")", b"(", b" ", b",", b"\n", b"?", b"values (", b"min (", b"b1", b"1.5e3",
+              b"null", b"#x\n", b"/* 1 */", b"union select ", b"limit 1, 2", b"order by a asc", b"\"q 1\"",
+              b"IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25)"]
+
+    def made_up() -> bytes:
+        if r.random() < 0.3:
+            return _query(r)
+        return b"SELECT x FROM t WHERE " + b"".join(r.choice(pieces) for _ in range(r.randint(1, 120)))
+
+    def other_numbers(q: bytes) -> bytes:
+        q = re.sub(rb"\d+", lambda m: str(r.randint(0, 10 ** r.randint(0, 6))).encode(), q)
+        return re.sub(rb"\((\s*\d+\s*(?:,\s*\d+\s*)*)\)", lambda m: b"(" + b", ".join(
+            str(r.randint(0, 99)).encode() for _ in range(r.randint(1, 30))) + b")", q)
+
+    def key(q: bytes):
+        cache = FingerprintCache()
+        assert cache(q) == fingerprint(q)
+        k = next(iter(cache.cache))
+        return q if cache.cache[k] is FingerprintCache._EXACT else k
+
+    alike = 0
+    for _ in range(5000):
+        q = made_up()
+        q2 = other_numbers(q)
+        if key(q) == key(q2):
+            alike += 1
+            assert fingerprint(q) == fingerprint(q2), (q, q2)
+    assert alike > 1000  # the test tries the claim often enough to mean something
+
+
+def test_a_digest_over_its_raw_budget_folds_into_buckets_and_keeps_exact_counts_and_sums(monkeypatch):
+    """Memory grows with classes, not events: past the budget the biggest classes' values are
+    folded into 5 % buckets; count, sum, min and max stay exact, median and p95 within 5 %."""
+    import random
+
+    from pelbiot_jobs.queries import digest as digest_module
+    from tests.slowlog_shapes import mariadb_event
+
+    r = random.Random(11)
+    log = b"".join(mariadb_event(r, i, b"SELECT * FROM devices WHERE id = " + str(i).encode()) for i in range(3000))
+    exact = summarize(digest_text(log))["classes"][0]["metrics"]
+    monkeypatch.setattr(digest_module, "RAW_BUDGET", 1000)
+    monkeypatch.setattr(digest_module, "FOLD_CHECK", 100)
+    folded_digest = digest_text(log)
+    assert folded_digest.raw <= 1000 and any(qc.folded for qc in folded_digest.classes.values())
+    folded = summarize(folded_digest)["classes"][0]["metrics"]
+    for name, m in exact.items():
+        assert folded[name]["sum"] == pytest.approx(m["sum"]) and folded[name]["max"] == m["max"], name
+        assert folded[name]["min"] == m["min"], name
+        for q in ("median", "pct_95"):
+            assert m[q] <= folded[name][q] <= m[q] * 1.05 + 1e-6, (name, q)
+
+
+@pytest.mark.parametrize("name", ["mariadb", "mysql8-log-slow-extra", "mysql5-no-set-timestamp", "empty-schema",
+                                  "no-query-and-admin-events", "wrapped-query-time", "crlf-line-ends"])
+def test_the_fast_paths_read_every_layout_exactly_as_the_general_one(name):
+    """The MariaDB and MySQL fast paths against the general path, field for field."""
+    from tests.slowlog_shapes import shapes
+
+    for record in split_records(shapes()[name]):
+        assert parse_record(record, fast=True) == parse_record(record, fast=False), record[:300]
