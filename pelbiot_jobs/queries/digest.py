@@ -80,7 +80,20 @@ class Folded:
         return self.max
 
 
-class QueryClass:
+class _Slotted:
+    """Pickled as a tuple of its slots (classes travel between processes by the thousand)."""
+
+    __slots__ = ()
+
+    def __getstate__(self):
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state):
+        for k, v in zip(self.__slots__, state):
+            setattr(self, k, v)
+
+
+class QueryClass(_Slotted):
     """One class of queries (one fingerprint) and what its events add up to (slots: classes are
     made and pickled between processes by the thousand)."""
 
@@ -101,13 +114,6 @@ class QueryClass:
         self.example = b""
         self.example_time = -1.0
         self.example_ts: float | None = None
-
-    def __getstate__(self):
-        return tuple(getattr(self, k) for k in self.__slots__)
-
-    def __setstate__(self, state):
-        for k, v in zip(self.__slots__, state):
-            setattr(self, k, v)
 
     def add(self, e) -> None:
         self.count += 1
@@ -201,7 +207,7 @@ class QueryClass:
             self.example, self.example_time, self.example_ts = other.example, other.example_time, other.example_ts
 
 
-class Digest:
+class Digest(_Slotted):
     """Classes by fingerprint, and what was read."""
 
     __slots__ = ("classes", "events", "skipped", "filtered", "bytes", "raw")
@@ -213,13 +219,6 @@ class Digest:
         self.filtered = 0  # events before --since
         self.bytes = 0
         self.raw = 0  # raw attribute values held by the classes (see RAW_BUDGET)
-
-    def __getstate__(self):
-        return tuple(getattr(self, k) for k in self.__slots__)
-
-    def __setstate__(self, state):
-        for k, v in zip(self.__slots__, state):
-            setattr(self, k, v)
 
     def count_raw(self) -> None:
         self.raw = sum(qc.raw() for qc in self.classes.values())
