@@ -90,6 +90,22 @@ def open_incident(ops_url: str, host: str, value: float = 97.0) -> int:
         return conn.execute(select(incidents.c.id).where(incidents.c.host == host)).scalar_one()
 
 
+def render_in_chromium(url: str, profile: Path, screenshot: Path | None = None, size: str = "1280,2400") -> str:
+    """The DOM of ``url`` as headless Chromium renders it (and a screenshot when asked)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)", pytrace=False)
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}"]
+    if screenshot is not None:
+        done = subprocess.run(flags + [f"--window-size={size}", f"--screenshot={screenshot}", url],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and screenshot.stat().st_size > 20_000, done.stderr[-500:]
+    done = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    return done.stdout
+
+
 def click_in_chromium(url: str, selector: str, profile, timeout: float = 60) -> str:
     """Open ``url`` in headless Chromium, click the first element matching ``selector`` as a user
     would (Chrome DevTools Protocol), wait for the page it leads to, and return that page's URL."""

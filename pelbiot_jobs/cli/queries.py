@@ -15,7 +15,8 @@ def register(sub) -> None:
     p = command(sub, "slowlog", cmd_slowlog, "digest slow-log files offline, like pt-query-digest (no database needed)",
                 "examples:\n  pelbiot-jobs slowlog /var/log/mysql/slow.log\n"
                 "  pelbiot-jobs slowlog slow.log.1.gz slow.log --format json --limit 20 > digest.json\n"
-                "  pelbiot-jobs slowlog slow.log --since 2026-11-28T00:00 --format html --output digest.html\n")
+                "  pelbiot-jobs slowlog slow.log --since 2026-11-28T00:00 --format html --output digest.html\n"
+                "  pelbiot-jobs slowlog slow.log --format html --explain --output digest.html   # EXPLAIN on the app DB\n")
     p.add_argument("files", nargs="+", metavar="FILE", help="slow log files, plain or .gz")
     p.add_argument("--format", choices=("text", "json", "csv", "html"), default="text", help="output format")
     p.add_argument("--limit", type=positive, help="only the N classes with the most total time")
@@ -24,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=positive, help="processes (default: every core)")
     p.add_argument("--show-literals", action="store_true",
                    help="show example queries with their literal values (masked by default)")
+    p.add_argument("--explain", nargs="?", const="", metavar="DATABASE_URL",
+                   help="EXPLAIN the 10 classes with the most time on this database (default: the app DB, "
+                        "PELBIOT_APP_DB_URL); only examples proven plain reads are explained")
 
 
 def cmd_slowlog(settings, args) -> int:
@@ -48,7 +52,11 @@ def cmd_slowlog(settings, args) -> int:
             digest = digest_logs(paths, args.workers, since, progress=lambda done: bar.update(task, completed=done))
     else:
         digest = digest_logs(paths, args.workers, since)
-    summary, text = render_digest(digest, args.limit, args.show_literals, args.format)
+    explain_url = None
+    if args.explain is not None:
+        explain_url = args.explain or settings.app_db_url
+    summary, text = render_digest(digest, args.limit, args.show_literals, args.format,
+                                  title=", ".join(str(p) for p in paths), explain_url=explain_url)
     if args.output:
         write_atomically(Path(args.output), text)
         print(f"{len(summary['classes'])} classes of {summary['global']['query_count']} events written to "

@@ -210,10 +210,12 @@ class QueryClass(_Slotted):
 class Digest(_Slotted):
     """Classes by fingerprint, and what was read."""
 
-    __slots__ = ("classes", "events", "skipped", "filtered", "bytes", "raw")
+    __slots__ = ("classes", "events", "skipped", "filtered", "bytes", "raw", "hour_calls", "hour_time")
 
     def __init__(self):
         self.classes: dict = {}  # fingerprint -> QueryClass
+        self.hour_calls: Counter = Counter()  # hour (seconds since the epoch // 3600) -> events
+        self.hour_time: Counter = Counter()  # hour -> Query_time summed
         self.events = 0
         self.skipped = 0  # records that held no query (garbage, truncated, header only)
         self.filtered = 0  # events before --since
@@ -245,6 +247,8 @@ class Digest(_Slotted):
         self.filtered += other.filtered
         self.bytes += other.bytes
         self.raw += other.raw
+        self.hour_calls.update(other.hour_calls)
+        self.hour_time.update(other.hour_time)
         self.fold_if_needed()
 
 
@@ -254,6 +258,7 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: F
     server start-up banners still)."""
     fingerprint_of = FingerprintCache() if cache is None else cache
     classes = digest.classes
+    hour_calls, hour_time = digest.hour_calls, digest.hour_time
     for event in parse_records(records, banners=banners):
         if event is None:
             digest.skipped += 1
@@ -268,6 +273,10 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: F
             qc = classes[fp] = QueryClass(fp)
         qc.add(event)
         digest.events += 1
+        if event.ts is not None:
+            hour = int(event.ts) // 3600
+            hour_calls[hour] += 1
+            hour_time[hour] += event.attrs.get(b"Query_time", 0.0)
         if not digest.events % FOLD_CHECK:
             digest.count_raw()
             digest.fold_if_needed()
@@ -384,10 +393,8 @@ def stats(values) -> dict:
 
 
 def class_summary(qc: QueryClass, mask_example: bool = True) -> dict:
-    import datetime as dt
-
     def iso(ts):
-        return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") if ts else None
+        return _iso(ts) if ts else None
 
     example = mask_literals(qc.example) if mask_example else qc.example
     metrics = {name.decode(): qc.stat(name) for name in qc.attributes()}
@@ -423,8 +430,20 @@ def summarize(digest: Digest, limit: int | None = None, mask_example: bool = Tru
         qt = item["metrics"].get("Query_time", {}).get("sum", 0.0)
         item["time_share_percent"] = 100.0 * qt / total_time if total_time else 0.0
     counted = sum(qc.n(b"Query_time") for qc in classes)
+    starts = [qc.ts_min for qc in classes if qc.ts_min is not None]
+    ends = [qc.ts_max for qc in classes if qc.ts_max is not None]
     return {"classes": out,
             "global": {"query_count": counted, "unique_query_count": len(classes),
                        "query_time_sum": total_time, "skipped_events": digest.skipped,
                        "untimed_events": digest.events - counted,
-                       "filtered_events": digest.filtered, "bytes": digest.bytes}}
+                       "filtered_events": digest.filtered, "bytes": digest.bytes,
+                       "ts_min": _iso(min(starts)) if starts else None, "ts_max": _iso(max(ends)) if ends else None,
+                       # [hour start, events, Query_time summed] for every hour with events
+                       "hours": [[_iso(h * 3600), digest.hour_calls[h], digest.hour_time[h]]
+                                 for h in sorted(digest.hour_calls)]}}
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")

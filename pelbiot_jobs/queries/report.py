@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 
@@ -27,7 +26,7 @@ def rows(summary: dict) -> list[dict]:
     return out
 
 
-def render(summary: dict, fmt: str) -> str:
+def render(summary: dict, fmt: str, title: str = "", masked: bool = True) -> str:
     if fmt == "json":
         return json.dumps(summary, default=str) + "\n"  # no indent: json then uses its C encoder
     if fmt == "csv":
@@ -37,15 +36,7 @@ def render(summary: dict, fmt: str) -> str:
         writer.writerows({k: csv_value(v) for k, v in r.items()} for r in rows(summary))
         return buf.getvalue()
     if fmt == "html":
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in COLUMNS) + "</tr>" for r in rows(summary))
-        g = summary["global"]
-        return ("<!doctype html><html><head><meta charset='utf-8'><title>slow query digest</title>"
-                "<style>body{font-family:sans-serif}td,th{padding:2px 6px;border-bottom:1px solid #ddd;"
-                "font-size:13px}td:last-child{font-family:monospace}</style></head><body>"
-                f"<h2>Slow query digest</h2><p>{g['query_count']:,} events, {g['unique_query_count']:,} classes, "
-                f"{g['query_time_sum']:.3f} s in all; {g['skipped_events']} skipped</p><table><tr>"
-                + "".join(f"<th>{c}</th>" for c in COLUMNS) + "</tr>" + body + "</table></body></html>\n")
+        return html_report(summary, title, masked)
     return _text(summary)
 
 
@@ -77,3 +68,61 @@ def _text(summary: dict) -> str:
             lines.append("# Databases " + ", ".join(f"{k} ({v})" for k, v in c["databases"].items()))
         lines += [f"# Fingerprint: {c['fingerprint']}", c["example"]["query"].rstrip() + "\\G"]
     return plain("\n".join(lines)) + "\n"  # slow-log text never drives the terminal
+
+
+#: Classes shown in detail (example, attributes, EXPLAIN) in the HTML report.
+HTML_DETAILS = 20
+#: Classes listed in the HTML report's profile.
+HTML_ROWS = 100
+_TIME_ATTRIBUTES = ("Query_time", "Lock_time")
+
+
+def html_report(summary: dict, title: str = "", masked: bool = True) -> str:
+    """The report a DBA opens: an overview, queries and time per hour (SVG), the top classes by
+    total time, and for the first ones their example, attributes and EXPLAIN. No script."""
+    import datetime as dt
+
+    from ..svgchart import bar_chart
+    from ..templates import human_seconds, render as render_template
+
+    g = summary["global"]
+    hours = [(dt.datetime.fromisoformat(h), n, t) for h, n, t in g.get("hours", [])]
+    if hours:
+        start, end = hours[0][0], hours[-1][0] + dt.timedelta(hours=1)
+    else:
+        start = end = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+        end += dt.timedelta(hours=1)
+    span = "–"
+    if g.get("ts_min") and g.get("ts_max"):
+        seconds = (dt.datetime.fromisoformat(g["ts_max"]) - dt.datetime.fromisoformat(g["ts_min"])).total_seconds()
+        span = human_seconds(seconds) if seconds else "one second"
+    listed = rows(summary)[:HTML_ROWS]
+    view_rows = []
+    for r, c in zip(listed, summary["classes"]):
+        examined, sent = c["metrics"].get("Rows_examined", {}).get("sum"), c["metrics"].get("Rows_sent", {}).get("sum")
+        view_rows.append({"rank": r["rank"], "query_id": r["query_id"], "total": r["response_time_s"],
+                          "share": r["time_share_percent"], "calls": r["calls"], "per_call": r["r_per_call_s"],
+                          "p95": r["p95_s"], "full_scans": r["full_scans"], "fingerprint": r["fingerprint"],
+                          "examined_per_sent": (examined / sent if sent else examined) if examined is not None else None})
+    details = []
+    for r, c in zip(view_rows[:HTML_DETAILS], summary["classes"]):
+        explain = c.get("explain") or []
+        details.append({**r, "ts_min": c["ts_min"], "ts_max": c["ts_max"], "example": c["example"]["query"],
+                        "databases": ", ".join(c["databases"]), "users": ", ".join(c["users"]),
+                        "hosts": ", ".join(c["hosts"]),
+                        "metrics": [{"name": name, "time": name in _TIME_ATTRIBUTES, **m}
+                                    for name, m in sorted(c["metrics"].items())],
+                        "flags": sorted(c["flags"].items()),
+                        "explain": [row for row in explain if "refused" not in row],
+                        "explain_columns": list(explain[0]) if explain and "refused" not in explain[0] else [],
+                        "explain_flags": [f for f in c.get("explain_flags", []) if f != "refused"],
+                        "explain_note": c.get("explain_note") or (explain[0]["refused"] if explain and "refused" in explain[0]
+                                                                   else None)})
+    return render_template(
+        "slowlog.html.j2", title=title or "slow log", made=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        masked=masked, g=g, span=span, rows=view_rows, details=details,
+        more=max(0, len(summary["classes"]) - len(view_rows)),
+        calls_chart=bar_chart([(h, n) for h, n, _ in hours], start, end, 3600, "Queries per hour",
+                              fmt=lambda v: f"{v:,.0f}"),
+        time_chart=bar_chart([(h, t) for h, _, t in hours], start, end, 3600, "Query time per hour",
+                             fmt=human_seconds))

@@ -77,13 +77,54 @@ def digest_logs(paths: list[Path], workers: int | None = None, since: float | No
         raise InputError(f"{names}: not a readable slow log ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
 
 
-def render_digest(digest, limit: int | None, show_literals: bool, fmt: str) -> tuple[dict, str]:
-    """The summary of a digest and its text in ``fmt`` (text, json, csv, html)."""
+def render_digest(digest, limit: int | None, show_literals: bool, fmt: str, title: str = "",
+                  explain_url: str | None = None) -> tuple[dict, str]:
+    """The summary of a digest and its text in ``fmt`` (text, json, csv, html); with
+    ``explain_url``, the EXPLAIN of the EXPLAIN_TOP classes with the most total time on that
+    database (each example proven a plain read first, as queries.analyze does)."""
     from .digest import summarize
     from .report import render
 
     summary = summarize(digest, limit=limit, mask_example=not show_literals)
-    return summary, render(summary, fmt)
+    if explain_url:
+        explain_top(summary, summarize(digest, limit=EXPLAIN_TOP, mask_example=False), explain_url)
+    return summary, render(summary, fmt, title, masked=not show_literals)
+
+
+#: Classes the offline digest EXPLAINs when given a database.
+EXPLAIN_TOP = 10
+
+
+def explain_top(summary: dict, raw: dict, url: str) -> None:
+    """Add ``explain``, ``explain_flags`` or ``explain_note`` to the top classes of ``summary``;
+    ``raw`` is the same summary with the literals kept (what EXPLAIN needs)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from ..db.engine import engine_for
+    from ..errors import one_line
+    from .analyze import explain
+
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        raise InputError("--explain: not a database URL (a SQLAlchemy URL, as PELBIOT_APP_DB_URL takes)") from None
+    secrets = [str(password)] if password else []
+    engine = engine_for(url)
+    by_id = {c["checksum"]: c for c in summary["classes"]}
+    for c in raw["classes"]:
+        target = by_id.get(c["checksum"])
+        if target is None:
+            continue
+        db = next(iter(c["databases"]), None)
+        try:
+            result = explain(engine, c["example"]["query"].encode(), db)
+        except SQLAlchemyError as exc:
+            raise InputError(f"--explain: cannot EXPLAIN on that database: {one_line(exc, secrets)}") from None
+        if result is None:
+            target["explain_note"] = "not a read, or of another database than the one given"
+            continue
+        target["explain"], target["explain_flags"] = result
 
 
 #: How the stored digests may be sorted, and by what.

@@ -107,7 +107,7 @@ class Overview(Page):
         from ..health.service import current_health, list_incidents, score_history
         from ..reports.service import list_reports
         from ..status import overview
-        from .svg import line_chart
+        from ..svgchart import line_chart
 
         health = await self.call(current_health)
         history = await self.call(score_history, 24)
@@ -126,7 +126,7 @@ class Metrics(Page):
     async def get(self):
         from ..health.service import load_alerts
         from ..metrics.service import hosts_seen, series
-        from .svg import line_chart
+        from ..svgchart import line_chart
 
         window = self.get_argument("window", "1h")
         if window not in WINDOWS:

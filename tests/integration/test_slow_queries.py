@@ -284,3 +284,45 @@ def test_a_log_the_real_mariadb_writes_for_every_kind_of_statement(recorded_shap
     monkeypatch.setattr(slowlog, "MIN_SPLIT", 1000)
     monkeypatch.setattr(digest, "BLOCK", 8192)
     assert digest_counts(log, 3)[0] == theirs
+
+
+def test_the_html_report_is_what_a_dba_reads_in_a_browser(settings, demo_app_db, mariadb, tmp_path):
+    """`slowlog --format html --explain`: rendered by headless Chromium, checked element by element
+    (overview, a bar per hour in both charts, the profile, examples without literals, EXPLAIN
+    of the worst SELECTs), and a screenshot kept."""
+    import json
+    import re
+    import subprocess
+    import sys
+
+    from tests.helpers import render_in_chromium
+    from tests.slowlog_shapes import mariadb_event
+
+    r = random.Random(8)
+    log = tmp_path / "slow.log"  # three hours of events from 2026-11-18 12:00 UTC (1795003200 s)
+    log.write_bytes(b"".join(re.sub(rb"SET timestamp=\d+", b"SET timestamp=%d" % (1795003200 + h * 3600 + i * 50),
+                                    mariadb_event(r, i)) for h in range(3) for i in range(60))
+                    .replace(b"Schema: pelbiot", b"Schema: " + mariadb["names"]["app"].encode()))
+    out = tmp_path / "digest.html"
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "pelbiot_jobs.cli", "slowlog", str(log), "--format", "html",
+                           "--output", str(out), "--explain", settings.app_db_url], capture_output=True, text=True,
+                          cwd=root, timeout=120)
+    assert done.returncode == 0, done.stderr
+    as_json = json.loads(subprocess.run([sys.executable, "-m", "pelbiot_jobs.cli", "slowlog", str(log), "--format",
+                                         "json"], capture_output=True, check=True, cwd=root).stdout)
+    shot = tmp_path / "digest.png"
+    dom = render_in_chromium(out.as_uri(), tmp_path / "profile", screenshot=shot)
+    g = as_json["global"]
+    assert f'<div class="v">{g["query_count"]:,}</div><div class="k">events</div>' in dom
+    assert f'<div class="v">{g["unique_query_count"]}</div><div class="k">query classes</div>' in dom
+    charts = re.findall(r'<svg[^>]*aria-label="([^"]+)"[^>]*>(.*?)</svg>', dom, re.S)
+    assert [title for title, _ in charts] == ["Queries per hour", "Query time per hour"]
+    assert all(body.count('class="bar"') == 3 for _, body in charts)  # one bar per hour of the log
+    assert "2026-11-18 12:00" in charts[0][1] and "2026-11-18 15:00" in charts[0][1]  # the axis: the log's hours
+    profile = re.search(r'<table class="profile">(.*?)</table>', dom, re.S).group(1)
+    assert profile.count("<tr>") == 1 + len(as_json["classes"])
+    assert "max(peak)" in profile and "ms" in profile  # fingerprints, human units
+    assert "2026-11-" not in re.sub(r"(first|last) 2026-11-\S+", "", "".join(
+        re.findall(r'<pre class="example">(.*?)</pre>', dom, re.S)))  # examples without their literals
+    assert '<table class="explain">' in dom and "load_profiles" in dom

@@ -1,4 +1,4 @@
-"""Line charts as inline SVG, drawn from the points themselves. Pure: no matplotlib, no JavaScript.
+"""Line and bar charts as inline SVG, drawn from the points themselves. Pure: no matplotlib, no JavaScript.
 
 The web view answers in a few milliseconds per chart; a series is downsampled to at most
 MAX_POINTS buckets keeping each bucket's maximum (a one-sample peak still shows), gaps longer
@@ -74,6 +74,35 @@ def line_chart(points: list[tuple[dt.datetime, float | None]], start: dt.datetim
             coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in seg)
             parts.append(f'<polyline points="{coords}" class="line"/>')
     if not pts:
+        parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="tick">no data</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bar_chart(points: list[tuple[dt.datetime, float]], start: dt.datetime, end: dt.datetime, step_s: float,
+              title: str, unit: str = "", fmt=None) -> str:
+    """An SVG bar chart: one bar per ``step_s`` bucket starting at each point's time, on [start, end]."""
+    fmt = fmt or (lambda v: f"{v:,.4g}{unit}")
+    high = max((v for _, v in points), default=0.0) or 1.0
+    span = max((end - start).total_seconds(), step_s)
+    inner = WIDTH - 2 * PAD
+    width = max(1.0, inner * step_s / span - 1)
+
+    def x(t: dt.datetime) -> float:
+        return PAD + inner * min(max((t - start).total_seconds() / span, 0.0), 1.0)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '
+             f'aria-label="{escape(title)}" class="chart">',
+             f'<text x="{PAD}" y="14" class="chart-title">{escape(title)}</text>',
+             f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" class="axis"/>',
+             f'<text x="{PAD}" y="{HEIGHT - 8}" class="tick">{start:%Y-%m-%d %H:%M}</text>',
+             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" text-anchor="end" class="tick">{end:%Y-%m-%d %H:%M} UTC</text>',
+             f'<text x="4" y="{PAD}" class="tick">{escape(fmt(high))}</text>']
+    for t, v in points:
+        h = (HEIGHT - 2 * PAD) * v / high
+        parts.append(f'<rect x="{x(t):.1f}" y="{HEIGHT - PAD - h:.1f}" width="{width:.1f}" height="{h:.1f}" '
+                     f'class="bar"><title>{t:%Y-%m-%d %H:%M} {escape(fmt(v))}</title></rect>')
+    if not points:
         parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="tick">no data</text>')
     parts.append("</svg>")
     return "".join(parts)
