@@ -82,7 +82,7 @@ def fill(url: str, hosts: int, days: int) -> dict:
     put(health_scores, [{"host": "*", "ts": start + dt.timedelta(minutes=m), "score": rnd.uniform(60, 100),
                          "status": "GOOD", "present": 2, "components": json.dumps({"of": 4, "components": []})}
                         for m in range(1440)])
-    put(query_digests, [{"source": "slowlog_file", "query_id": f"{q:016X}", "window_start": now - dt.timedelta(hours=h),
+    put(query_digests, [{"source": "file", "query_id": f"{q:016X}", "window_start": now - dt.timedelta(hours=h),
                          "fingerprint": f"select * from t{q} where c = ?", "example": f"SELECT * FROM t{q} WHERE c = 1",
                          "calls": rnd.randint(1, 5000), "query_time_sum": rnd.uniform(0.1, 900),
                          "query_time_p95": rnd.uniform(0.01, 3), "rows_examined_sum": rnd.randint(1, 10 ** 7),

@@ -238,7 +238,7 @@ notification_attempts = Table(
 query_digests = Table(
     "ops_query_digests", metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("source", String(32), nullable=False),  # slowlog_file, slow_log_table
+    Column("source", String(32), nullable=False),  # file, table, performance_schema (PELBIOT_SLOWLOG_SOURCE)
     Column("query_id", String(32), nullable=False),  # pt-query-digest's checksum of the fingerprint
     Column("window_start", UtcDateTime, nullable=False),  # the hour the events fall in
     Column("fingerprint", Text, nullable=False),
@@ -263,7 +263,7 @@ query_digests = Table(
     Column("databases", String(1000)),  # JSON {name: count}
     Column("users", String(1000)),
     Column("hosts", String(1000)),
-    Column("slow", Integer, nullable=False, default=0),  # p95 above the slow threshold
+    Column("slow", Integer, nullable=False, default=0),  # p95 (or the average, without one) above the slow threshold
     Column("hist", Text, nullable=False),  # mergeable Query_time histogram (JSON)
     Column("explain", Text),  # JSON plan rows of the example, when it is a SELECT
     Column("explain_flags", String(200)),  # full_scan, filesort, temporary, no_key

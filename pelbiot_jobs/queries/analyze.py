@@ -28,7 +28,6 @@ from .fingerprint import FingerprintCache, fingerprint, mask_literals, query_id
 from .slowlog import SEPARATOR, Event, is_safe_separator, parse_records
 
 #: Classes whose p95 query time is above this are flagged slow (s); PELBIOT_SLOW_THRESHOLD_MS.
-SLOW_THRESHOLD_S = 1.0
 #: Bytes of slow log read per run; the rest waits for the next run.
 MAX_READ = 256 << 20
 #: Rows of mysql.slow_log read per run.
@@ -68,15 +67,16 @@ def _percentile(hist: Counter, q: float, maximum: float) -> float:
     return histogram.percentile(hist, count, q, maximum * 1000.0) / 1000.0 if count else maximum
 
 
-def _row(source, hour, qc: QueryClass, hist: Counter, stored: dict | None, mask: bool,
-         slow_s: float = SLOW_THRESHOLD_S) -> dict:
+def _row(source, hour, qc: QueryClass, hist: Counter, mask: bool) -> dict:
+    """A fresh ops_query_digests row of one class and hour (percentiles and the slow flag are set
+    by ``finish``, once merged with what is stored)."""
     s = {name.decode(): qc.stat(name) for name in qc.attributes()}
     qt = s.get("Query_time", {})
 
     def total(name):
         return s.get(name, {}).get("sum", 0.0)
 
-    row = {
+    return {
         "source": source, "query_id": query_id(qc.fingerprint), "window_start": hour,
         "fingerprint": qc.fingerprint.decode("utf-8", "replace"),
         "example": (mask_literals(qc.example) if mask else qc.example).decode("utf-8", "replace")[:65000],
@@ -90,25 +90,51 @@ def _row(source, hour, qc: QueryClass, hist: Counter, stored: dict | None, mask:
         "databases": json.dumps({k.decode("utf-8", "replace"): v for k, v in qc.dbs.most_common(10)})[:1000],
         "users": json.dumps({k.decode("utf-8", "replace"): v for k, v in qc.users.most_common(10)})[:1000],
         "hosts": json.dumps({k.decode("utf-8", "replace"): v for k, v in qc.hosts.most_common(10)})[:1000],
+        "hist": json.dumps({str(k): v for k, v in sorted(hist.items())}),
     }
-    if stored:  # merge with what an earlier run stored for this window
-        hist = hist + Counter({int(k): v for k, v in json.loads(stored["hist"]).items()})
-        row["calls"] += stored["calls"]
-        for col in ("query_time_sum", "lock_time_sum", "rows_sent_sum", "rows_examined_sum", "rows_affected_sum",
-                    "bytes_sent_sum", "full_scans", "filesorts", "tmp_disk_tables"):
-            row[col] = (row[col] or 0) + (stored[col] or 0)
-        row["query_time_min"] = min(x for x in (row["query_time_min"], stored["query_time_min"]) if x is not None)
-        row["query_time_max"] = max(x for x in (row["query_time_max"], stored["query_time_max"]) if x is not None)
-        row["first_seen"] = min(x for x in (row["first_seen"], stored["first_seen"]) if x is not None)
-        row["last_seen"] = max(x for x in (row["last_seen"], stored["last_seen"]) if x is not None)
-        if (stored["query_time_max"] or 0) > (qt.get("max") or 0):
-            row["example"] = stored["example"]
+
+
+#: Counters that add up when a window is read twice.
+_SUMMED = ("calls", "query_time_sum", "lock_time_sum", "rows_sent_sum", "rows_examined_sum", "rows_affected_sum",
+           "bytes_sent_sum", "full_scans", "filesorts", "tmp_disk_tables")
+
+
+def merged(row: dict, stored: dict) -> dict:
+    """``row`` added to what an earlier run stored for the same source, class and hour (the one
+    merge of every source: sums add, extremes and first/last seen widen, histograms add, the
+    example of the slowest event stays)."""
+    def pick(f, a, b):
+        values = [x for x in (a, b) if x is not None]
+        return f(values) if values else None
+
+    out = dict(row)
+    for col in _SUMMED:
+        out[col] = None if row.get(col) is None and stored.get(col) is None else (row.get(col) or 0) + (stored.get(col) or 0)
+    out["query_time_min"] = pick(min, row["query_time_min"], stored["query_time_min"])
+    out["query_time_max"] = pick(max, row["query_time_max"], stored["query_time_max"])
+    out["first_seen"] = pick(min, row["first_seen"], stored["first_seen"])
+    out["last_seen"] = pick(max, row["last_seen"], stored["last_seen"])
+    if (stored["query_time_max"] or 0) > (row["query_time_max"] or 0):
+        out["example"] = stored["example"]
+    hist = _hist(row) + _hist(stored)
+    out["hist"] = json.dumps({str(k): v for k, v in sorted(hist.items())})
+    return out
+
+
+def _hist(row: dict) -> Counter:
+    return Counter({int(k): v for k, v in json.loads(row.get("hist") or "{}").items()})
+
+
+def finish(row: dict, slow_s: float) -> dict:
+    """Average, median and p95 (from the histogram; none when the source has no per-event times)
+    and the slow flag: p95 over the threshold, or the average where there is no p95."""
+    hist = _hist(row)
     maximum = row["query_time_max"] or 0.0
     row["query_time_avg"] = row["query_time_sum"] / row["calls"] if row["calls"] else None
-    row["query_time_median"] = _percentile(hist, 50, maximum)
-    row["query_time_p95"] = _percentile(hist, 95, maximum)
-    row["slow"] = int(row["query_time_p95"] > slow_s)
-    row["hist"] = json.dumps({str(k): v for k, v in sorted(hist.items())})
+    row["query_time_median"] = _percentile(hist, 50, maximum) if hist else None
+    row["query_time_p95"] = _percentile(hist, 95, maximum) if hist else None
+    worst = row["query_time_p95"] if row["query_time_p95"] is not None else row["query_time_avg"]
+    row["slow"] = int((worst or 0.0) > slow_s)
     return row
 
 
@@ -140,16 +166,21 @@ def storing(conn, source: str):
         conn.commit()
 
 
-def store(conn, source: str, grouped: dict, mask: bool, slow_s: float = SLOW_THRESHOLD_S) -> list[dict]:
-    """Merge grouped classes into ops_query_digests (inside the caller's transaction, under ``storing``)."""
-    rows = []
+def store(conn, rows: list[dict], slow_s: float) -> list[dict]:
+    """Merge fresh rows of any source into ops_query_digests (inside the caller's transaction,
+    under ``storing``): the one store path."""
+    out = []
     qd = query_digests.c
-    for (hour, fp), (qc, hist, _raw) in grouped.items():
-        stored = conn.execute(select(query_digests).where(qd.source == source, qd.query_id == query_id(fp),
-                                                          qd.window_start == hour)).mappings().first()
-        rows.append(_row(source, hour, qc, hist, dict(stored) if stored else None, mask, slow_s))
-    upsert(conn, query_digests, rows, key=("source", "query_id", "window_start"))
-    return rows
+    for row in rows:
+        old = conn.execute(select(query_digests).where(qd.source == row["source"], qd.query_id == row["query_id"],
+                                                       qd.window_start == row["window_start"])).mappings().first()
+        out.append(finish(merged(row, dict(old)) if old else row, slow_s))
+    upsert(conn, query_digests, out, key=("source", "query_id", "window_start"))
+    return out
+
+
+def grouped_rows(source: str, grouped: dict, mask: bool) -> list[dict]:
+    return [_row(source, hour, qc, hist, mask) for (hour, _fp), (qc, hist, _raw) in grouped.items()]
 
 
 # --- sources ----------------------------------------------------------------------------------
@@ -282,7 +313,8 @@ def digest_deltas(prev: dict, rows: list[dict]) -> tuple[list[dict], dict]:
 
 
 def digest_rows(deltas: list[dict], hour: dt.datetime, mask: bool) -> list[dict]:
-    """Pure: ops_query_digests rows of performance_schema deltas (no percentiles: the source has none)."""
+    """Pure: fresh ops_query_digests rows of performance_schema deltas (no histogram: the source has
+    no per-event times, so no percentiles; the slow flag then uses the average)."""
     out = []
     for d in deltas:
         text_ = (d["DIGEST_TEXT"] or "").encode()
@@ -293,15 +325,13 @@ def digest_rows(deltas: list[dict], hour: dt.datetime, mask: bool) -> list[dict]
             "source": "performance_schema", "query_id": query_id(fp), "window_start": hour,
             "fingerprint": fp.decode("utf-8", "replace"), "example": text_.decode("utf-8", "replace")[:65000],
             "calls": calls, "query_time_sum": total, "query_time_min": (d["MIN_TIMER_WAIT"] or 0) / PICO,
-            "query_time_max": (d["MAX_TIMER_WAIT"] or 0) / PICO, "query_time_avg": total / calls,
-            "query_time_median": None, "query_time_p95": None, "lock_time_sum": d["SUM_LOCK_TIME"] / PICO,
+            "query_time_max": (d["MAX_TIMER_WAIT"] or 0) / PICO, "lock_time_sum": d["SUM_LOCK_TIME"] / PICO,
             "rows_sent_sum": int(d["SUM_ROWS_SENT"]), "rows_examined_sum": int(d["SUM_ROWS_EXAMINED"]),
             "rows_affected_sum": int(d["SUM_ROWS_AFFECTED"]), "bytes_sent_sum": None,
             "full_scans": int(d["SUM_NO_INDEX_USED"]), "filesorts": None,
             "tmp_disk_tables": int(d["SUM_CREATED_TMP_DISK_TABLES"]),
             "first_seen": d["FIRST_SEEN"], "last_seen": d["LAST_SEEN"],
-            "databases": json.dumps({d["SCHEMA_NAME"] or "": calls}), "users": "{}", "hosts": "{}",
-            "slow": int(total / calls > SLOW_THRESHOLD_S), "hist": "{}"})
+            "databases": json.dumps({d["SCHEMA_NAME"] or "": calls}), "users": "{}", "hosts": "{}", "hist": "{}"})
     return out
 
 
@@ -403,8 +433,13 @@ def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict) -> t
 
 
 def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: str | None = None,
-            path: str | None = None, mask: bool = True, slow_s: float = SLOW_THRESHOLD_S) -> dict:
-    """One run of queries.analyze: the new events of the source, digested and stored."""
+            path: str | None = None, mask: bool = True, slow_s: float | None = None) -> dict:
+    """One run of queries.analyze: the new events of the source, digested and stored (every source
+    through ``store``, with the one slow threshold ``slow_s``: PELBIOT_SLOW_THRESHOLD_MS)."""
+    if slow_s is None:
+        from ..config import Settings
+
+        slow_s = Settings.slow_threshold_ms / 1000.0
     if source in (None, "auto"):
         source, detail = detect_source(app_engine)
         if source is None:
@@ -418,48 +453,34 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
             state = checkpoints.get(conn, state_name) or {}
         events, new_state, skipped = read_file_events(Path(path), state)
         grouped = group(events, now)
-        with ops_engine.connect() as conn, storing(conn, "slowlog_file"):
+        with ops_engine.connect() as conn, storing(conn, "file"):
             with conn.begin():
                 if (checkpoints.get(conn, state_name, lock=True) or {}) != state:
                     return {"skipped": True, "reason": f"another run read {path} meanwhile; its events are counted once"}
-                rows = store(conn, "slowlog_file", grouped, mask, slow_s)
+                rows = store(conn, grouped_rows("file", grouped, mask), slow_s)
                 checkpoints.put(conn, state_name, new_state, now)
         with ops_engine.begin() as conn:
-            explained, refused = explain_worst(conn, app_engine, "slowlog_file", grouped)
+            explained, refused = explain_worst(conn, app_engine, "file", grouped)
         return {"source": "file", "events": len(events), "classes": len(rows), "skipped": skipped,
                 "explained": explained, "refused": refused}
     if source == "table":
-        with ops_engine.connect() as conn, storing(conn, "slow_log_table"):
+        with ops_engine.connect() as conn, storing(conn, "table"):
             with conn.begin():
                 state = checkpoints.get(conn, "slowlog:table", lock=True) or {}
                 events, new_state = read_table_events(app_engine, state)
                 grouped = group(events, now)
-                rows = store(conn, "slow_log_table", grouped, mask, slow_s)
+                rows = store(conn, grouped_rows("table", grouped, mask), slow_s)
                 checkpoints.put(conn, "slowlog:table", new_state, now)
-                explained, refused = explain_worst(conn, app_engine, "slow_log_table", grouped)
+                explained, refused = explain_worst(conn, app_engine, "table", grouped)
         return {"source": "table", "events": len(events), "classes": len(rows), "explained": explained,
                 "refused": refused}
     if source == "performance_schema":
-        with ops_engine.begin() as conn:
+        with ops_engine.connect() as conn, storing(conn, "performance_schema"), conn.begin():
             state = checkpoints.get(conn, "slowlog:performance_schema", lock=True) or {}
             with app_engine.connect() as app:
                 rows = [dict(r) for r in app.execute(_DIGESTS).mappings()]
             deltas, new_state = digest_deltas(state, rows)
-            stored = digest_rows(deltas, now.replace(minute=0, second=0, microsecond=0), mask)
-            # A window read twice (two runs in one hour) adds up: merge with what is stored.
-            qd = query_digests.c
-            for row in stored:
-                old = conn.execute(select(query_digests).where(
-                    qd.source == row["source"], qd.query_id == row["query_id"],
-                    qd.window_start == row["window_start"])).mappings().first()
-                if old:
-                    for col in ("calls", "query_time_sum", "lock_time_sum", "rows_sent_sum", "rows_examined_sum",
-                                "rows_affected_sum", "full_scans", "tmp_disk_tables"):
-                        row[col] = (row[col] or 0) + (old[col] or 0)
-                    row["query_time_max"] = max(row["query_time_max"], old["query_time_max"] or 0)
-                    row["query_time_min"] = min(row["query_time_min"], old["query_time_min"] or row["query_time_min"])
-                    row["query_time_avg"] = row["query_time_sum"] / row["calls"]
-            upsert(conn, query_digests, stored, key=("source", "query_id", "window_start"))
+            stored = store(conn, digest_rows(deltas, now.replace(minute=0, second=0, microsecond=0), mask), slow_s)
             checkpoints.put(conn, "slowlog:performance_schema", new_state, now)
         return {"source": "performance_schema", "digests": len(rows), "classes": len(stored),
                 "baseline_only": not state}

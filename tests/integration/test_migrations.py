@@ -73,3 +73,26 @@ def test_checkpoints_keep_their_rows_across_the_rename(empty_db):
     migrate.downgrade(empty_db, "0011")
     assert "ops_sampler_state" in tables(empty_db) and "ops_checkpoints" not in tables(empty_db)
     engine.dispose()
+
+
+def test_stored_digests_take_the_settings_source_names(empty_db):
+    """Revision 0014: slowlog_file and slow_log_table become file and table (PELBIOT_SLOWLOG_SOURCE's
+    names); a downgrade gives the old names back."""
+    migrate.upgrade(empty_db, "0013")
+    engine = make_engine(empty_db)
+    with engine.begin() as conn:
+        for source, qid in (("slowlog_file", "A"), ("slow_log_table", "B"), ("performance_schema", "C")):
+            conn.execute(text("INSERT INTO ops_query_digests (source, query_id, window_start, fingerprint, calls, "
+                              "query_time_sum, slow, hist) VALUES (:s, :q, '2026-12-01 10:00:00', 'select ?', 1, 0.5, "
+                              "0, '{}')"),
+                         {"s": source, "q": qid})
+    migrate.upgrade(empty_db)
+
+    def sources():
+        with engine.connect() as conn:
+            return dict(conn.execute(text("SELECT query_id, source FROM ops_query_digests")).all())
+
+    assert sources() == {"A": "file", "B": "table", "C": "performance_schema"}
+    migrate.downgrade(empty_db, "0013")
+    assert sources() == {"A": "slowlog_file", "B": "slow_log_table", "C": "performance_schema"}
+    engine.dispose()

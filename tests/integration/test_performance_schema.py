@@ -66,3 +66,29 @@ def test_unused_indexes_come_with_the_server_uptime(pfs_server):
     unused = {(r["table"], r["index"]) for r in rows}
     assert note is None and ("readings", "idx_b") in unused and ("readings", "idx_a") not in unused
     assert all(r["server_uptime_s"] >= 0 for r in rows)
+
+
+def test_the_slow_flag_follows_the_configured_threshold(pfs_server, settings):
+    """performance_schema has no per-event times: a class is slow when its average is over
+    PELBIOT_SLOW_THRESHOLD_MS, the same setting as the other sources (not a fixed 1 s)."""
+    app = make_engine(f"mysql+pymysql://root@127.0.0.1:{pfs_server}/pelbiot")
+    ops = engine_for(settings.ops_db_url)
+    analyze(app, ops, utcnow(), "performance_schema")  # a baseline
+    conn = pymysql.connect(host="127.0.0.1", port=pfs_server, user="root", database="pelbiot", autocommit=True)
+
+    def run_and_flag(slow_s: float) -> int:
+        with conn.cursor() as cur:
+            for i in range(5):
+                cur.execute(f"SELECT name FROM devices WHERE id > {i} ORDER BY name")
+                cur.fetchall()
+        analyze(app, ops, utcnow(), "performance_schema", slow_s=slow_s)
+        with ops.connect() as c:
+            return c.execute(select(query_digests.c.slow).where(
+                query_digests.c.source == "performance_schema",
+                query_digests.c.fingerprint.like("select name from `devices` where id > ? order by name%"))
+                .order_by(query_digests.c.window_start.desc())).scalars().first()
+
+    assert run_and_flag(1e-9) == 1
+    assert run_and_flag(1000.0) == 0  # the hour's row, merged, judged again with the threshold of this run
+    conn.close()
+    app.dispose()

@@ -90,13 +90,13 @@ def test_file_source_matches_pt_query_digest_incrementally(settings, slow_log, m
     shutil.copy(path, copy)
     os.chmod(copy, 0o644)
     expected = pt_query_digest(copy)
-    ours = stored_counts(settings, "slowlog_file", set(expected))
+    ours = stored_counts(settings, "file", set(expected))
     # Every class pt-query-digest finds, with the same count, stored across two runs.
     assert ours == expected
     qd = query_digests.c
     with engine_for(settings.ops_db_url).connect() as conn:
         scan = conn.execute(select(query_digests).where(
-            qd.source == "slowlog_file", qd.fingerprint.like("select a.*, d.name as device_name%"))).mappings().first()
+            qd.source == "file", qd.fingerprint.like("select a.*, d.name as device_name%"))).mappings().first()
     assert scan["full_scans"] >= 1 and "'open'" not in scan["example"] and "?" in scan["example"]
     assert scan["query_time_p95"] >= scan["query_time_median"] > 0
     assert scan["explain"] and "full_scan" in scan["explain_flags"]  # alerts has no usable index for it
@@ -111,13 +111,39 @@ def test_slow_log_table_source(settings, slow_log, mariadb):
     from pelbiot_jobs.queries.fingerprint import query_id
 
     by_id = query_id(b"select * from devices where id = ?")
-    before = stored_counts(settings, "slow_log_table").get(by_id, 0)
+    before = stored_counts(settings, "table").get(by_id, 0)
     run_workload(app_db, 120)
     result = analyze(engine_app, engine_ops, utcnow(), "table")
     assert result["events"] >= 120
     analyze(engine_app, engine_ops, utcnow(), "table")  # incremental: reads only what ran since
-    after = stored_counts(settings, "slow_log_table")[by_id]
+    after = stored_counts(settings, "table")[by_id]
     assert after - before == 120 // len(WORKLOAD)  # every one counted once, none twice
+
+
+@pytest.mark.parametrize("source", ["file", "table"])
+def test_the_slow_flag_follows_the_configured_threshold(settings, slow_log, mariadb, source):
+    """A class is slow when its p95 is over PELBIOT_SLOW_THRESHOLD_MS, whatever the source; the
+    hour's row is judged again, merged, by the threshold of the run that stores it."""
+    path, cur = slow_log
+    if source == "table":
+        cur.execute("SET GLOBAL log_output = 'TABLE'")
+    app_db = mariadb["names"]["app"]
+    engine_app, engine_ops = engine_for(settings.app_db_url), engine_for(settings.ops_db_url)
+    analyze(engine_app, engine_ops, utcnow(), source, str(path) if source == "file" else None)  # what was there
+    from pelbiot_jobs.queries.fingerprint import query_id
+
+    wanted = query_id(b"select * from devices where id = ?")
+
+    def run_and_flag(slow_s: float) -> int:
+        run_workload(app_db, 60)
+        analyze(engine_app, engine_ops, utcnow(), source, str(path) if source == "file" else None, slow_s=slow_s)
+        qd = query_digests.c
+        with engine_ops.connect() as conn:
+            return conn.execute(select(qd.slow).where(qd.source == source, qd.query_id == wanted)
+                                .order_by(qd.window_start.desc())).scalars().first()
+
+    assert run_and_flag(1e-9) == 1
+    assert run_and_flag(1000.0) == 0
 
 
 @pytest.mark.parametrize("recorded, workers", [("mysql8-slow.log", 1), ("mariadb-slow.log", 2)])

@@ -52,7 +52,7 @@ def web(ops_schema, tmp_path_factory):
             {"metric": m, "host": host, "ts": now - dt.timedelta(minutes=k), "value": v + k}
             for k in range(30) for m, v in (("host.cpu_percent", 40.0), ("host.memory_percent", 60.0))])
         conn.execute(insert(query_digests).values(
-            source="slowlog_file", query_id="ABCDEF0123456789", window_start=now.replace(minute=0, second=0, microsecond=0),
+            source="file", query_id="ABCDEF0123456789", window_start=now.replace(minute=0, second=0, microsecond=0),
             fingerprint="select max(peak) from load_profiles where date(created_at) = ?",
             example="SELECT MAX(peak) FROM load_profiles WHERE DATE(created_at) = '?'", calls=1200,
             query_time_sum=842.5, query_time_p95=1.21, rows_examined_sum=57_600_000, rows_sent_sum=1200, slow=1,
