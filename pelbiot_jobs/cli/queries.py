@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .common import EXIT_OK, command, console, positive
+from .common import EXIT_OK, add_json, command, console, duration, group, num, positive, print_json, table
 
 
 def register(sub) -> None:
+    register_browser(sub)
     p = command(sub, "slowlog", cmd_slowlog, "digest slow-log files offline, like pt-query-digest (no database needed)",
                 "examples:\n  pelbiot-jobs slowlog /var/log/mysql/slow.log\n"
                 "  pelbiot-jobs slowlog slow.log.1.gz slow.log --format json --limit 20 > digest.json\n"
@@ -83,3 +84,97 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def register_browser(sub) -> None:
+    p, actions = group(sub, "queries", "the stored slow-query digests (every source): the worst classes, one class",
+                       "examples:\n  pelbiot-jobs queries                          # the last 24 h by total time\n"
+                       "  pelbiot-jobs queries --since 7d --sort p95 --limit 10\n"
+                       "  pelbiot-jobs queries --host 10.0.0.12 --json\n"
+                       "  pelbiot-jobs queries show 046C1F857BB557E4   # history, example, EXPLAIN, index advice\n",
+                       default=cmd_queries_list)
+    _list_options(p)
+    _list_options(command(actions, "list", cmd_queries_list, "the worst query classes of a window, with their trend"))
+    p = command(actions, "show", cmd_queries_show, "one query class: its hours, example, EXPLAIN and index advice")
+    p.add_argument("query_id", help="the query ID (pt-query-digest's checksum; its first characters are enough)")
+    add_json(p)
+
+
+def _list_options(p) -> None:
+    p.add_argument("--since", default="24h", help="the window: 1h, 24h, 7d... (default 24h; the trend compares it "
+                                                  "with the window of the same length before)")
+    p.add_argument("--sort", choices=("total", "p95", "calls"), default="total", help="order (default: total time)")
+    p.add_argument("--host", help="only classes with events from this client host")
+    p.add_argument("--source", choices=("file", "table", "performance_schema"), help="only this source")
+    p.add_argument("--limit", type=positive, default=20, help="at most this many classes (default 20)")
+    add_json(p)
+
+
+def cmd_queries_list(settings, args) -> int:
+    from ..queries.service import stored
+    from ..templates import human_seconds
+    from ..textsafe import cell
+
+    window = duration("--since", args.since)
+    rows = stored(settings, window_s=window, sort=args.sort, limit=args.limit, host=args.host, source=args.source)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+
+    def trend(r) -> str:
+        if r["previous_time_s"] is None:
+            return "new"
+        if r["trend_percent"] is None:
+            return ""
+        arrow = "↑" if r["trend_percent"] > 5 else ("↓" if r["trend_percent"] < -5 else "→")
+        return f"{arrow} {r['trend_percent']:+.0f} %"
+
+    table(f"query classes of the last {args.since} by {args.sort} (trend: total time against the {args.since} before)",
+          ["query ID", "source", "total", "share", "calls", "p95", "examined/sent", "trend", "flags", "fingerprint"],
+          [[r["query_id"][:16], r["source"], human_seconds(r["time_s"] or 0), f"{r['share_percent']:.1f} %",
+            f"{int(r['calls'] or 0):,}", human_seconds(r["p95_s"]) if r["p95_s"] is not None else "",
+            num(r["examined_per_sent"]), trend(r), cell(r["flags"] or ""), cell(r["fingerprint"][:70])] for r in rows],
+          empty=f"no stored query digests in the last {args.since} (queries.analyze stores them hourly; "
+                f"`pelbiot-jobs run queries.analyze` runs it now)")
+    return EXIT_OK
+
+
+def cmd_queries_show(settings, args) -> int:
+    from ..queries.service import digest_history, resolve_query_id
+    from ..templates import human_seconds
+    from ..textsafe import cell, plain
+
+    result = digest_history(settings, resolve_query_id(settings, args.query_id))
+    if args.json:
+        print_json(result)
+        return EXIT_OK
+    print(plain(f"query {result['query_id']}"))
+    print(plain(f"fingerprint: {result['fingerprint']}"))
+    print(plain(f"example:     {result['example']}"))
+    table("by hour (newest first)", ["hour (UTC)", "source", "calls", "total", "p95", "rows examined", "rows sent"],
+          [[f"{w['window_start']:%Y-%m-%d %H:%M}", w["source"], f"{w['calls']:,}", human_seconds(w["query_time_sum"] or 0),
+            human_seconds(w["query_time_p95"]) if w["query_time_p95"] is not None else "",
+            f"{int(w['rows_examined_sum'] or 0):,}", f"{int(w['rows_sent_sum'] or 0):,}"] for w in result["windows"][:48]])
+    if result["explain"]:
+        columns = [k for k in result["explain"][0] if k != "refused"]
+        if columns:
+            table(f"EXPLAIN (flags: {result['explain_flags'] or 'none'})", columns,
+                  [[cell("" if row.get(k) is None else str(row.get(k))) for k in columns] for row in result["explain"]])
+        else:
+            print(plain(f"EXPLAIN refused: {result['explain'][0]['refused']}"))
+    else:
+        print("EXPLAIN: none stored (only plain reads among the worst classes of a run are explained)")
+    suggestions = [s for s in result["suggestions"] if "problem" not in s]
+    for s in result["suggestions"]:
+        if "problem" in s:
+            print(plain(f"index advice: unavailable ({s['problem']})"))
+    table("index advice", ["table", "columns", "why", "EXPLAIN rows now"],
+          [[cell(s["table"]), cell(", ".join(s["columns"])), cell(s["reason"]), num(s["explain_rows_before"])]
+           for s in suggestions], empty="index advice: none for this query")
+    if result["indexes"]:
+        table("index changes for it", ["when (UTC)", "outcome", "index", "EXPLAIN rows before → after",
+                                       "latency ms before → after"],
+              [[f"{c['started_at']:%Y-%m-%d %H:%M}", c["outcome"], cell(f"{c['table_name']}.{c['index_name'] or ''}"),
+                f"{num(c['explain_rows_before'])} → {num(c['explain_rows_after'])}",
+                f"{num(c['latency_ms_before'])} → {num(c['latency_ms_after'])}"] for c in result["indexes"]])
+    return EXIT_OK

@@ -60,6 +60,11 @@ def current_plan(settings, path: Path | None = None) -> dict:
     return plan(wanted, schema, proposals_from_digests(digests, schema))
 
 
+def suggestions_for(settings, query_id: str) -> list[dict]:
+    """The advisor's suggestions for one query class (table, columns, why, EXPLAIN rows before)."""
+    return [s for s in current_plan(settings)["suggested"] if s["query_id"] == query_id]
+
+
 def full_plan(settings, path: Path | None = None) -> dict:
     """The plan, with the indexes the server has not used since it started (when it can tell)."""
     from .live import unused_indexes

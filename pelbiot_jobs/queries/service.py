@@ -5,6 +5,7 @@ What the queries.analyze task, the CLI and the web view call.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
@@ -132,9 +133,12 @@ SORTS = {"total": "time_s", "p95": "p95_s", "calls": "calls"}
 
 
 def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 50,
-           now: dt.datetime | None = None) -> list[dict]:
+           now: dt.datetime | None = None, host: str | None = None, source: str | None = None) -> list[dict]:
     """The stored digests of the window, one row per source and query ID: calls, total time, share,
-    worst p95, rows examined per row sent, EXPLAIN flags; sorted by ``sort`` (total, p95, calls)."""
+    worst p95, rows examined per row sent, EXPLAIN flags, and the trend: total time and calls in the
+    window of the same length before (None when the class was not seen then); sorted by ``sort``
+    (total, p95, calls). ``host``: only classes with events from that client host; ``source``:
+    file, table or performance_schema."""
     from sqlalchemy import func, select
 
     from ..db.engine import engine_for
@@ -143,21 +147,60 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
     if sort not in SORTS:
         raise InputError(f"sort {sort!r}: use one of {', '.join(SORTS)}")
     q = query_digests.c
-    since = (now or utcnow()) - dt.timedelta(seconds=window_s)
-    query = (select(q.source, q.query_id, func.max(q.fingerprint).label("fingerprint"),
-                    func.sum(q.calls).label("calls"), func.sum(q.query_time_sum).label("time_s"),
-                    func.max(q.query_time_p95).label("p95_s"), func.sum(q.rows_examined_sum).label("examined"),
-                    func.sum(q.rows_sent_sum).label("sent"), func.max(q.explain_flags).label("flags"),
-                    func.max(q.slow).label("slow"), func.max(q.last_seen).label("last_seen"))
-             .where(q.window_start >= since).group_by(q.source, q.query_id))
+    now = now or utcnow()
+    since, before = now - dt.timedelta(seconds=window_s), now - dt.timedelta(seconds=2 * window_s)
+
+    def summed(start, end):
+        query = (select(q.source, q.query_id, func.max(q.fingerprint).label("fingerprint"),
+                        func.sum(q.calls).label("calls"), func.sum(q.query_time_sum).label("time_s"),
+                        func.max(q.query_time_p95).label("p95_s"), func.sum(q.rows_examined_sum).label("examined"),
+                        func.sum(q.rows_sent_sum).label("sent"), func.max(q.explain_flags).label("flags"),
+                        func.max(q.slow).label("slow"), func.max(q.last_seen).label("last_seen"))
+                 .where(q.window_start >= start, q.window_start < end).group_by(q.source, q.query_id))
+        if host:
+            escaped = json.dumps(host).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(q.hosts.like(f"%{escaped}:%", escape="\\"))
+        if source:
+            query = query.where(q.source == source)
+        return [dict(r) for r in conn.execute(query).mappings()]
+
     with engine_for(settings.ops_db_url).connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
+        rows = summed(since, now + dt.timedelta(hours=1))
+        earlier = {(r["source"], r["query_id"]): r for r in summed(before, since)}
     total = sum(r["time_s"] or 0 for r in rows) or 1.0
     for r in rows:
         r["share_percent"] = round(100.0 * (r["time_s"] or 0) / total, 1)
         r["examined_per_sent"] = round(r["examined"] / r["sent"], 1) if r["sent"] else None
+        prev = earlier.get((r["source"], r["query_id"]))
+        r["previous_time_s"] = prev["time_s"] if prev else None
+        r["previous_calls"] = prev["calls"] if prev else None
+        r["trend_percent"] = (round(100.0 * ((r["time_s"] or 0) - prev["time_s"]) / prev["time_s"], 1)
+                              if prev and prev["time_s"] else None)
     rows.sort(key=lambda r: r[SORTS[sort]] or 0, reverse=True)
     return rows[:limit]
+
+
+def resolve_query_id(settings, prefix: str) -> str:
+    """The stored query ID that starts with ``prefix`` (a 0x prefix and case do not matter), or
+    InputError naming the problem (none, or several)."""
+    import re
+
+    from sqlalchemy import select
+
+    from ..db.engine import engine_for
+    from ..db.ops_models import query_digests
+
+    wanted = prefix.upper().removeprefix("0X")
+    if not re.fullmatch(r"[0-9A-F]{4,32}", wanted):
+        raise InputError(f"{prefix!r}: a query ID is hexadecimal (at least 4 digits), e.g. 046C1F857BB557E4")
+    q = query_digests.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        found = conn.execute(select(q.query_id).where(q.query_id.like(wanted + "%")).distinct().limit(5)).scalars().all()
+    if not found:
+        raise InputError(f"no stored digest of a query whose ID starts with {wanted} (`pelbiot-jobs queries` lists them)")
+    if len(found) > 1:
+        raise InputError(f"{wanted} starts several query IDs ({', '.join(found)}): give more of it")
+    return found[0]
 
 
 def digest_history(settings, query_id: str) -> dict:
@@ -185,7 +228,17 @@ def digest_history(settings, query_id: str) -> dict:
             select(c.started_at, c.outcome, c.table_name, c.index_name, c.statement, c.reason, c.explain_rows_before,
                    c.explain_rows_after, c.latency_ms_before, c.latency_ms_after)
             .where(c.reason.like(f"%(query {query_id[:16]})%")).order_by(c.started_at.desc()).limit(20)).mappings()]
-    return {"query_id": query_id, "indexes": indexes, "fingerprint": latest["fingerprint"], "example": latest["example"],
+    suggestions = []
+    try:
+        from ..indexes.service import suggestions_for
+
+        suggestions = suggestions_for(settings, query_id)
+    except Exception as exc:  # the app DB may be away: the history still shows
+        from ..errors import one_line
+
+        suggestions = [{"problem": one_line(exc, settings.secrets())}]
+    return {"query_id": query_id, "indexes": indexes, "suggestions": suggestions,
+            "fingerprint": latest["fingerprint"], "example": latest["example"],
             "explain": json.loads(explained["explain"]) if explained else None,
             "explain_flags": explained["explain_flags"] if explained else None,
             "windows": [{k: r[k] for k in ("source", "window_start", "calls", "query_time_sum", "query_time_p95",

@@ -352,3 +352,58 @@ def test_the_html_report_is_what_a_dba_reads_in_a_browser(settings, demo_app_db,
     assert "2026-11-" not in re.sub(r"(first|last) 2026-11-\S+", "", "".join(
         re.findall(r'<pre class="example">(.*?)</pre>', dom, re.S)))  # examples without their literals
     assert '<table class="explain">' in dom and "load_profiles" in dom
+
+
+def test_an_operator_browses_the_stored_digests_from_the_command_line(settings, ops_schema, redis_url, tmp_path):
+    """`pelbiot-jobs queries` (every source, sorted, filtered by host, with the trend against the
+    window before) and `queries show ID` (hours, example, EXPLAIN, index advice), from the ops DB."""
+    import datetime as dt
+    import json
+
+    from pelbiot_jobs.db.upsert import upsert
+    from tests.conftest import clean_environ, service_env
+    from tests.e2e.conftest import pj
+
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    tag = uuid.uuid4().hex[:12].upper()
+
+    def digest(source, qid, hours_ago, calls, total, p95, host, explain=None):
+        return {"source": source, "query_id": qid, "window_start": now - dt.timedelta(hours=hours_ago),
+                "fingerprint": f"select * from t_{qid.lower()} where a = ?", "example": "SELECT * FROM t WHERE a = ?",
+                "calls": calls, "query_time_sum": total, "query_time_p95": p95, "rows_examined_sum": calls * 500,
+                "rows_sent_sum": calls, "slow": 0, "hist": "{}", "hosts": json.dumps({host: calls}),
+                "explain": json.dumps(explain) if explain else None, "explain_flags": "full_scan" if explain else None}
+
+    grew, steady, other = f"AA{tag}0001", f"BB{tag}0002", f"CC{tag}0003"
+    rows = [digest("file", grew, 1, 100, 900.0, 2.0, "10.9.8.7", [{"id": 1, "table": "t", "type": "ALL", "rows": 5000}]),
+            digest("file", grew, 30, 50, 300.0, 1.0, "10.9.8.7"),  # the day before: 300 s -> 900 s, +200 %
+            digest("table", steady, 2, 7000, 500.0, 0.2, "10.9.8.6"),
+            digest("performance_schema", other, 3, 3, 800.0, None, "10.9.8.7")]
+    with engine_for(settings.ops_db_url).begin() as conn:
+        upsert(conn, query_digests, rows, key=("source", "query_id", "window_start"))
+    env = clean_environ() | service_env(ops_schema, redis_url, tmp_path) | {"COLUMNS": "220"}
+
+    def run(*args):
+        done = pj(*args, env=env, cwd=tmp_path, timeout=60)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
+
+    listed = [r for r in json.loads(run("queries", "--json", "--limit", "500")) if tag in r["query_id"]]
+    assert [r["query_id"] for r in listed] == [grew, other, steady]  # by total time, all three sources
+    first = listed[0]
+    assert first["previous_time_s"] == 300.0 and first["trend_percent"] == 200.0 and listed[2]["previous_time_s"] is None
+    by_calls = [r["query_id"] for r in json.loads(run("queries", "--json", "--sort", "calls", "--limit", "500"))
+                if tag in r["query_id"]]
+    assert by_calls == [steady, grew, other]
+    on_host = [r["query_id"] for r in json.loads(run("queries", "--json", "--host", "10.9.8.6", "--limit", "500"))
+               if tag in r["query_id"]]
+    assert on_host == [steady]
+    text_ = run("queries", "--limit", "500")
+    assert grew[:16] in text_ and "↑ +200 %" in text_ and "15 min 00 s" in text_ and "new" in text_
+    shown = run("queries", "show", grew[:10])  # a prefix is enough
+    assert f"query {grew}" in shown and "EXPLAIN (flags: full_scan)" in shown and "5000" in shown
+    assert json.loads(run("queries", "show", grew, "--json"))["windows"][0]["calls"] == 100
+    done = pj("queries", "show", "ZZZZ", env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "hexadecimal" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = pj("queries", "show", "FFFFFFF0", env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "no stored digest" in done.stderr
