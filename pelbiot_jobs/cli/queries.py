@@ -171,6 +171,11 @@ def cmd_queries_show(settings, args) -> int:
     table("index advice", ["table", "columns", "why", "EXPLAIN rows now"],
           [[cell(s["table"]), cell(", ".join(s["columns"])), cell(s["reason"]), num(s["explain_rows_before"])]
            for s in suggestions], empty="index advice: none for this query")
+    for s in suggestions:
+        if s.get("rewrite"):
+            print(plain(f"rewrite: {s['rewrite']}"))
+        if s.get("alternative"):
+            print(plain(s["alternative"]))
     if result["indexes"]:
         table("index changes for it", ["when (UTC)", "outcome", "index", "EXPLAIN rows before → after",
                                        "latency ms before → after"],

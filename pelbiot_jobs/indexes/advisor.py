@@ -2,8 +2,16 @@
 
 For each query class with full scans or many rows examined per row sent, the example query is
 parsed with sqlglot (MySQL dialect) and, per table, an index is proposed: the columns compared
-with ``=`` or ``IN`` first, then one range column (``<``, ``>``, ``BETWEEN``, ``LIKE 'x%'``), then the
-ORDER BY columns. A proposal whose leading columns an existing index already has is dropped.
+with ``=`` or ``IN`` first, then one range column (``<``, ``>``, ``BETWEEN``, ``LIKE 'x%'``), else the
+GROUP BY columns, else the ORDER BY columns; then the column of a MIN()/MAX() (read from the
+index's end), and, for a narrow SELECT, the other columns it reads (a covering index: no table
+row is read). A proposal whose leading columns an existing index already has is dropped.
+
+A column wrapped in a function (``DATE(created_at) = ?``, ``YEAR()``, ``LOWER()``, ``col + 1 = ?``)
+cannot use an index on it. The advisor proposes the sargable rewrite (``created_at >= ? AND
+created_at < ? + INTERVAL 1 DAY``) with the index the rewrite uses, and, where the query cannot
+change, a functional index (MySQL 8.0.13+) or an indexed virtual column (MariaDB). When an index
+on the column exists already, the rewrite alone is the advice.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ class Proposal:
     reason: str
     example: str = ""  # the query it is for (literals masked)
     rows_before: int | None = None  # EXPLAIN's rows estimate stored with the digest
+    rewrite: str = ""  # the sargable form of the query, when a function hides the column
+    target: str = ""  # what to measure before and after (the rewrite, with a sample value), else the example
+    alternative: str = ""  # where the query cannot change: a functional index or a virtual column
 
 
 def _conjuncts(node):
@@ -46,8 +57,78 @@ def _is_value(node) -> bool:
         isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal))
 
 
-def propose_for(sql: str, schema: Schema, query_id: str = "") -> list[Proposal]:
-    """Pure (given the schema): the index proposals for one query."""
+_FLIPPED = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+
+
+def _wrapped(node) -> tuple[exp.Column, str, exp.Expression | None] | None:
+    """(column, kind, operand) of a column hidden by a function: DATE(c), YEAR(c), LOWER(c),
+    UPPER(c), c + n, c - n."""
+    if isinstance(node, exp.Year) and isinstance(node.this, exp.TsOrDsToDate) and isinstance(node.this.this, exp.Column):
+        return node.this.this, "year", None
+    if isinstance(node, exp.Year) and isinstance(node.this, exp.Column):
+        return node.this, "year", None
+    if isinstance(node, (exp.TsOrDsToDate, exp.Date)) and isinstance(node.this, exp.Column) and not node.args.get("format"):
+        return node.this, "date", None
+    if isinstance(node, (exp.Lower, exp.Upper)) and isinstance(node.this, exp.Column):
+        return node.this, "lower" if isinstance(node, exp.Lower) else "upper", None
+    if isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.this, exp.Column) and _is_value(node.expression):
+        return node.this, "add" if isinstance(node, exp.Add) else "sub", node.expression
+    return None
+
+
+def _sargable(cond, sample: str | None) -> tuple[exp.Column, str, str, str, str] | None:
+    """(column, kind, rewrite, rewrite with a sample value, eq or range) of ``f(col) op value``."""
+    if type(cond) not in _FLIPPED:
+        return None
+    op, left, right = type(cond), cond.left, cond.right
+    hidden = _wrapped(left) if _is_value(right) else None
+    if hidden is None and _is_value(left):
+        hidden, op, right = _wrapped(right), _FLIPPED[op], left
+    if hidden is None:
+        return None
+    col, kind, operand = hidden
+    c = col.sql(dialect="mysql")
+
+    def forms(v: str) -> str | None:
+        if kind == "date":
+            nxt = f"{v} + INTERVAL 1 DAY"
+            return {exp.EQ: f"{c} >= {v} AND {c} < {nxt}", exp.GTE: f"{c} >= {v}", exp.GT: f"{c} >= {nxt}",
+                    exp.LT: f"{c} < {v}", exp.LTE: f"{c} < {nxt}"}[op]
+        if kind == "year":
+            start, end = f"MAKEDATE({v}, 1)", f"MAKEDATE({v} + 1, 1)"
+            return {exp.EQ: f"{c} >= {start} AND {c} < {end}", exp.GTE: f"{c} >= {start}", exp.GT: f"{c} >= {end}",
+                    exp.LT: f"{c} < {start}", exp.LTE: f"{c} < {end}"}[op]
+        if kind in ("lower", "upper"):
+            return f"{c} = {v}" if op is exp.EQ else None  # a case-insensitive collation compares alike
+        n = operand.sql(dialect="mysql")
+        moved = f"{v} - {n}" if kind == "add" else f"{v} + {n}"
+        return {exp.EQ: f"{c} = {moved}", exp.GTE: f"{c} >= {moved}", exp.GT: f"{c} > {moved}",
+                exp.LT: f"{c} < {moved}", exp.LTE: f"{c} <= {moved}"}[op]
+
+    value = right.sql(dialect="mysql")
+    rewrite = forms(value)
+    if rewrite is None:
+        return None
+    # The measured form: a masked date takes a day the query ran, a year its year.
+    sample = {"date": sample and f"'{sample}'", "year": sample and sample[:4]}.get(kind)
+    filled = forms(sample) if sample and isinstance(right, exp.Placeholder) else rewrite
+    kind_of_use = "eq" if op is exp.EQ and kind not in ("date", "year") else "range"
+    return col, kind, rewrite, filled, kind_of_use
+
+
+def _alternative(table: str, col: str, kind: str) -> str:
+    if kind in ("add", "sub"):
+        return ""
+    expr = {"date": f"DATE({col})", "year": f"YEAR({col})", "lower": f"LOWER({col})", "upper": f"UPPER({col})"}[kind]
+    vtype = {"date": "DATE", "year": "SMALLINT", "lower": "VARCHAR(255)", "upper": "VARCHAR(255)"}[kind]
+    return (f"if the query cannot change: MySQL 8.0.13+: CREATE INDEX idx_{col}_{kind} ON {table} (({expr})); "
+            f"MariaDB: ALTER TABLE {table} ADD COLUMN {col}_{kind} {vtype} AS ({expr}) VIRTUAL, "
+            f"ADD INDEX idx_{col}_{kind} ({col}_{kind})")
+
+
+def propose_for(sql: str, schema: Schema, query_id: str = "", sample_date: str | None = None) -> list[Proposal]:
+    """Pure (given the schema): the index proposals for one query. ``sample_date`` (YYYY-MM-DD): the
+    value a date placeholder takes in the query measured before and after (the last day it ran)."""
     try:
         tree = sqlglot.parse_one(sql, read="mysql")
     except Exception:
@@ -73,9 +154,24 @@ def propose_for(sql: str, schema: Schema, query_id: str = "") -> list[Proposal]:
 
     eq: dict[str, list[str]] = {}
     rng: dict[str, str] = {}
+    rewrites: dict[str, list[tuple]] = {}  # table -> [(cond, rewrite, filled, kind, column)]
     where = tree.args.get("where")
     for cond in _conjuncts(where.this if where else None):
         col = None
+        hidden = _sargable(cond, sample_date)
+        if hidden is not None:
+            col, kind, rewrite, filled, use = hidden
+            table = table_of(col)
+            if table is None:
+                continue
+            rewrites.setdefault(table, []).append((cond, rewrite, filled, kind, col.name))
+            if use == "eq":
+                eq.setdefault(table, [])
+                if col.name not in eq[table]:
+                    eq[table].append(col.name)
+            else:
+                rng.setdefault(table, col.name)
+            continue
         if isinstance(cond, exp.EQ):
             left, right = cond.left, cond.right
             col = left if isinstance(left, exp.Column) and _is_value(right) else (
@@ -111,28 +207,71 @@ def propose_for(sql: str, schema: Schema, query_id: str = "") -> list[Proposal]:
             table = table_of(col)
             if table:
                 order.setdefault(table, []).append(col.name)
+    grouped: dict[str, list[str]] = {}
+    for col in (tree.args.get("group").expressions if tree.args.get("group") else []):
+        if isinstance(col, exp.Column) and (table := table_of(col)):
+            grouped.setdefault(table, []).append(col.name)
+    extremes: dict[str, list[str]] = {}  # MIN()/MAX() columns: read from the end of an index
+    read: dict[str, set[str]] = {}  # every column the query reads, per table (None: a * or unknown)
+    for col in tree.find_all(exp.Column):
+        if (table := table_of(col)) is not None:
+            read.setdefault(table, set()).add(col.name)
+    for agg in tree.find_all(exp.Max, exp.Min):
+        if isinstance(agg.this, exp.Column) and (table := table_of(agg.this)):
+            extremes.setdefault(table, []).append(agg.this.name)
+    star = any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
+               for e in tree.expressions)
     proposals = []
-    for table in sorted(set(eq) | set(rng) | set(order)):
+    for table in sorted(set(eq) | set(rng) | set(order) | set(grouped) | set(extremes)):
         columns: list[str] = list(eq.get(table, []))
-        if table in rng and rng[table] not in columns:
-            columns.append(rng[table])
-        if table not in rng:  # after a range column an index cannot serve the ORDER BY
-            columns += [c for c in order.get(table, []) if c not in columns]
-        columns = columns[:MAX_COLUMNS]
-        if not columns:
-            continue
-        existing = [tuple(c.name.lower() for c in i.columns) for i in schema.indexes.get(table, []) if not i.fulltext]
-        wanted = tuple(c.lower() for c in columns)
-        if any(key[:len(wanted)] == wanted for key in existing):
-            continue  # an index already leads with these columns
         parts = []
         if eq.get(table):
             parts.append(f"equality on {', '.join(eq[table])}")
         if table in rng:
+            if rng[table] not in columns:
+                columns.append(rng[table])
             parts.append(f"range on {rng[table]}")
-        if table not in rng and order.get(table):
+        elif grouped.get(table):  # after a range column an index serves neither GROUP BY nor ORDER BY
+            columns += [c for c in grouped[table] if c not in columns]
+            parts.append(f"group by {', '.join(grouped[table])}")
+        elif order.get(table):
+            columns += [c for c in order[table] if c not in columns]
             parts.append(f"order by {', '.join(order[table])}")
-        proposals.append(Proposal(table, tuple(columns), query_id, "; ".join(parts)))
+        if table not in rng and len(extremes.get(table, [])) == 1 and extremes[table][0] not in columns:
+            columns.append(extremes[table][0])  # MIN/MAX of the next key part: one index dive
+            parts.append(f"MIN/MAX of {extremes[table][0]} read from the index's end")
+        if not star and read.get(table) and len(read[table]) <= MAX_COLUMNS and columns and \
+                not read[table] <= set(columns) and len(set(columns) | read[table]) <= MAX_COLUMNS:
+            extra = sorted(read[table] - set(columns))
+            columns += extra
+            parts.append(f"covering ({', '.join(extra)} read from the index)")
+        columns = columns[:MAX_COLUMNS]
+        if not columns or (not eq.get(table) and table not in rng and not grouped.get(table)
+                           and not order.get(table) and not extremes.get(table)):
+            continue
+        hidden = rewrites.get(table, [])
+        rewrite = target = alternative = ""
+        if hidden:
+            new_tree = tree.copy()
+            new_target = tree.copy()
+            for (cond, text_, filled, kind, col) in hidden:
+                for t, form in ((new_tree, text_), (new_target, filled)):
+                    found = next((n for n in t.find_all(type(cond)) if n == cond), None)
+                    if found is not None:
+                        found.replace(sqlglot.parse_one(form, read="mysql"))
+            rewrite, target = new_tree.sql(dialect="mysql"), new_target.sql(dialect="mysql")
+            alternative = "; ".join(a for a in (_alternative(table, col, kind) for _, _, _, kind, col in hidden) if a)
+            parts.append("sargable rewrite: " + "; ".join(f"{c.sql(dialect='mysql')} -> {t}" for c, t, *_ in hidden))
+        existing = [tuple(c.name.lower() for c in i.columns) for i in schema.indexes.get(table, []) if not i.fulltext]
+        wanted = tuple(c.lower() for c in columns)
+        if any(key[:len(wanted)] == wanted for key in existing):
+            if rewrite:  # the index is there; the function keeps the query from using it
+                proposals.append(Proposal(table, tuple(columns), query_id, "; ".join(parts) + " (the index exists: "
+                                          "only the rewrite is needed)", rewrite=rewrite, target=target,
+                                          alternative=alternative))
+            continue  # an index already leads with these columns
+        proposals.append(Proposal(table, tuple(columns), query_id, "; ".join(parts), rewrite=rewrite, target=target,
+                                  alternative=alternative))
     return proposals
 
 
@@ -148,7 +287,9 @@ def proposals_from_digests(digests: list[dict], schema: Schema) -> list[Proposal
     for row in digests:
         if not worth_advice(row) or not row.get("example"):
             continue
-        for p in propose_for(row["example"], schema, row.get("query_id", "")):
+        last = row.get("last_seen")
+        sample = last.strftime("%Y-%m-%d") if hasattr(last, "strftime") else None
+        for p in propose_for(row["example"], schema, row.get("query_id", ""), sample):
             seen.setdefault((p.table, p.columns), replace(p, example=row["example"],
                                                           rows_before=_explain_rows(row.get("explain"))))
     return list(seen.values())

@@ -114,7 +114,9 @@ def apply_plan(app: Engine, ops: Engine, creates: list[dict], guard: Guard, run_
         finished = now()
         if target and outcome == "created" and not row["measure_note"]:
             row["explain_rows_after"], row["latency_ms_after"], row["measure_note"] = measure(app, target)
-        row.update(outcome=outcome, reason=reason, table_bytes=size, threads_running_max=peak,
+        # A change keeps why it was made (the advisor names the query it is for), and why not when skipped.
+        why = "; ".join(x for x in (reason, entry.get("reason")) if x) or None
+        row.update(outcome=outcome, reason=why[:1000] if why else None, table_bytes=size, threads_running_max=peak,
                    finished_at=finished, duration_s=(finished - started).total_seconds())
         record(ops, row)
         results.append({"table": entry["table"], "index": entry["name"], "outcome": outcome, "reason": reason,

@@ -36,9 +36,10 @@ def plan(wanted: list[Wanted], schema: Schema, suggestions=()) -> dict:
     targets: dict[tuple, str] = {}  # (table, columns) -> the slow query an index would serve
     for p in suggestions:
         key = (p.table.lower(), tuple(c.lower() for c in p.columns))
-        targets.setdefault(key, p.example)
+        targets.setdefault(key, p.target or p.example)  # a rewrite is measured in its sargable form
         out["suggested"].append({"table": p.table, "columns": list(p.columns), "query_id": p.query_id,
-                                 "reason": p.reason, "example": p.example, "explain_rows_before": p.rows_before})
+                                 "reason": p.reason, "example": p.example, "explain_rows_before": p.rows_before,
+                                 "rewrite": p.rewrite, "alternative": p.alternative})
         if key not in declared:
             items.append((as_wanted(p), "advisor"))
     for w, source in items:

@@ -52,7 +52,8 @@ def current_plan(settings, path: Path | None = None) -> dict:
             digests = [dict(r) for r in conn.execute(select(
                 q.query_id, func.max(q.example).label("example"), func.sum(q.full_scans).label("full_scans"),
                 func.sum(q.rows_sent_sum).label("rows_sent_sum"),
-                func.sum(q.rows_examined_sum).label("rows_examined_sum"), func.max(q.explain).label("explain"))
+                func.sum(q.rows_examined_sum).label("rows_examined_sum"), func.max(q.explain).label("explain"),
+                func.max(q.last_seen).label("last_seen"))
                 .where(q.window_start >= utcnow() - dt.timedelta(days=ADVICE_DAYS)).group_by(q.query_id)
                 .order_by(func.sum(q.query_time_sum).desc())).mappings()]
     except Exception:  # a fresh ops DB without digests yet: no advice

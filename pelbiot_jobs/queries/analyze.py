@@ -32,8 +32,9 @@ from .slowlog import SEPARATOR, Event, is_safe_separator, parse_records
 MAX_READ = 256 << 20
 #: Rows of mysql.slow_log read per run.
 MAX_ROWS = 200_000
-#: Classes EXPLAINed per run (the worst by total time).
+#: Classes EXPLAINed per run: the worst by total time, then the slow ones, at most EXPLAIN_MAX.
 EXPLAIN_TOP = 5
+EXPLAIN_MAX = 10
 #: EXPLAIN never runs the statement; still, a statement time limit (s) guards the server.
 EXPLAIN_TIME_LIMIT = 5
 
@@ -408,23 +409,32 @@ def explain(app_engine: Engine, query: bytes, db: str | None) -> tuple[list[dict
     return rows, sorted(flags)
 
 
-def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict) -> tuple[int, int]:
-    """EXPLAIN the examples of the worst classes of this run (by total time) that are SELECTs.
+def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict, rows: list[dict] = ()) -> tuple[int, int]:
+    """EXPLAIN the examples of this run's classes that matter most: the EXPLAIN_TOP reads of the app
+    DB with the most total time, then the slow ones (``rows``: as stored), at most EXPLAIN_MAX in
+    all. What is not a candidate (not a read, another schema, pelbiot-jobs' own statements) is
+    passed over, not counted; only plain reads are ever sent.
 
     Returns (explained, refused): a refused example is stored with its reason and never run.
     """
-    worst = sorted(grouped.items(), key=lambda kv: -kv[1][0].total(b"Query_time"))[:EXPLAIN_TOP]
-    done = refused = 0
-    for (hour, fp), (qc, _hist, raw) in worst:
+    by_time = sorted(grouped.items(), key=lambda kv: -kv[1][0].total(b"Query_time"))
+    slow = {(r["window_start"], r["query_id"]) for r in rows if r.get("slow")}
+    done = refused = tried = 0
+    for (hour, fp), (qc, _hist, raw) in by_time:
+        if done + refused >= EXPLAIN_MAX or tried >= 4 * EXPLAIN_MAX:
+            break
+        if done + refused >= EXPLAIN_TOP and (hour, query_id(fp)) not in slow:
+            continue  # past the top ones, only the slow
         db = next(iter(qc.dbs), b"").decode("utf-8", "replace") or None
+        tried += 1
         result = explain(app_engine, raw, db)
         if result is None:
             continue
-        rows, flags = result
+        plan, flags = result
         qd = query_digests.c
         ops_conn.execute(update(query_digests).where(qd.source == source, qd.query_id == query_id(fp),
                                                      qd.window_start == hour)
-                         .values(explain=json.dumps(rows, default=str)[:65000], explain_flags=",".join(flags)))
+                         .values(explain=json.dumps(plan, default=str)[:65000], explain_flags=",".join(flags)))
         if "refused" in flags:
             refused += 1
         else:
@@ -460,7 +470,7 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
                 rows = store(conn, grouped_rows("file", grouped, mask), slow_s)
                 checkpoints.put(conn, state_name, new_state, now)
         with ops_engine.begin() as conn:
-            explained, refused = explain_worst(conn, app_engine, "file", grouped)
+            explained, refused = explain_worst(conn, app_engine, "file", grouped, rows)
         return {"source": "file", "events": len(events), "classes": len(rows), "skipped": skipped,
                 "explained": explained, "refused": refused}
     if source == "table":
@@ -471,7 +481,7 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
                 grouped = group(events, now)
                 rows = store(conn, grouped_rows("table", grouped, mask), slow_s)
                 checkpoints.put(conn, "slowlog:table", new_state, now)
-                explained, refused = explain_worst(conn, app_engine, "table", grouped)
+                explained, refused = explain_worst(conn, app_engine, "table", grouped, rows)
         return {"source": "table", "events": len(events), "classes": len(rows), "explained": explained,
                 "refused": refused}
     if source == "performance_schema":

@@ -165,3 +165,64 @@ def test_an_index_for_a_slow_query_is_measured_before_and_after(big):
     with ops.connect() as conn:
         row = conn.execute(select(index_changes).where(index_changes.c.run_id == "t-measure")).mappings().one()
     assert row["target_query"] == target and row["latency_ms_before"] > row["latency_ms_after"]
+
+
+def test_from_the_worst_query_to_a_measured_index(fresh_mysql_db):
+    """PELBIOT's worst query, `select max(peak) from load_profiles where date(created_at) = ?`, a
+    full scan: the advisor proposes the sargable rewrite and the index it uses; created, EXPLAIN's
+    rows for the rewritten query drop by two orders of magnitude, and the before/after lands in
+    ops_index_changes with the query it was for."""
+    import datetime as dt
+    import json
+
+    from pelbiot_jobs.config import load_settings
+    from pelbiot_jobs.db.demo import DemoPlan, seed
+    from pelbiot_jobs.db.ops_models import query_digests
+    from pelbiot_jobs.db.upsert import upsert
+    from pelbiot_jobs.indexes import service
+    from pelbiot_jobs.queries.fingerprint import query_id
+
+    url = fresh_mysql_db()
+    app = make_engine(url)
+    seed(app, DemoPlan(devices=40, days=1, sensor_days=1))
+    conn = connect(url.rsplit("/", 1)[1])
+    with conn.cursor() as cur:  # 200 days of readings, 240 a day
+        cur.execute("INSERT INTO load_profiles (device_id, hour, `load`, peak, average, created_at) "
+                    "SELECT 1 + seq % 40, seq % 24, seq % 97, seq % 101, seq % 89, "
+                    "'2026-08-01' + INTERVAL seq * 360 SECOND FROM seq_1_to_48000")
+        cur.execute("ANALYZE TABLE load_profiles")
+    conn.close()
+    ops_url = fresh_mysql_db()
+    migrate.upgrade(ops_url)
+    fp = b"select max(peak) from load_profiles where date(created_at) = ?"
+    example = "SELECT MAX(peak) FROM load_profiles WHERE DATE(created_at) = ?"
+    now = dt.datetime.utcnow().replace(minute=0, second=0, microsecond=0)
+    with make_engine(ops_url).begin() as c:
+        upsert(c, query_digests, [{
+            "source": "file", "query_id": query_id(fp), "window_start": now, "fingerprint": fp.decode(),
+            "example": example, "calls": 500, "query_time_sum": 71.0, "rows_examined_sum": 500 * 48_000,
+            "rows_sent_sum": 500, "full_scans": 500, "slow": 0, "hist": "{}",
+            "last_seen": dt.datetime(2026, 9, 15, 10, 0),
+            "explain": json.dumps([{"id": 1, "table": "load_profiles", "type": "ALL", "rows": 48000}])}],
+            key=("source", "query_id", "window_start"))
+    settings = load_settings({"PELBIOT_APP_DB_URL": url, "PELBIOT_APP_DB_ADMIN_URL": url, "PELBIOT_OPS_DB_URL": ops_url,
+                              "PELBIOT_BROKER_URL": "redis://127.0.0.1:6379/13"})
+    result = service.current_plan(settings)
+    [advice] = [s for s in result["suggested"] if s["query_id"] == query_id(fp)]
+    assert advice["rewrite"] == ("SELECT MAX(peak) FROM load_profiles WHERE created_at >= ? "
+                                 "AND created_at < ? + INTERVAL '1' DAY")
+    assert "MariaDB: ALTER TABLE load_profiles ADD COLUMN created_at_date DATE AS (DATE(created_at)) VIRTUAL" \
+        in advice["alternative"] and "CREATE INDEX idx_created_at_date ON load_profiles ((DATE(created_at)))" \
+        in advice["alternative"]
+    assert advice["explain_rows_before"] == 48000
+    [create] = [e for e in result["create"] if e["source"] == "advisor" and e["table"] == "load_profiles"]
+    assert create["columns"] == ["created_at", "peak"] and "'2026-09-15'" in create["target"]
+    [done] = service.apply(settings, service.to_create(settings, result, only=create["name"], include_advice=True),
+                           "t-sargable")
+    assert done["outcome"] == "created"
+    assert done["explain_rows_before"] >= 40_000 and done["explain_rows_after"] * 100 <= done["explain_rows_before"]
+    with make_engine(ops_url).connect() as c:
+        row = c.execute(select(index_changes).where(index_changes.c.run_id == "t-sargable")).mappings().one()
+    assert row["target_query"] == create["target"] and row["explain_rows_after"] == done["explain_rows_after"]
+    assert f"(query {query_id(fp)[:16]})" in row["reason"] and "sargable rewrite" in row["reason"]
+    app.dispose()

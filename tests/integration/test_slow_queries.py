@@ -407,3 +407,23 @@ def test_an_operator_browses_the_stored_digests_from_the_command_line(settings, 
     assert done.returncode == 2 and "hexadecimal" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     done = pj("queries", "show", "FFFFFFF0", env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 2 and "no stored digest" in done.stderr
+
+
+def test_explain_covers_the_slow_classes_beyond_the_top_five_up_to_ten(settings, slow_log, mariadb):
+    """EXPLAIN goes to the classes with the most time and then to the slow ones, at most ten a run."""
+    from pelbiot_jobs.queries.analyze import EXPLAIN_MAX
+
+    path, _ = slow_log
+    app_db = mariadb["names"]["app"]
+    engine_app, engine_ops = engine_for(settings.app_db_url), engine_for(settings.ops_db_url)
+    analyze(engine_app, engine_ops, utcnow(), "file", str(path))  # what the log held already
+    shapes = [f"SELECT {cols} FROM {table} WHERE id = 1" for table in ("devices", "alerts", "load_profiles")
+              for cols in ("id", "created_at", "id, created_at", "created_at, id")]
+    conn = mysql(app_db)
+    with conn.cursor() as cur:
+        for sql in shapes:
+            cur.execute(sql)
+            cur.fetchall()
+    conn.close()
+    result = analyze(engine_app, engine_ops, utcnow(), "file", str(path), slow_s=1e-9)  # every class is slow
+    assert len(shapes) > EXPLAIN_MAX and result["explained"] + result["refused"] == EXPLAIN_MAX, result
