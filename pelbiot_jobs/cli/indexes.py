@@ -40,6 +40,12 @@ def cmd_plan(settings, args) -> int:
     for d in result["duplicates"]:
         rows.append(["[yellow]" + cell(d["kind"]) + "[/]", cell(d["table"]), cell(d["index"]),
                      cell(f"redundant with {d['duplicate_of']}: {d['drop_sql']} (never run automatically)")])
+    for s in result["suggested"]:
+        if s.get("rewrite"):
+            rows.append(["[cyan]rewrite[/]", cell(s["table"]), cell(", ".join(s["columns"])),
+                         cell(f"{s['rewrite']}" + (f" ({s['alternative']})" if s.get("alternative") else ""))])
+    for n in result.get("not_helpful", []):
+        rows.append(["[dim]no index[/]", cell(n["table"]), cell(", ".join(n["columns"])), cell(n["reason"])])
     table("index plan", ["kind", "table", "columns / index", "detail"], rows,
           empty="no declared index and no suggestion")
     note = result.get("unused_note")

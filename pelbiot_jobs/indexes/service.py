@@ -58,12 +58,51 @@ def current_plan(settings, path: Path | None = None) -> dict:
                 .order_by(func.sum(q.query_time_sum).desc())).mappings()]
     except Exception:  # a fresh ops DB without digests yet: no advice
         digests = []
-    return plan(wanted, schema, proposals_from_digests(digests, schema))
+    proposals, not_helpful = selective(engine_for(settings.app_db_url), proposals_from_digests(digests, schema))
+    result = plan(wanted, schema, proposals)
+    result["not_helpful"] = not_helpful
+    return result
+
+
+#: A leading equality column whose one value matches more than this share of the rows does not
+#: narrow a scan enough for an index to pay (InnoDB reads each match through the primary key;
+#: the optimizer prefers a full scan then): fewer than 5 distinct values.
+MAX_MATCH_SHARE = 0.2
+_SELECTIVITY_CACHE: dict = {}
+
+
+def selective(engine, proposals: list) -> tuple[list, list[dict]]:
+    """The proposals whose leading column narrows the scan, and why the others were not proposed
+    (its distinct values in a sample of the table), cached for ten minutes per column."""
+    import time
+
+    from .live import selectivity
+
+    keep, dropped = [], []
+    for p in proposals:
+        if "equality on" not in p.reason:  # ranges, GROUP BY, MIN/MAX: the order is what helps
+            keep.append(p)
+            continue
+        key = (str(engine.url), p.table, p.columns[0])
+        hit = _SELECTIVITY_CACHE.get(key)
+        if hit is None or hit[0] < time.monotonic() - 600:
+            hit = _SELECTIVITY_CACHE[key] = (time.monotonic(), selectivity(engine, p.table, p.columns[0]))
+        seen = hit[1]
+        if seen and seen[1] >= 1000 and seen[0] and 1.0 / seen[0] > MAX_MATCH_SHARE:
+            dropped.append({"table": p.table, "columns": list(p.columns), "query_id": p.query_id, "example": p.example,
+                            "reason": f"not proposed: {p.table}.{p.columns[0]} has {seen[0]:,} distinct values in "
+                                      f"{seen[1]:,} rows sampled (one matches about {100 // seen[0]} % of the rows): "
+                                      f"an index on it would not narrow the scan"})
+        else:
+            keep.append(p)
+    return keep, dropped
 
 
 def suggestions_for(settings, query_id: str) -> list[dict]:
-    """The advisor's suggestions for one query class (table, columns, why, EXPLAIN rows before)."""
-    return [s for s in current_plan(settings)["suggested"] if s["query_id"] == query_id]
+    """The advisor's suggestions for one query class (table, columns, why, EXPLAIN rows before, the
+    rewrite), and why an index was not proposed for it when it was not."""
+    result = current_plan(settings)
+    return [s for s in result["suggested"] + result["not_helpful"] if s["query_id"] == query_id]
 
 
 def full_plan(settings, path: Path | None = None) -> dict:

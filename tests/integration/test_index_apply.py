@@ -190,6 +190,9 @@ def test_from_the_worst_query_to_a_measured_index(fresh_mysql_db):
         cur.execute("INSERT INTO load_profiles (device_id, hour, `load`, peak, average, created_at) "
                     "SELECT 1 + seq % 40, seq % 24, seq % 97, seq % 101, seq % 89, "
                     "'2026-08-01' + INTERVAL seq * 360 SECOND FROM seq_1_to_48000")
+        cur.execute("INSERT INTO alerts (device_id, severity, message, status) SELECT 1 + seq % 40, 'warning', "
+                    "ELT(1 + seq % 3, 'overload', 'offline', 'voltage'), 'open' FROM seq_1_to_5000")
+        cur.execute("UPDATE alerts SET message = ELT(1 + id % 3, 'overload', 'offline', 'voltage')")
         cur.execute("ANALYZE TABLE load_profiles")
     conn.close()
     ops_url = fresh_mysql_db()
@@ -203,7 +206,11 @@ def test_from_the_worst_query_to_a_measured_index(fresh_mysql_db):
             "example": example, "calls": 500, "query_time_sum": 71.0, "rows_examined_sum": 500 * 48_000,
             "rows_sent_sum": 500, "full_scans": 500, "slow": 0, "hist": "{}",
             "last_seen": dt.datetime(2026, 9, 15, 10, 0),
-            "explain": json.dumps([{"id": 1, "table": "load_profiles", "type": "ALL", "rows": 48000}])}],
+            "explain": json.dumps([{"id": 1, "table": "load_profiles", "type": "ALL", "rows": 48000}])},
+            {"source": "file", "query_id": "FEW0VALUES0000001", "window_start": now, "example":
+             "SELECT * FROM alerts WHERE message = ?", "fingerprint": "select * from alerts where message = ?",
+             "calls": 50, "query_time_sum": 9.0, "rows_examined_sum": 50 * 5000, "rows_sent_sum": 50 * 1700,
+             "full_scans": 50, "slow": 0, "hist": "{}", "last_seen": None, "explain": None}],
             key=("source", "query_id", "window_start"))
     settings = load_settings({"PELBIOT_APP_DB_URL": url, "PELBIOT_APP_DB_ADMIN_URL": url, "PELBIOT_OPS_DB_URL": ops_url,
                               "PELBIOT_BROKER_URL": "redis://127.0.0.1:6379/13"})
@@ -215,6 +222,10 @@ def test_from_the_worst_query_to_a_measured_index(fresh_mysql_db):
         in advice["alternative"] and "CREATE INDEX idx_created_at_date ON load_profiles ((DATE(created_at)))" \
         in advice["alternative"]
     assert advice["explain_rows_before"] == 48000
+    # Three messages in 5,000 alerts: an index on message would not narrow the scan; it says so.
+    [few] = result["not_helpful"]
+    assert few["query_id"] == "FEW0VALUES0000001" and "alerts.message has 3 distinct values" in few["reason"]
+    assert not [e for e in result["create"] if e["table"] == "alerts" and e["source"] == "advisor"]
     [create] = [e for e in result["create"] if e["source"] == "advisor" and e["table"] == "load_profiles"]
     assert create["columns"] == ["created_at", "peak"] and "'2026-09-15'" in create["target"]
     [done] = service.apply(settings, service.to_create(settings, result, only=create["name"], include_advice=True),
