@@ -139,6 +139,12 @@ class Settings:
         return self.app_db_url == f"sqlite:///{self.var_dir / 'app.db'}"
 
     @property
+    def embedded_default(self) -> bool:
+        """True when both databases are the embedded default's own SQLite files (nothing configured):
+        the only case where demo rows are ever written."""
+        return self.app_db_embedded and self.ops_db_url == f"sqlite:///{self.var_dir / 'ops.db'}"
+
+    @property
     def embedded_socket(self) -> Path:
         return self.var_dir / "redis.sock"
 

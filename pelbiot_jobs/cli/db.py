@@ -7,7 +7,7 @@ import time
 
 from ..config import mask_url
 from ..textsafe import cell
-from .common import EXIT_OK, add_json, command, console, group, positive, print_json, table
+from .common import EXIT_OK, add_json, command, console, group, migrate_ops, positive, print_json, table
 
 
 def register(sub) -> None:
@@ -92,4 +92,11 @@ def cmd_demo_data(settings, args) -> int:
         written = seed_demo(settings, plan, progress=progress)
     print(f"demo data in {mask_url(settings.app_db_url)}: {sum(written.values()):,} rows in "
           f"{len(written)} tables ({time.monotonic() - started:.1f}s)")
+    if settings.embedded_default:  # the ops DB's labelled demo history: only the embedded default's own
+        from ..db.demo_ops import seed_history
+
+        migrate_ops(settings)
+        history = seed_history(settings)
+        print(f"demo history in the ops DB: {sum(history.values()):,} rows (7 days, hosts demo-*)" if history
+              else "demo history in the ops DB: there already")
     return EXIT_OK

@@ -156,6 +156,12 @@ def check_and_prepare(settings) -> list[dict]:
         out.print("seeding the demo PELBIOT database (first start)...")
         written = seed_demo(settings, DemoPlan())
         out.print(f"  {sum(written.values()):,} rows in {len(written)} tables")
+    if settings.embedded_default:  # a labelled week of history, so every page and report shows something
+        from ..db.demo_ops import seed_history
+
+        history = seed_history(settings)
+        if history:
+            console().print(f"  a demo week of history in the ops DB: {sum(history.values()):,} rows (hosts demo-*)")
     return jobs
 
 

@@ -51,8 +51,16 @@ def compute(ops: Engine, app: Engine | None, p: Period) -> dict:
     data = gather(ops, p)
     before = gather(ops, p.previous())
     failures, per_task = job_table(data["jobs"])
-    return {"period": p, "kpis": kpi_rows(kpis(data, p), kpis(before, p.previous())),
-            "charts": build_charts(data), "queries": top_queries(data["queries"]), "incidents": data["incidents"],
+    changes = data["index_changes"]
+    from ..clock import utcnow
+
+    return {"period": p, "kpis": kpi_rows(kpis(data, p, utcnow()), kpis(before, p.previous())),
+            "charts": build_charts(data, (p.start, p.end)), "queries": top_queries(data["queries"]), "incidents": data["incidents"],
+            "index_changes": changes[changes["outcome"] != "suggested"] if not changes.empty else changes,
+            "index_suggestions": (changes[changes["outcome"] == "suggested"].drop_duplicates(["table_name", "index_name"],
+                                                                                         keep="last")
+                                  if not changes.empty else changes),
+            "recommendations": data["recommendations"],
             "job_failures": failures, "jobs": per_task,
             "has_data": any(not data[k].empty for k in ("health", "hosts", "database", "requests", "jobs"))}
 
@@ -66,6 +74,9 @@ def tables(ctx: dict) -> dict[str, pd.DataFrame]:
     out = {"kpis": pd.DataFrame(ctx["kpis"])[["kpi", "label", "value", "previous", "change_percent"]]}
     for name, frame in ctx["queries"].items():
         out["top_queries_" + name.replace("by ", "by_").replace(" ", "_")] = frame
+    out["index_changes"] = ctx["index_changes"]
+    out["index_suggestions"] = ctx["index_suggestions"]
+    out["recommendations"] = ctx["recommendations"]
     out["incidents"] = ctx["incidents"]
     out["job_runs"] = ctx["jobs"]
     out["job_failures"] = ctx["job_failures"]

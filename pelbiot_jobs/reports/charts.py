@@ -1,7 +1,9 @@
 """Charts: matplotlib (Agg) line charts as inline SVG for the HTML file and PNG for e-mail.
 
-Series are downsampled to at most MAX_POINTS buckets keeping each bucket's maximum, so a peak
-of one sample still shows on a month-long chart.
+The x axis is the report's period, whatever the data covers. Series are downsampled to at most
+MAX_POINTS buckets keeping each bucket's maximum, so a peak of one sample still shows on a
+month-long chart; a time without samples (longer than three usual steps) is a gap in the line,
+not a line across it; a lone point is drawn as a marker.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in the SVG: smaller, searchable, readable
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -41,12 +44,39 @@ def downsample(frame: pd.DataFrame, time_col: str, value_col: str, points: int =
     return out
 
 
+def with_gaps(frame: pd.DataFrame, time_col: str, value_col: str) -> pd.DataFrame:
+    """Pure: the series with a NaN point in every gap longer than three times its median step, so
+    the line breaks there."""
+    f = frame[[time_col, value_col]].copy()
+    f[time_col] = pd.to_datetime(f[time_col])
+    f[value_col] = pd.to_numeric(f[value_col]).astype(float)
+    f = f.sort_values(time_col).reset_index(drop=True)
+    if len(f) < 3:
+        return f
+    steps = f[time_col].diff()
+    gap = steps.median() * 3
+    holes = f.loc[steps > gap, time_col] - steps[steps > gap] / 2
+    if holes.empty:
+        return f
+    breaks = pd.DataFrame({time_col: holes.values, value_col: float("nan")})
+    return pd.concat([f, breaks]).sort_values(time_col).reset_index(drop=True)
+
+
 def line_chart(key: str, title: str, series: dict[str, pd.DataFrame], time_col: str, value_col: str,
-               thresholds: tuple[tuple[float, str], ...] = (), unit: str = "") -> Chart:
+               thresholds: tuple[tuple[float, str], ...] = (), unit: str = "", period=None) -> Chart:
+    """``period`` (start, end): the x axis; by default the data's own span."""
+    import matplotlib.dates as mdates
+
     fig, ax = plt.subplots(figsize=(WIDTH, HEIGHT), dpi=DPI)
     for label, frame in series.items():
-        d = downsample(frame, time_col, value_col)
-        ax.plot(pd.to_datetime(d[time_col]), pd.to_numeric(d[value_col]), linewidth=1.2, label=label)
+        d = with_gaps(downsample(frame, time_col, value_col), time_col, value_col)
+        lone = d[value_col].notna().sum() <= 2
+        ax.plot(d[time_col], d[value_col], linewidth=1.2, label=label, marker="o" if lone else None, markersize=4)
+    if period is not None:
+        ax.set_xlim(pd.Timestamp(period[0]), pd.Timestamp(period[1]))
+        locator = mdates.AutoDateLocator(minticks=4, maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     for value, label in thresholds:
         ax.axhline(value, color="#c62828" if "crit" in label else "#ef6c00", linewidth=0.8, linestyle="--")
         ax.annotate(label, xy=(1.0, value), xycoords=("axes fraction", "data"), fontsize=7, ha="right",
@@ -57,7 +87,8 @@ def line_chart(key: str, title: str, series: dict[str, pd.DataFrame], time_col: 
     ax.grid(True, linewidth=0.3)
     if len(series) > 1:
         ax.legend(fontsize=7, loc="upper left", frameon=False)
-    fig.autofmt_xdate()
+    if period is None:
+        fig.autofmt_xdate()
     fig.tight_layout()
     svg_buf, png_buf = io.StringIO(), io.BytesIO()
     fig.savefig(svg_buf, format="svg", metadata={"Date": None})
@@ -69,32 +100,36 @@ def line_chart(key: str, title: str, series: dict[str, pd.DataFrame], time_col: 
     return Chart(key, title, f"{title}. {summary}", svg, png_buf.getvalue())
 
 
-def build_charts(data: dict) -> list[Chart]:
-    """The report's charts, each only when it has data (an empty chart tells nothing)."""
+def build_charts(data: dict, period=None) -> list[Chart]:
+    """The report's charts, each only when it has data (an empty chart tells nothing), on the axis
+    of ``period`` (start, end)."""
+    import functools
+
+    chart = functools.partial(line_chart, period=period)
     charts = []
     if not data["health"].empty:
-        charts.append(line_chart("health", "Health score", {"score": data["health"]}, "ts", "score",
+        charts.append(chart("health", "Health score", {"score": data["health"]}, "ts", "score",
                                  ((90, "excellent"), (75, "good"), (50, "warning")), ""))
     hosts = data["hosts"]
     for metric, title, threshold in (("host.cpu_percent", "CPU per host", (80, "crit 80 %")),
                                      ("host.memory_percent", "Memory per host", (90, "crit 90 %"))):
         part = hosts[hosts.metric == metric] if not hosts.empty else hosts
         if not part.empty:
-            charts.append(line_chart(metric.split(".")[1], title, {h: f for h, f in part.groupby("host")},
+            charts.append(chart(metric.split(".")[1], title, {h: f for h, f in part.groupby("host")},
                                      "ts", "value", (threshold,), " %"))
     db = data["database"]
     if not db.empty:
         series = {m.split(".")[1]: f for m, f in db[db.metric != "mysql.slow_queries_per_s"].groupby("metric")}
         if series:
-            charts.append(line_chart("database", "Database: queries/s and threads running", series, "ts", "value"))
+            charts.append(chart("database", "Database: queries/s and threads running", series, "ts", "value"))
     req = data["requests"]
     if not req.empty:
-        charts.append(line_chart("api_rate", "API requests per minute", {"requests": req}, "minute", "requests"))
-        charts.append(line_chart("api_errors", "API error rate", {"5xx %": req}, "minute", "error_rate_percent",
+        charts.append(chart("api_rate", "API requests per minute", {"requests": req}, "minute", "requests"))
+        charts.append(chart("api_errors", "API error rate", {"5xx %": req}, "minute", "error_rate_percent",
                                  ((10, "crit 10 %"), (5, "warn 5 %")), " %"))
-        charts.append(line_chart("api_p95", "API p95 latency", {"p95": req}, "minute", "p95_ms",
+        charts.append(chart("api_p95", "API p95 latency", {"p95": req}, "minute", "p95_ms",
                                  ((2000, "crit 2000 ms"),), " ms"))
     cache = data["cache"]
     if not cache.empty:
-        charts.append(line_chart("cache", "Cache hit rate", {"hit rate": cache}, "ts", "value", (), " %"))
+        charts.append(chart("cache", "Cache hit rate", {"hit rate": cache}, "ts", "value", (), " %"))
     return charts

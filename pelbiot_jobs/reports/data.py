@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine, and_, func, select
 
-from ..db.ops_models import (health_scores, incidents, job_runs, metric_rollups, metric_samples, query_digests,
-                             request_minutes)
+from ..db.ops_models import (health_scores, incidents, index_changes, job_runs, metric_rollups, metric_samples,
+                             query_digests, recommendations, request_minutes)
 from ..metrics.requests import MinuteAgg
 
 #: Metrics drawn and summarised per host.
@@ -120,6 +120,15 @@ def gather(ops: Engine, p: Period) -> dict:
         data["incidents"] = _frame(conn, select(i.id, i.rule, i.host, i.severity, i.status, i.opened_at,
                                                 i.resolved_at, i.acknowledged_by, i.resolved_by).where(
             and_(i.opened_at < p.end, (i.resolved_at.is_(None)) | (i.resolved_at >= p.start))).order_by(i.opened_at))
+        x = index_changes.c
+        data["index_changes"] = _frame(conn, select(
+            x.started_at, x.table_name, x.index_name, x.outcome, x.reason, x.statement, x.duration_s, x.target_query,
+            x.explain_rows_before, x.explain_rows_after, x.latency_ms_before, x.latency_ms_after, x.measure_note)
+            .where(x.started_at >= p.start, x.started_at < p.end).order_by(x.started_at))
+        rc = recommendations.c
+        newest = select(func.max(rc.day)).where(rc.day < p.end).scalar_subquery()
+        data["recommendations"] = _frame(conn, select(rc.day, rc.code, rc.severity, rc.message, rc.evidence)
+                                         .where(rc.day == newest).order_by(rc.severity.desc(), rc.code))
         j = job_runs.c
         data["jobs"] = _frame(conn, select(j.task, j.state, j.duration_s, j.started_at, j.finished_at, j.error).where(
             func.coalesce(j.started_at, j.finished_at) >= p.start,

@@ -16,8 +16,9 @@ def _num(value):
     return float(value)
 
 
-def kpis(data: dict, p: Period) -> dict:
-    """Figures of the period; None where there is no data."""
+def kpis(data: dict, p: Period, now=None) -> dict:
+    """Figures of the period; None where there is no data. Availability is over the part of the
+    period that has passed at ``now`` (a report of today counts the hours so far)."""
     health = data["health"]
     hosts = data["hosts"]
     db = data["database"]
@@ -25,7 +26,8 @@ def kpis(data: dict, p: Period) -> dict:
     jobs = data["jobs"]
     inc = data["incidents"]
     req = merged_requests(data["requests"])
-    expected = p.seconds / SAMPLE_INTERVAL
+    elapsed = p.seconds if now is None else max(0.0, min(p.seconds, (now - p.start).total_seconds()))
+    expected = max(elapsed, SAMPLE_INTERVAL) / SAMPLE_INTERVAL
     availability = {}
     if not hosts.empty:
         cpu = hosts[hosts.metric == "host.cpu_percent"]
@@ -52,6 +54,10 @@ def kpis(data: dict, p: Period) -> dict:
     }
 
 
+#: Figures where more is better (a rise shows green); the others show green when they fall.
+HIGHER_IS_BETTER = frozenset({"health_avg", "health_min", "database_availability", "cache_hit_rate", "jobs_run",
+                              "availability"})
+
 KPI_LABELS = (
     ("health_avg", "Health score (avg)", "{:.1f}"), ("health_min", "Health score (min)", "{:.1f}"),
     ("database_availability", "Database availability", "{:.2f} %"), ("api_requests", "API requests", "{:,.0f}"),
@@ -73,13 +79,27 @@ def kpi_rows(now: dict, before: dict) -> list[dict]:
             change = 100.0 * (value - prev) / abs(prev)
         rows.append({"kpi": key, "label": label, "value": value, "previous": prev,
                      "shown": fmt.format(value) if value is not None else "no data",
-                     "change_percent": round(change, 1) if change is not None else None})
+                     "previous_shown": fmt.format(prev) if prev is not None else "",
+                     "change_percent": round(change, 1) if change is not None else None,
+                     **trend(key, change)})
     for host, value in sorted(now.get("availability", {}).items()):
         prev = before.get("availability", {}).get(host)
+        change = round(value - prev, 2) if prev is not None else None
         rows.append({"kpi": f"availability:{host}", "label": f"Availability of {host}", "value": value,
                      "previous": prev, "shown": f"{value:.2f} %",
-                     "change_percent": round(value - prev, 2) if prev is not None else None})
+                     "previous_shown": f"{prev:.2f} %" if prev is not None else "",
+                     "change_percent": change, **trend("availability", change)})
     return rows
+
+
+def trend(key: str, change: float | None) -> dict:
+    """The arrow of a change (↑ ↓ →, within ±1 % is steady) and whether it is good news."""
+    if change is None:
+        return {"arrow": "", "good": None}
+    if abs(change) < 1:
+        return {"arrow": "→", "good": None}
+    up = change > 0
+    return {"arrow": "↑" if up else "↓", "good": up == (key in HIGHER_IS_BETTER)}
 
 
 def top_queries(queries: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -233,3 +233,59 @@ def test_the_report_renders_in_a_real_browser(report_settings, tmp_path):
                            f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+SPARSE_DAY = dt.date(2026, 10, 7)
+
+
+def test_a_day_with_a_known_history_renders_in_chromium_as_a_dba_reads_it(report_data, redis_url, tmp_path):
+    """One CPU sample on a host, a gap in another's, a query digest and an index created for it
+    with its before/after: in headless Chromium every chart's axis is the whole day, a lone sample is
+    a marker, a gap stays a gap, counts are integers, and section 4 lists the index change."""
+    from pelbiot_jobs.db.ops_models import index_changes, recommendations
+    from tests.helpers import render_in_chromium
+
+    start = dt.datetime.combine(SPARSE_DAY, dt.time())
+    engine = engine_for(report_data["ops"])
+    with engine.begin() as conn:
+        conn.execute(insert(metric_samples), [
+            {"metric": "host.cpu_percent", "host": "lone1", "ts": start + dt.timedelta(hours=10), "value": 42.0}] + [
+            {"metric": "host.cpu_percent", "host": "gappy1", "ts": start + dt.timedelta(minutes=5 * i), "value": 30.0}
+            for i in list(range(0, 36)) + list(range(200, 288))])  # nothing from 03:00 to 16:40
+        conn.execute(insert(job_runs), [{"task_id": f"sparse-{k}", "attempt": 0, "task": "cache.warm",
+                                         "trigger": "beat", "state": "SUCCESS", "started_at": start + dt.timedelta(hours=k),
+                                         "finished_at": start + dt.timedelta(hours=k, seconds=1), "duration_s": 1.0,
+                                         "error": None} for k in range(3)])
+        conn.execute(insert(index_changes), [{
+            "run_id": "sparse-day", "table_name": "load_profiles", "index_name": "idx_load_profiles_created_at_peak",
+            "statement": "ALTER TABLE `load_profiles` ADD INDEX `idx_load_profiles_created_at_peak` (`created_at`, "
+                         "`peak`), ALGORITHM=INPLACE, LOCK=NONE",
+            "started_at": start + dt.timedelta(hours=3), "finished_at": start + dt.timedelta(hours=3, seconds=2),
+            "duration_s": 2.0, "outcome": "created",
+            "reason": "advisor: range on created_at; sargable rewrite (query 55EAF920E0E331BA)",
+            "target_query": "SELECT MAX(peak) FROM load_profiles WHERE created_at >= '2026-10-06' AND created_at < "
+                            "'2026-10-06' + INTERVAL '1' DAY",
+            "explain_rows_before": 47376, "explain_rows_after": 240, "latency_ms_before": 31.5,
+            "latency_ms_after": 0.4}])
+        conn.execute(insert(recommendations), [{
+            "day": start + dt.timedelta(hours=4), "code": "buffer_pool_small", "severity": "warning",
+            "message": "innodb_buffer_pool_size (128 MB) is smaller than the InnoDB data (2.1 GB)",
+            "evidence": "{}"}])
+    env = service_env(report_data, redis_url, tmp_path) | {"PELBIOT_REPORTS_DIR": str(tmp_path / "reports")}
+    settings = load_settings(env, cwd=tmp_path)
+    export(settings, "daily", SPARSE_DAY, email=False)
+    page = settings.reports_dir / "daily" / SPARSE_DAY.isoformat() / "report.html"
+    dom = render_in_chromium(page.as_uri(), tmp_path / "profile", screenshot=tmp_path / "report.png",
+                             size="1000,3200")
+    import re
+
+    [cpu] = [svg for svg in re.findall(r"<svg.*?</svg>", dom, re.S) if "CPU per host" in svg]
+    ticks = re.findall(r">([A-Z][a-z]{2}-\d\d|\d\d:\d\d)<", cpu)
+    assert ticks[0] == "Oct-07" and ticks[-1] == "Oct-08" and len(ticks) >= 6  # the axis is the whole day
+    assert "<use" in cpu  # the lone sample of lone1 is a marker
+    section = re.search(r'<section id="indexes">(.*?)</section>', dom, re.S).group(1)
+    assert "load_profiles.idx_load_profiles_created_at_peak" in section and "47,376 → 240" in section
+    assert "31.5 ms → 0.4 ms" in section and "buffer_pool_small" in section
+    kpis = re.search(r'<section id="kpis">(.*?)</section>', dom, re.S).group(1)
+    assert re.search(r"<td>Jobs run</td><td class=\"num\">3</td>", kpis)  # a count, not 3.00
+    assert "within 1 %" in kpis  # the legend of the arrows

@@ -1,0 +1,246 @@
+"""A labelled demo history for the ops DB of the embedded default: the first report, ``health``,
+``queries`` and the web view show every capability on a fresh install.
+
+Seven days on three hosts named ``demo-*``: host and database samples since yesterday and hourly
+rollups for the week, API request minutes, health scores, slow-query digests with EXPLAIN (PELBIOT's
+own worst query among them), an incident that fired and resolved, an index created for that query
+with its EXPLAIN rows and latency before and after, a suggestion, tuning recommendations and job
+runs. Everything it writes says ``demo``: the hosts, the run IDs, the recommendations' messages,
+the incident's summary. ``seed_history`` writes nothing unless both databases are the embedded
+default's own files (``Settings.embedded_default``), and nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import random
+
+HOSTS = ("demo-web1", "demo-web2", "demo-db1")
+DB_HOST = "mysql@demo-db1:3306"
+DAYS = 7
+#: Marks that the history is there (one row of ops_checkpoints).
+MARK = "demo:history"
+
+#: PELBIOT's API queries as its slow log shows them: (fingerprint, example, calls/h, ms per call, rows examined, sent)
+QUERIES = (
+    ("select max(peak) from load_profiles where date(created_at) = ?",
+     "SELECT MAX(peak) FROM load_profiles WHERE DATE(created_at) = ?", 40, 180.0, 48000, 1),
+    ("select * from load_profiles where device_id = ? order by created_at desc limit ?",
+     "SELECT * FROM load_profiles WHERE device_id = ? ORDER BY created_at DESC LIMIT ?", 600, 4.0, 1200, 24),
+    ("select a.*, d.name as device_name from alerts a join devices d on a.device_id = d.id where a.status = ? "
+     "order by a.created_at desc", "SELECT a.*, d.name AS device_name FROM alerts a JOIN devices d ON a.device_id = "
+     "d.id WHERE a.status = ? ORDER BY a.created_at DESC", 300, 6.0, 900, 40),
+    ("select hour, avg(`load`) as `load`, max(peak) as peak from load_profiles where hour >= ? group by hour",
+     "SELECT hour, AVG(`load`) AS `load`, MAX(peak) AS peak FROM load_profiles WHERE hour >= ? GROUP BY hour",
+     120, 25.0, 14000, 24),
+    ("select * from devices where id = ?", "SELECT * FROM devices WHERE id = ?", 3000, 0.3, 1, 1),
+    ("update devices set status = ?, updated_at = now() where id = ?",
+     "UPDATE devices SET status = ?, updated_at = NOW() WHERE id = ?", 400, 0.8, 1, 0),
+)
+WORST = QUERIES[0]
+
+
+def _hours(now: dt.datetime) -> list[dt.datetime]:
+    top = now.replace(minute=0, second=0, microsecond=0)
+    return [top - dt.timedelta(hours=h) for h in range(DAYS * 24, 0, -1)]
+
+
+def _load(t: dt.datetime) -> float:
+    """A day's shape: quiet at night, busy in the afternoon (0.2-1.0)."""
+    return 0.6 - 0.4 * math.cos((t.hour + t.minute / 60 - 3) / 24 * 2 * math.pi)
+
+
+def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
+    """Pure: the rows of every ops table, ending at ``now``."""
+    from ..queries.fingerprint import query_id
+
+    rnd = random.Random(seed)
+    hours = _hours(now)
+    out: dict[str, list[dict]] = {k: [] for k in ("metric_rollups", "metric_samples", "health_scores",
+                                                  "request_minutes", "query_digests", "job_runs")}
+    # Yesterday (the first daily report's day): the index for the worst query is created at 03:00
+    # (before, it scans; after, it does not), and an incident fires at 09:12 and resolves.
+    yesterday = now.replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+    fixed_at = yesterday + dt.timedelta(hours=3)
+    incident_at = yesterday + dt.timedelta(hours=9, minutes=12)
+    for hour in hours:
+        busy = _load(hour)
+        incident = incident_at <= hour + dt.timedelta(minutes=59) and hour < incident_at + dt.timedelta(minutes=35)
+        for host in HOSTS:
+            for metric, base in (("host.cpu_percent", 25), ("host.memory_percent", 55)):
+                level = base + 40 * busy * (1.4 if host == "demo-db1" else 1.0)
+                if incident and host == "demo-web1" and metric == "host.cpu_percent":
+                    level = 96.0
+                out["metric_rollups"].append({"metric": metric, "host": host, "hour": hour, "samples": 240,
+                                              "min": round(level * 0.7, 2), "avg": round(level, 2),
+                                              "max": round(min(100.0, level * 1.2), 2),
+                                              "p95": round(min(100.0, level * 1.1), 2)})
+        for metric, value in (("mysql.queries_per_s", 40 + 260 * busy), ("mysql.threads_running", 1 + 6 * busy),
+                              ("mysql.slow_queries_per_s", 0.02 + (0.3 * busy if hour < fixed_at else 0.01))):
+            out["metric_rollups"].append({"metric": metric, "host": DB_HOST, "hour": hour, "samples": 240,
+                                          "min": round(value * 0.6, 3), "avg": round(value, 3),
+                                          "max": round(value * 1.5, 3), "p95": round(value * 1.3, 3)})
+        out["metric_rollups"].append({"metric": "redis.hit_rate_percent", "host": "redis@demo-cache:6379",
+                                      "hour": hour, "samples": 240, "min": 80.0, "avg": round(92 + 5 * rnd.random(), 2),
+                                      "max": 99.0, "p95": 98.5})
+        for fp, example, per_hour, ms, examined, sent in QUERIES:
+            calls = max(1, int(per_hour * busy * (0.8 + 0.4 * rnd.random())))
+            each = ms / 1000.0
+            if fp == WORST[0] and hour >= fixed_at:
+                each, examined = 0.0009, 240  # the index is there
+            total = calls * each * (0.9 + 0.2 * rnd.random())
+            plan = [{"id": 1, "select_type": "SIMPLE", "table": "load_profiles", "type": "ALL", "key": None,
+                     "rows": examined, "Extra": "Using where"}] if fp == WORST[0] and hour < fixed_at else None
+            if fp == WORST[0] and hour >= fixed_at:
+                plan = [{"id": 1, "select_type": "SIMPLE", "table": "load_profiles", "type": "range",
+                         "key": "idx_load_profiles_created_at_peak", "rows": examined, "Extra": "Using where"}]
+            out["query_digests"].append({
+                "source": "file", "query_id": query_id(fp.encode()), "window_start": hour, "fingerprint": fp,
+                "example": example, "calls": calls, "query_time_sum": round(total, 6),
+                "query_time_min": round(each * 0.5, 6), "query_time_max": round(each * 3, 6),
+                "query_time_avg": round(total / calls, 6), "query_time_median": round(each, 6),
+                "query_time_p95": round(each * 2, 6), "lock_time_sum": round(calls * 0.00002, 6),
+                "rows_sent_sum": calls * sent, "rows_examined_sum": calls * examined, "rows_affected_sum": 0,
+                "bytes_sent_sum": calls * 120, "full_scans": calls if plan and plan[0]["type"] == "ALL" else 0,
+                "filesorts": 0, "tmp_disk_tables": 0, "first_seen": hour, "last_seen": hour + dt.timedelta(minutes=59),
+                "databases": json.dumps({"pelbiot": calls}), "users": json.dumps({"demo": calls}),
+                "hosts": json.dumps({"demo-web1": calls // 2, "demo-web2": calls - calls // 2}),
+                "slow": int(each * 2 > 1.0), "hist": "{}",
+                "explain": json.dumps(plan) if plan else None,
+                "explain_flags": ("full_scan,no_key" if plan and plan[0]["type"] == "ALL" else "") if plan else None})
+        for task, every in (("metrics.sample", 4), ("health.evaluate", 4), ("cache.warm", 2), ("queries.analyze", 1)):
+            for k in range(every):
+                at = hour + dt.timedelta(minutes=60 * k // every + 1)
+                out["job_runs"].append({"task_id": f"demo-{task}-{at:%Y%m%d%H%M}", "attempt": 0, "task": task,
+                                        "trigger": "beat", "state": "SUCCESS", "started_at": at,
+                                        "finished_at": at + dt.timedelta(seconds=1), "duration_s": 0.4 + rnd.random()})
+    # Yesterday and today: samples every 5 minutes; scores every 5 minutes for the week.
+    ts = yesterday
+    while ts < now:
+        busy = _load(ts)
+        for host in HOSTS:
+            cpu = 25 + 40 * busy + 5 * rnd.random()
+            if incident_at <= ts < incident_at + dt.timedelta(minutes=35) and host == "demo-web1":
+                cpu = 95 + 3 * rnd.random()
+            out["metric_samples"].append({"metric": "host.cpu_percent", "host": host, "ts": ts, "value": round(cpu, 2)})
+            out["metric_samples"].append({"metric": "host.memory_percent", "host": host, "ts": ts,
+                                          "value": round(55 + 20 * busy, 2)})
+        out["metric_samples"].append({"metric": "mysql.threads_running", "host": DB_HOST, "ts": ts,
+                                      "value": round(1 + 6 * busy, 2)})
+        out["metric_samples"].append({"metric": "mysql.queries_per_s", "host": DB_HOST, "ts": ts,
+                                      "value": round(40 + 260 * busy, 2)})
+        ts += dt.timedelta(minutes=5)
+    for i in range(DAYS * 24 * 12):
+        ts = hours[0] + dt.timedelta(minutes=5 * i)
+        low = incident_at <= ts < incident_at + dt.timedelta(minutes=35)
+        score = 62.5 if low else (100.0 if _load(ts) < 0.7 else 93.75)
+        for host in ("*",) + HOSTS:
+            out["health_scores"].append({"host": host, "ts": ts, "score": score if host in ("*", "demo-web1") else 100.0,
+                                         "status": "WARNING" if score < 75 and host in ("*", "demo-web1") else
+                                         ("EXCELLENT" if score >= 90 else "GOOD"), "present": 4, "components": "{}"})
+    out["request_minutes"] = list(request_minutes(hours[0], now, rnd))
+    return out | _events(now, fixed_at, incident_at)
+
+
+def request_minutes(start: dt.datetime, end: dt.datetime, rnd: random.Random):
+    """Per-minute API telemetry rows (demo source), as the stream ingester stores them."""
+    from ..metrics.requests import MinuteAgg, Request
+
+    minute = start.replace(second=0, microsecond=0)
+    while minute < end:
+        agg = MinuteAgg()
+        for _ in range(max(1, int(30 * _load(minute) * (0.7 + 0.6 * rnd.random())))):
+            route = rnd.choice(("/api/devices", "/api/alerts/active", "/api/load-profiles", "/api/dashboard"))
+            agg.add(Request(minute.timestamp() + rnd.random() * 59, "GET", route,
+                            rnd.choice([200] * 60 + [404, 500]), rnd.lognormvariate(3.6, 0.6)))
+        s = agg.summary()
+        yield {"source": "demo", "minute": minute, "requests": s["requests"], "c4xx": s["c4xx"], "c5xx": s["c5xx"],
+               "error_rate_percent": s["error_rate_percent"], "p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"],
+               "p99_ms": s["p99_ms"], "avg_ms": s["avg_ms"], "max_ms": s["max_ms"],
+               "slowest_routes": json.dumps(s["slowest_routes"]), "agg": json.dumps(agg.to_json())}
+        minute += dt.timedelta(minutes=1)
+
+
+def _events(now: dt.datetime, fixed_at: dt.datetime, incident_at: dt.datetime) -> dict[str, list[dict]]:
+    from ..queries.fingerprint import query_id
+
+    worst_id = query_id(WORST[0].encode())
+    target = ("SELECT MAX(peak) FROM load_profiles WHERE created_at >= '" + f"{fixed_at:%Y-%m-%d}" + "' AND "
+              "created_at < '" + f"{fixed_at:%Y-%m-%d}" + "' + INTERVAL '1' DAY")
+    day = now.replace(hour=3, minute=30, second=0, microsecond=0) - dt.timedelta(days=1)
+    return {
+        "incidents": [{"rule": "cpu_high", "host": "demo-web1", "severity": "critical", "status": "resolved",
+                       "opened_at": incident_at, "resolved_at": incident_at + dt.timedelta(minutes=35),
+                       "acknowledged_by": "demo-operator", "acknowledged_at": incident_at + dt.timedelta(minutes=6),
+                       "hold": 0, "resolved_by": "auto", "last_value": 96.0,
+                       "summary": "(demo) cpu_high on demo-web1: CPU 96 % over 80 % for 2 min"}],
+        "index_changes": [
+            {"run_id": "demo-history", "table_name": "load_profiles", "index_name": "idx_load_profiles_created_at_peak",
+             "statement": "ALTER TABLE `load_profiles` ADD INDEX `idx_load_profiles_created_at_peak` (`created_at`, "
+                          "`peak`), ALGORITHM=INPLACE, LOCK=NONE",
+             "started_at": fixed_at, "finished_at": fixed_at + dt.timedelta(seconds=3), "duration_s": 2.7,
+             "outcome": "created", "reason": "(demo) advisor: range on created_at; covering (peak read from the index); "
+                                             f"sargable rewrite: DATE(created_at) = ? -> created_at >= ? AND created_at < "
+                                             f"? + INTERVAL 1 DAY (query {worst_id[:16]})",
+             "table_bytes": 6_291_456, "threads_running_max": 3, "target_query": target,
+             "explain_rows_before": 47376, "explain_rows_after": 240, "latency_ms_before": 182.4, "latency_ms_after": 0.9},
+            {"run_id": "demo-history", "table_name": "alerts", "index_name": "idx_alerts_device_id_created_at",
+             "statement": "ALTER TABLE `alerts` ADD INDEX `idx_alerts_device_id_created_at` (`device_id`, `created_at`), "
+                          "ALGORITHM=INPLACE, LOCK=NONE",
+             "started_at": now - dt.timedelta(hours=5), "outcome": "suggested",
+             "reason": "(demo) advisor: equality on device_id; order by created_at (query "
+                       f"{query_id(QUERIES[2][0].encode())[:16]})", "explain_rows_before": 900}],
+        "recommendations": [
+            {"day": day, "code": "buffer_pool_small", "severity": "warning",
+             "message": "(demo) innodb_buffer_pool_size (128 MB) is smaller than the InnoDB data (412 MB): raise it "
+                        "to about 512 MB so the working set stays in memory", "evidence": json.dumps(
+                 {"innodb_buffer_pool_size": 134217728, "innodb_data_bytes": 432013312})},
+            {"day": day, "code": "duplicate_indexes", "severity": "info",
+             "message": "(demo) 2 redundant indexes (alerts.idx_device_id is a prefix of idx_alerts_device_status)",
+             "evidence": json.dumps({"duplicates": 2})}],
+    }
+
+
+def seed_history(settings, now: dt.datetime | None = None) -> dict[str, int] | None:
+    """Write the demo history into the embedded default's ops DB, once; None when not written (a
+    configured database, or written before)."""
+    from sqlalchemy import insert
+
+    from ..clock import utcnow
+    from . import checkpoints
+    from .engine import engine_for
+    from . import ops_models as m
+    from .ops_models import incident_events, incidents
+
+    tables = {"metric_rollups": m.metric_rollups, "metric_samples": m.metric_samples, "health_scores": m.health_scores,
+              "request_minutes": m.request_minutes, "query_digests": m.query_digests, "job_runs": m.job_runs,
+              "index_changes": m.index_changes, "recommendations": m.recommendations}
+
+    if not settings.embedded_default:
+        return None  # a configured database never gets demo rows
+    engine = engine_for(settings.ops_db_url)
+    now = now or utcnow()
+    with engine.begin() as conn:
+        if checkpoints.get(conn, MARK):
+            return None
+        rows = generate(now)
+        written = {}
+        for name, batch in rows.items():
+            if batch and name != "incidents":
+                keys = sorted({k for row in batch for k in row})  # one shape for every row of a batch
+                conn.execute(insert(tables[name]), [{k: row.get(k) for k in keys} for row in batch])
+                written[name] = len(batch)
+        for row in rows["incidents"]:
+            incident_id = conn.execute(insert(incidents).values(**row)).inserted_primary_key[0]
+            conn.execute(insert(incident_events), [
+                {"incident_id": incident_id, "at": row["opened_at"], "kind": "opened", "actor": "pelbiot-jobs",
+                 "detail": "(demo) CPU 96 % over 80 % for 2 min"},
+                {"incident_id": incident_id, "at": row["acknowledged_at"], "kind": "acknowledged",
+                 "actor": "demo-operator", "detail": "(demo) looking at it"},
+                {"incident_id": incident_id, "at": row["resolved_at"], "kind": "resolved", "actor": "pelbiot-jobs",
+                 "detail": "(demo) CPU back under 70 %"}])
+            written["incidents"] = written.get("incidents", 0) + 1
+        checkpoints.put(conn, MARK, {"written": written, "at": now.isoformat()}, now)
+    return written

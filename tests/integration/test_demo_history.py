@@ -1,0 +1,52 @@
+"""The ops DB's demo history: a labelled week on the embedded default only, written once, and what
+the first report, `queries` and `health` then show."""
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from pelbiot_jobs.config import load_settings
+from pelbiot_jobs.db.demo_ops import HOSTS, seed_history
+from pelbiot_jobs.db.engine import engine_for
+from pelbiot_jobs.db.ops_models import (incidents, index_changes, metric_rollups, query_digests, recommendations,
+                                        request_minutes)
+from tests.conftest import clean_environ, service_env
+from tests.e2e.conftest import pj
+
+
+def test_a_configured_database_never_gets_demo_rows(ops_schema, redis_url, tmp_path):
+    settings = load_settings(service_env(ops_schema, redis_url, tmp_path), cwd=tmp_path)
+    assert not settings.embedded_default and seed_history(settings) is None
+    with engine_for(settings.ops_db_url).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(metric_rollups)
+                            .where(metric_rollups.c.host.in_(HOSTS))).scalar() == 0
+
+
+def test_the_embedded_default_gets_a_labelled_week_once_and_the_first_report_is_full(tmp_path):
+    env = clean_environ() | {"COLUMNS": "200"}
+    done = pj("demo-data", "--devices", "10", "--days", "2", "--sensor-days", "1", env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "demo history in the ops DB" in done.stdout
+    settings = load_settings({}, cwd=tmp_path)
+    assert settings.embedded_default and seed_history(settings) is None  # once
+    with engine_for(settings.ops_db_url).connect() as conn:
+        def count(table, *where):
+            return conn.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+        assert count(metric_rollups, metric_rollups.c.host.in_(HOSTS)) >= 7 * 24 * 6
+        assert count(request_minutes, request_minutes.c.source == "demo") >= 7 * 24 * 60 - 60
+        assert count(incidents, incidents.c.status == "resolved", incidents.c.summary.like("(demo)%")) == 1
+        assert count(index_changes, index_changes.c.run_id == "demo-history", index_changes.c.outcome == "created") == 1
+        assert count(recommendations, recommendations.c.message.like("(demo)%")) == 2
+        assert conn.execute(select(func.count(func.distinct(query_digests.c.query_id)))).scalar() >= 6
+    yesterday = (dt.datetime.utcnow() - dt.timedelta(days=1)).date().isoformat()
+    done = pj("report", "daily", env=env, cwd=tmp_path, timeout=300)  # yesterday, by default
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "reports" / "out" / "daily" / yesterday / "report.html")
+    if not html.exists():
+        html = next(tmp_path.rglob(f"daily/{yesterday}/report.html"))
+    page = html.read_text()
+    assert "idx_load_profiles_created_at_peak" in page and "47,376 → 240" in page  # section 4
+    assert "cpu_high" in page and "No metrics were sampled" not in page
+    listed = pj("queries", "--since", "7d", env=env, cwd=tmp_path, timeout=120)
+    assert listed.returncode == 0 and "select max(peak) from load_profiles" in listed.stdout
