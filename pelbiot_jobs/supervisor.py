@@ -120,9 +120,36 @@ class Child:
     process: subprocess.Popen
     log: Path | None = None
     args: list[str] = field(default_factory=list)
+    echo: object = None  # called with (name, line) for each line of output, when its output is teed
     started: float = field(default_factory=time.monotonic)
     failures: int = 0  # deaths in a row, each within RESTART_RESET of its start
     restart_at: float | None = None
+
+
+def _tee(name: str, stream, log: Path | None, echo) -> None:
+    """Copy a child's output to its log file (whole) and hand each line to ``echo``."""
+    sink = open(log, "ab") if log else None
+    try:
+        for raw in iter(stream.readline, b""):
+            if sink:
+                sink.write(raw)
+                sink.flush()
+            echo(name, raw.decode("utf-8", "replace").rstrip("\n"))
+    finally:
+        if sink:
+            sink.close()
+
+
+#: What the terminal of `up` shows of its children's output without -v: warnings, errors, tracebacks.
+NOTEWORTHY = ("WARNING", "ERROR", "CRITICAL", "Traceback", "pelbiot-jobs:")
+
+
+#: Warnings that are only noise at start-up: Flower asks the workers before any has answered.
+ROUTINE = ("flower.inspector: Inspect method",)
+
+
+def noteworthy(line: str) -> bool:
+    return any(word in line for word in NOTEWORTHY) and not any(r in line for r in ROUTINE)
 
 
 @dataclass
@@ -137,14 +164,23 @@ class Supervisor:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def start(self, name: str, args: list[str], log: Path | None = None) -> Child:
-        out = open(log, "ab") if log else None
+    def start(self, name: str, args: list[str], log: Path | None = None, echo=None) -> Child:
+        """Start a child. ``log``: its output goes there; with ``echo`` too, each line is also handed
+        to ``echo(name, line)`` (which decides what the terminal shows), from a thread of its own."""
+        out = open(log, "ab") if log and echo is None else None
         process = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", *args], env=self.env(),
-                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                   stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE if echo is not None else out,
+                                   stderr=subprocess.STDOUT if (out or echo is not None) else None,
                                    start_new_session=True)
         if out:
             out.close()
-        child = Child(name, process, log, list(args))
+        if echo is not None:
+            import threading
+
+            threading.Thread(target=_tee, args=(name, process.stdout, log, echo), daemon=True,
+                             name=f"tee-{name}").start()
+        child = Child(name, process, log, list(args), echo)
         self.children.append(child)
         return child
 
@@ -162,7 +198,7 @@ class Supervisor:
                     + (f" (died {child.failures} times in a row)" if child.failures > 1 else ""))
             elif now >= child.restart_at:
                 self.children.pop(i)
-                fresh = self.start(child.name, child.args, child.log)
+                fresh = self.start(child.name, child.args, child.log, child.echo)
                 fresh.failures = child.failures
                 self.children.insert(i, self.children.pop())
                 say(f"{child.name} started again (pid {fresh.process.pid})")

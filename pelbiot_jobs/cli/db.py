@@ -93,7 +93,7 @@ def cmd_demo_data(settings, args) -> int:
     print(f"demo data in {mask_url(settings.app_db_url)}: {sum(written.values()):,} rows in "
           f"{len(written)} tables ({time.monotonic() - started:.1f}s)")
     if settings.embedded_default:  # the ops DB's labelled demo history: only the embedded default's own
-        from ..db.demo_ops import seed_history
+        from ..demo_history import seed_history
 
         migrate_ops(settings)
         history = seed_history(settings)

@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--no-flower", action="store_true", help="do not start Flower")
     p.add_argument("--no-web", action="store_true", help="do not start the web view")
     p.add_argument("--timeout", type=float, default=DEFAULT_WAIT, help="seconds --once waits (default 600)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the worker's, beat's and Flower's whole output (by default it goes to var/log/up.log "
+                        "and the terminal shows warnings and errors)")
 
     p = command(sub, "web", cmd_web, "run the operator's web view and /metrics (Prometheus), with authentication",
                 "examples:\n  pelbiot-jobs web                         # http://127.0.0.1:8088\n"
@@ -157,7 +160,7 @@ def check_and_prepare(settings) -> list[dict]:
         written = seed_demo(settings, DemoPlan())
         out.print(f"  {sum(written.values()):,} rows in {len(written)} tables")
     if settings.embedded_default:  # a labelled week of history, so every page and report shows something
-        from ..db.demo_ops import seed_history
+        from ..demo_history import seed_history
 
         history = seed_history(settings)
         if history:
@@ -222,8 +225,13 @@ def cmd_up(settings, args) -> int:
     try:
         if args.once:
             return up_once(settings, supervisor, jobs, args, out)
-        supervisor.start("worker", ["worker"])
-        supervisor.start("beat", ["beat"])
+        log = settings.var_dir / "log" / "up.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as fh:
+            fh.write(f"\n--- pelbiot-jobs up, {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
+        echo = _echo(out, args.verbose)
+        supervisor.start("worker", ["worker"], log, echo)
+        supervisor.start("beat", ["beat"], log, echo)
         from ..supervisor import web_credentials
 
         flower = creds = web = None
@@ -235,11 +243,14 @@ def cmd_up(settings, args) -> int:
                            "PELBIOT_WEB_USER and PELBIOT_WEB_PASSWORD (or Flower's)", "--no-web")
         if not args.no_flower:
             # Flower serves the web view too: one Tornado process for the browser, not two.
-            supervisor.start("flower", ["flower"] + ([] if args.no_web else ["--with-web"]))
+            supervisor.start("flower", ["flower"] + ([] if args.no_web else ["--with-web"]), log, echo)
             flower = creds
         elif not args.no_web:
-            supervisor.start("web", ["web"])
+            supervisor.start("web", ["web"], log, echo)
+        worker_answers(settings, supervisor, out)
         banner(out, settings, jobs, flower, web, not args.no_web)
+        out.print(f"[dim]the processes' output: {log}" + ("" if args.verbose else " (-v shows it here)") + "[/]",
+                  soft_wrap=True)
         while True:  # a child that dies is started again, with backoff; Ctrl-C stops everything
             supervisor.supervise(lambda text: out.print(f"[yellow]{escaped(text)}[/]"))
             time.sleep(0.5)
@@ -250,6 +261,44 @@ def cmd_up(settings, args) -> int:
         supervisor.stop_all()
         if embedded:
             embedded.stop()
+
+
+def _echo(out, verbose: bool):
+    """What the terminal shows of a child's line: everything with -v, else warnings and errors."""
+    from ..supervisor import noteworthy
+
+    def echo(name: str, line: str) -> None:
+        if verbose or noteworthy(line):
+            out.print(f"[dim]{name} |[/] {escaped(line)}", highlight=False)
+    return echo
+
+
+#: Seconds `up` waits for the worker's first heartbeat before it prints the banner anyway.
+WORKER_WAIT = 120
+
+
+def worker_answers(settings, supervisor, out) -> bool:
+    """Wait until a worker's heartbeat is in Redis (the worker answers), so the banner is true when
+    printed; say so when it takes long."""
+    from ..status import live_workers
+
+    if not settings.broker_is_redis:
+        return True  # heartbeats live in Redis; with another broker the banner does not wait
+    started = time.monotonic()
+    told = False
+    while time.monotonic() - started < WORKER_WAIT:
+        try:
+            if live_workers(settings):
+                return True
+        except Exception:  # the broker is starting: ask again
+            pass
+        if not told and time.monotonic() - started > 10:
+            out.print("waiting for the worker to answer...")
+            told = True
+        supervisor.supervise(lambda text: out.print(f"[yellow]{escaped(text)}[/]"))
+        time.sleep(0.5)
+    out.print(f"[yellow]the worker did not answer within {WORKER_WAIT} s; see {settings.var_dir / 'log' / 'up.log'}[/]")
+    return False
 
 
 def shown_password(creds) -> str:

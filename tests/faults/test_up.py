@@ -47,6 +47,14 @@ def test_up_starts_a_killed_beat_again_and_stops_cleanly(fault_dbs, fresh_mysql_
 
     try:
         wait(lambda: "pelbiot-jobs is up" in log.read_text(), 90, "the banner")
+        # The banner comes once the worker answers: its heartbeat is there.
+        listed = subprocess.run([sys.executable, "-m", "pelbiot_jobs.cli", "workers", "--json"], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0 and '"node": "pelbiot@' in listed.stdout, listed.stdout + listed.stderr
+        # Celery's banners and INFO lines go to var/log/up.log; the terminal keeps the banner.
+        terminal, processes = log.read_text(), (tmp_path / "var" / "log" / "up.log").read_text()
+        assert "[tasks]" in processes and "[tasks]" not in terminal and "INFO" not in terminal
+        assert f"the processes' output: {tmp_path / 'var' / 'log' / 'up.log'} (-v shows it here)" in terminal
         beat = wait(lambda: _children(up, " beat"), 30, "the beat child")[0]
         worker = _children(up, " worker")[0]
         web = wait(lambda: _children(up, " web"), 30, "the web child")[0]

@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from pelbiot_jobs.config import load_settings
-from pelbiot_jobs.db.demo_ops import HOSTS, seed_history
+from pelbiot_jobs.demo_history import HOSTS, seed_history
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import (incidents, index_changes, metric_rollups, query_digests, recommendations,
                                         request_minutes)

@@ -54,7 +54,7 @@ def _load(t: dt.datetime) -> float:
 
 def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
     """Pure: the rows of every ops table, ending at ``now``."""
-    from ..queries.fingerprint import query_id
+    from .queries.fingerprint import query_id
 
     rnd = random.Random(seed)
     hours = _hours(now)
@@ -146,7 +146,7 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
 
 def request_minutes(start: dt.datetime, end: dt.datetime, rnd: random.Random):
     """Per-minute API telemetry rows (demo source), as the stream ingester stores them."""
-    from ..metrics.requests import MinuteAgg, Request
+    from .metrics.requests import MinuteAgg, Request
 
     minute = start.replace(second=0, microsecond=0)
     while minute < end:
@@ -164,7 +164,7 @@ def request_minutes(start: dt.datetime, end: dt.datetime, rnd: random.Random):
 
 
 def _events(now: dt.datetime, fixed_at: dt.datetime, incident_at: dt.datetime) -> dict[str, list[dict]]:
-    from ..queries.fingerprint import query_id
+    from .queries.fingerprint import query_id
 
     worst_id = query_id(WORST[0].encode())
     target = ("SELECT MAX(peak) FROM load_profiles WHERE created_at >= '" + f"{fixed_at:%Y-%m-%d}" + "' AND "
@@ -208,11 +208,11 @@ def seed_history(settings, now: dt.datetime | None = None) -> dict[str, int] | N
     configured database, or written before)."""
     from sqlalchemy import insert
 
-    from ..clock import utcnow
-    from . import checkpoints
-    from .engine import engine_for
-    from . import ops_models as m
-    from .ops_models import incident_events, incidents
+    from .clock import utcnow
+    from .db import checkpoints
+    from .db import ops_models as m
+    from .db.engine import engine_for
+    from .db.ops_models import incident_events, incidents
 
     tables = {"metric_rollups": m.metric_rollups, "metric_samples": m.metric_samples, "health_scores": m.health_scores,
               "request_minutes": m.request_minutes, "query_digests": m.query_digests, "job_runs": m.job_runs,
