@@ -249,6 +249,32 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if k.startswith(PREFIX) and v is not None}
 
 
+#: The largest file a PELBIOT_*_FILE variable may name (a secret, not a document).
+MAX_SECRET_FILE = 64 * 1024
+
+
+def _from_files(env: dict[str, str]) -> dict[str, str]:
+    """Docker secrets: PELBIOT_X_FILE=/run/secrets/x gives PELBIOT_X the file's content (its last
+    line end dropped), for every setting and receiver. Both set, or a file that cannot be read, is
+    a ConfigError naming the variable and the file (never the content)."""
+    out = dict(env)
+    for key, path in env.items():
+        if not (key.startswith(PREFIX) and key.endswith("_FILE")) or not path.strip():
+            continue
+        target = key[:-len("_FILE")]
+        if env.get(target, "").strip():
+            raise ConfigError(f"{target} and {key} are both set: set one")
+        try:
+            file = Path(path.strip())
+            if file.stat().st_size > MAX_SECRET_FILE:
+                raise ConfigError(f"{key}={path!r} is not valid: the file is larger than {MAX_SECRET_FILE // 1024} KB")
+            out[target] = file.read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+        except OSError as exc:
+            raise ConfigError(f"{key}={path!r} is not valid: {exc.strerror or exc}") from None
+        del out[key]
+    return out
+
+
 class _Reader:
     """Typed access to PELBIOT_* variables; every error names the variable."""
 
@@ -399,6 +425,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     cwd = (cwd or Path.cwd()).resolve()
     env = dict(_read_dotenv(cwd / ".env"))
     env.update(os.environ if environ is None else environ)
+    env = _from_files(env)
     r = _Reader(env)
 
     var_dir = r.path("VAR_DIR", None) or cwd / DEFAULT_VAR_DIR

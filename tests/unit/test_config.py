@@ -90,3 +90,24 @@ def test_passwords_are_masked_everywhere(tmp_path):
 def test_socket_path_too_long_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="PELBIOT_VAR_DIR"):
         settings(tmp_path, VAR_DIR=str(Path(tmp_path) / ("x" * 120)))
+
+
+def test_every_setting_may_come_from_a_file_as_docker_secrets_give_them(tmp_path):
+    """PELBIOT_X_FILE: the content of the file (a trailing line end dropped); both set, or an
+    unreadable file, is one line naming the variable and never the content."""
+    import pytest
+
+    from pelbiot_jobs.config import ConfigError, load_settings
+
+    (tmp_path / "smtp").write_text("s3cret-pw\n")
+    (tmp_path / "receiver").write_text("json://hooks.example/alerts\n")
+    settings = load_settings({"PELBIOT_SMTP_PASSWORD_FILE": str(tmp_path / "smtp"),
+                              "PELBIOT_RECEIVER_OPS_FILE": str(tmp_path / "receiver")}, cwd=tmp_path)
+    assert settings.smtp.password == "s3cret-pw" and settings.receivers["ops"] == "json://hooks.example/alerts"
+    assert "s3cret-pw" in settings.secrets()
+    with pytest.raises(ConfigError, match="PELBIOT_SMTP_PASSWORD and PELBIOT_SMTP_PASSWORD_FILE are both set"):
+        load_settings({"PELBIOT_SMTP_PASSWORD_FILE": str(tmp_path / "smtp"), "PELBIOT_SMTP_PASSWORD": "x"},
+                      cwd=tmp_path)
+    with pytest.raises(ConfigError, match=r"PELBIOT_OPS_DB_URL_FILE='/nope/x' is not valid: No such file") as e:
+        load_settings({"PELBIOT_OPS_DB_URL_FILE": "/nope/x"}, cwd=tmp_path)
+    assert len(str(e.value).splitlines()) == 1
