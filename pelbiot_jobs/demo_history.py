@@ -244,3 +244,31 @@ def seed_history(settings, now: dt.datetime | None = None) -> dict[str, int] | N
             written["incidents"] = written.get("incidents", 0) + 1
         checkpoints.put(conn, MARK, {"written": written, "at": now.isoformat()}, now)
     return written
+
+
+#: At most this many minutes of demo telemetry are written at once (after `up` was stopped a while).
+FEED_MAX_MINUTES = 60
+
+
+def feed_requests(settings, now: dt.datetime | None = None) -> int:
+    """While `up` runs on the embedded default: the demo API telemetry of the minutes since the last
+    one written (source ``demo``), so health, reports and the web view stay current. Writes nothing
+    on a configured database; returns the minutes written."""
+    from sqlalchemy import func, insert, select
+
+    from .clock import utcnow
+    from .db.engine import engine_for
+    from .db.ops_models import request_minutes as table
+
+    if not settings.embedded_default:
+        return 0
+    now = (now or utcnow()).replace(second=0, microsecond=0)
+    engine = engine_for(settings.ops_db_url)
+    with engine.begin() as conn:
+        last = conn.execute(select(func.max(table.c.minute)).where(table.c.source == "demo")).scalar()
+        start = max(last + dt.timedelta(minutes=1), now - dt.timedelta(minutes=FEED_MAX_MINUTES)) if last else \
+            now - dt.timedelta(minutes=1)
+        rows = list(request_minutes(start, now, random.Random(int(now.timestamp()))))
+        if rows:
+            conn.execute(insert(table), rows)
+    return len(rows)

@@ -9,7 +9,7 @@ import time
 from ..config import mask_url
 from ..errors import ConfigError, InputError
 from ..textsafe import escaped
-from .common import (DEFAULT_WAIT, EXIT_OK, OUTCOME_COLUMNS, Fail, celery_app, command, console, migrate_ops,
+from .common import (DEFAULT_WAIT, EXIT_OK, OUTCOME_COLUMNS, Exit, Fail, celery_app, command, console, migrate_ops,
                      outcome_rows, prepare, run_apart, table)
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -208,6 +208,7 @@ def cmd_web(settings, args) -> int:
 def cmd_up(settings, args) -> int:
     from types import SimpleNamespace
 
+    from ..demo_history import feed_requests
     from ..supervisor import Supervisor, flower_credentials
 
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -251,8 +252,15 @@ def cmd_up(settings, args) -> int:
         banner(out, settings, jobs, flower, web, not args.no_web)
         out.print(f"[dim]the processes' output: {log}" + ("" if args.verbose else " (-v shows it here)") + "[/]",
                   soft_wrap=True)
+        fed = 0.0
         while True:  # a child that dies is started again, with backoff; Ctrl-C stops everything
             supervisor.supervise(lambda text: out.print(f"[yellow]{escaped(text)}[/]"))
+            if settings.embedded_default and time.monotonic() - fed >= 60:
+                fed = time.monotonic()
+                try:  # demo API telemetry, in a forked child (SQLAlchemy never loads in `up`)
+                    run_apart(settings, feed_requests)
+                except Exit:
+                    pass  # the child said why on stderr; the next minute tries again
             time.sleep(0.5)
     except KeyboardInterrupt:
         out.print("stopping: beat and Flower, then the worker (finishing its current tasks)...")

@@ -50,3 +50,22 @@ def test_the_embedded_default_gets_a_labelled_week_once_and_the_first_report_is_
     assert "cpu_high" in page and "No metrics were sampled" not in page
     listed = pj("queries", "--since", "7d", env=env, cwd=tmp_path, timeout=120)
     assert listed.returncode == 0 and "select max(peak) from load_profiles" in listed.stdout
+
+
+def test_demo_telemetry_keeps_coming_while_up_runs_and_never_on_a_configured_database(ops_schema, redis_url,
+                                                                                       tmp_path):
+    from pelbiot_jobs.db import migrate
+    from pelbiot_jobs.demo_history import feed_requests
+
+    configured = load_settings(service_env(ops_schema, redis_url, tmp_path), cwd=tmp_path)
+    assert feed_requests(configured) == 0
+    settings = load_settings({}, cwd=tmp_path / "fresh")
+    migrate.upgrade(settings.ops_db_url)
+    now = dt.datetime(2026, 12, 4, 12, 0)
+    assert feed_requests(settings, now) == 1  # the minute before
+    assert feed_requests(settings, now + dt.timedelta(minutes=5)) == 5  # the minutes since, once each
+    assert feed_requests(settings, now + dt.timedelta(minutes=5)) == 0
+    assert feed_requests(settings, now + dt.timedelta(hours=5)) == 60  # after a long stop: the last hour
+    with engine_for(settings.ops_db_url).connect() as conn:
+        minutes = conn.execute(select(request_minutes.c.minute).where(request_minutes.c.source == "demo")).scalars().all()
+    assert len(minutes) == len(set(minutes)) == 66
