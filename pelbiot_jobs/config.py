@@ -130,7 +130,7 @@ class Settings:
         """The app DB account that may change the schema; ConfigError naming ``what`` needs it."""
         if not self.app_db_admin_url:
             raise ConfigError(f"{PREFIX}APP_DB_ADMIN_URL is not set: {what} needs an app DB account with ALTER, "
-                              "INDEX and SELECT on mysql.innodb_table_stats (README: Security); nothing was done")
+                              "INDEX and SELECT on mysql.innodb_table_stats (docs/security.md); nothing was done")
         return self.app_db_admin_url
 
     @property

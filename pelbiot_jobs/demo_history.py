@@ -116,22 +116,30 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
                 out["job_runs"].append({"task_id": f"demo-{task}-{at:%Y%m%d%H%M}", "attempt": 0, "task": task,
                                         "trigger": "beat", "state": "SUCCESS", "started_at": at,
                                         "finished_at": at + dt.timedelta(seconds=1), "duration_s": 0.4 + rnd.random()})
-    # Yesterday and today: samples every 5 minutes; scores every 5 minutes for the week.
-    ts = yesterday
+    # Yesterday and today: what availability counts (CPU, threads running, slow queries) every 15 s
+    # as the samplers take it, the rest every 5 minutes; scores every 5 minutes for the week.
+    ts, step = yesterday, dt.timedelta(seconds=15)
     while ts < now:
         busy = _load(ts)
+        every_5_min = ts.second == 0 and ts.minute % 5 == 0
         for host in HOSTS:
             cpu = 25 + 40 * busy + 5 * rnd.random()
             if incident_at <= ts < incident_at + dt.timedelta(minutes=35) and host == "demo-web1":
                 cpu = 95 + 3 * rnd.random()
             out["metric_samples"].append({"metric": "host.cpu_percent", "host": host, "ts": ts, "value": round(cpu, 2)})
-            out["metric_samples"].append({"metric": "host.memory_percent", "host": host, "ts": ts,
-                                          "value": round(55 + 20 * busy, 2)})
+            if every_5_min:
+                out["metric_samples"].append({"metric": "host.memory_percent", "host": host, "ts": ts,
+                                              "value": round(55 + 20 * busy, 2)})
         out["metric_samples"].append({"metric": "mysql.threads_running", "host": DB_HOST, "ts": ts,
                                       "value": round(1 + 6 * busy, 2)})
-        out["metric_samples"].append({"metric": "mysql.queries_per_s", "host": DB_HOST, "ts": ts,
-                                      "value": round(40 + 260 * busy, 2)})
-        ts += dt.timedelta(minutes=5)
+        out["metric_samples"].append({"metric": "mysql.slow_queries_per_s", "host": DB_HOST, "ts": ts,
+                                      "value": round(0.02 + (0.3 * busy if ts < fixed_at else 0.005), 4)})
+        if every_5_min:
+            out["metric_samples"].append({"metric": "mysql.queries_per_s", "host": DB_HOST, "ts": ts,
+                                          "value": round(40 + 260 * busy, 2)})
+            out["metric_samples"].append({"metric": "redis.hit_rate_percent", "host": "redis@demo-cache:6379",
+                                          "ts": ts, "value": round(92 + 5 * rnd.random(), 2)})
+        ts += step
     for i in range(DAYS * 24 * 12):
         ts = hours[0] + dt.timedelta(minutes=5 * i)
         low = incident_at <= ts < incident_at + dt.timedelta(minutes=35)

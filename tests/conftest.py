@@ -75,7 +75,7 @@ def mysql_url(database: str, user: str = MYSQL_USER, password: str = MYSQL_PASSW
 #: The password of the tests' read-only app DB account: a raw '@', a space, a '%' and a '/', so
 #: that masking is tested on the hard cases wherever the URL shows up.
 READER_PASSWORD = "r3@d only%2F pw/x"
-#: What the README tells a DBA to grant the account that reads (everything but index and ANALYZE work).
+#: What docs/security.md tells a DBA to grant the account that reads (everything but index and ANALYZE work).
 READER_GRANTS = (
     "GRANT SELECT ON `{db}`.* TO {user}",
     "GRANT PROCESS, REPLICATION CLIENT ON *.* TO {user}",
@@ -152,7 +152,7 @@ def redis_url():
 def service_env(mariadb: dict, redis_url: str, tmp_path: Path) -> dict[str, str]:
     """PELBIOT_* variables for MariaDB + Redis, state under tmp_path."""
     return {
-        # The jobs read through the least-privileged account when the fixture made one (README: Security);
+        # The jobs read through the least-privileged account when the fixture made one (docs/security.md);
         # index and ANALYZE work goes through the admin account.
         "PELBIOT_APP_DB_URL": mariadb.get("reader", mariadb["app"]),
         "PELBIOT_APP_DB_ADMIN_URL": mariadb["app"],

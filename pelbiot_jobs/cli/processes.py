@@ -134,7 +134,7 @@ def cmd_flower(settings, args) -> int:
     creds = flower_credentials(settings)
     refuse_open("Flower", "PELBIOT_FLOWER_USER and PELBIOT_FLOWER_PASSWORD", creds,
                 args.unauthenticated or settings.flower.unauthenticated, final_address, unix_socket)
-    if args.with_web:  # one process for both: Flower's Tornado and Celery are loaded once (README: Speed)
+    if args.with_web:  # one process for both: Flower's Tornado and Celery are loaded once (docs/benchmarks.md)
         web_listen(settings, settings.web.address, settings.web.port, False)
     embedded = prepare(settings, upgrade=False)
     app = celery_app(settings)

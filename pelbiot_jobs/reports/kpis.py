@@ -92,6 +92,10 @@ def kpi_rows(now: dict, before: dict) -> list[dict]:
     return rows
 
 
+#: Figures that are neither good nor bad news when they change (traffic): no colour.
+NEUTRAL = frozenset({"api_requests", "qps_avg", "jobs_run"})
+
+
 def trend(key: str, change: float | None) -> dict:
     """The arrow of a change (↑ ↓ →, within ±1 % is steady) and whether it is good news."""
     if change is None:
@@ -99,7 +103,7 @@ def trend(key: str, change: float | None) -> dict:
     if abs(change) < 1:
         return {"arrow": "→", "good": None}
     up = change > 0
-    return {"arrow": "↑" if up else "↓", "good": up == (key in HIGHER_IS_BETTER)}
+    return {"arrow": "↑" if up else "↓", "good": None if key in NEUTRAL else up == (key in HIGHER_IS_BETTER)}
 
 
 def top_queries(queries: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -3,7 +3,7 @@
 Each test breaks only what it started (its own Redis, its own MariaDB where it restarts one) and
 asserts from the database: every run recorded once, nothing lost, nothing done twice. Each test
 adds a line to the table printed at the end of the run (fault, tries, lost, duplicated, time to
-recover), which the README quotes.
+recover), which docs/reliability.md quotes.
 """
 
 from __future__ import annotations

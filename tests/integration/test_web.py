@@ -240,7 +240,7 @@ def test_the_pages_render_in_headless_chromium(web, tmp_path):
 
 
 def test_flower_serves_the_web_view_from_its_own_process(web, tmp_path):
-    """What `up` runs: one Tornado process for Flower and the web view (README: Speed, memory)."""
+    """What `up` runs: one Tornado process for Flower and the web view (docs/benchmarks.md: memory)."""
     flower_port, web_port = free_port(), free_port()
     env = web["env"] | {"PELBIOT_FLOWER_USER": "flower", "PELBIOT_FLOWER_PASSWORD": "fl0wer-pw",
                         "PELBIOT_FLOWER_PORT": str(flower_port), "PELBIOT_WEB_PORT": str(web_port)}

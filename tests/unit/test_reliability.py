@@ -32,10 +32,10 @@ def test_a_dead_child_is_started_again_with_growing_backoff(tmp_path):
     sup = Supervisor(settings=None)
     started = []
 
-    def start(name, args, log=None):
+    def start(name, args, log=None, echo=None):
         from pelbiot_jobs.supervisor import Child
 
-        child = Child(name, FakeProcess(), log, list(args))
+        child = Child(name, FakeProcess(), log, list(args), echo)
         sup.children.append(child)
         started.append(name)
         return child
