@@ -74,4 +74,15 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null;
         echo "ensure-services: chromium is missing; install it for the report rendering test" >&2
     fi
 fi
+# docker-compose (v1, Debian's) checks docker-compose.yml against the Compose specification's JSON
+# schema offline (`config -q` needs no Docker engine): the compose test uses it.
+if ! command -v docker-compose >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "ensure-services: installing docker-compose (the Compose file's schema check)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose) >/dev/null \
+            || echo "ensure-services: could not install docker-compose; the compose schema test will fail" >&2
+    else
+        echo "ensure-services: docker-compose is missing; install it for the compose schema test" >&2
+    fi
+fi
 echo "ensure-services: MariaDB and Redis answer"
