@@ -65,7 +65,32 @@ def summarize(retval: Any, secrets: list[str] | tuple[str, ...] = ()) -> str | N
     if retval is None:
         return None
     text = retval if isinstance(retval, str) else json.dumps(retval, default=str, sort_keys=True)
+    if len(text) > MAX_TEXT and isinstance(retval, dict):
+        text = _compact(retval)  # whole keys and values, never cut in the middle of one
     return scrub(text, secrets)[:MAX_TEXT]
+
+
+def _compact(value: dict) -> str:
+    """A dict's summary within MAX_TEXT: its keys in order with scalar values, a list or dict
+    shown by its size, long strings shortened; the keys that do not fit are counted, not cut."""
+    parts: list[str] = []
+    used = 2
+    for i, (key, item) in enumerate(value.items()):  # in the order the task put them
+        if isinstance(item, (list, tuple)):
+            shown = f'"[{len(item)} items]"'
+        elif isinstance(item, dict):
+            shown = f'"{{{len(item)} keys}}"'
+        else:
+            shown = json.dumps(item if not isinstance(item, str) or len(item) <= 80 else item[:77] + "...",
+                               default=str)
+        part = f"{json.dumps(str(key))}: {shown}"
+        rest = f', "...": "{len(value) - i} more keys"'
+        if used + len(part) + 2 + len(rest) > MAX_TEXT:
+            parts.append(rest[2:])
+            break
+        parts.append(part)
+        used += len(part) + 2
+    return "{" + ", ".join(parts) + "}"
 
 
 # --- who sent the message: stamped into headers at publish time ------------------------------

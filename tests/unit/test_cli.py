@@ -25,3 +25,20 @@ def test_help_lists_the_commands_with_examples(capsys):
     for command in ("up", "worker", "beat", "flower", "run", "status", "db", "demo-data", "schedules"):
         assert f"\n    {command}" in out
     assert "pelbiot-jobs up --once" in out and "exit codes:" in out
+
+
+def test_every_option_and_argument_has_help():
+    from pelbiot_jobs.cli import build_parser
+
+    missing = []
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if action.__class__.__name__ == "_SubParsersAction":
+                for name, sub in action.choices.items():
+                    walk(sub, path + [name])
+            elif not action.help and "-h" not in action.option_strings:
+                missing.append(" ".join(path + [action.dest]))
+
+    walk(build_parser(), ["pelbiot-jobs"])
+    assert not missing, f"no help text: {missing}"

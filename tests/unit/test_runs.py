@@ -43,3 +43,19 @@ def test_next_due_of_an_interval_job_counts_from_its_last_run():
     job = Job(name="metrics.sample_mysql", task="metrics.sample_mysql", every=15)
     assert next_due(job, NOW - dt.timedelta(seconds=10), NOW) == NOW + dt.timedelta(seconds=5)
     assert next_due(job, NOW - dt.timedelta(minutes=5), NOW) == NOW  # overdue: due now
+
+
+def test_a_long_result_is_summarized_whole_keys_first_never_cut_in_a_key():
+    import json
+
+    from pelbiot_jobs.errors import MAX_TEXT
+    from pelbiot_jobs.runs import summarize
+
+    result = {"classes": 144, "events": 80751, "rows": [{"query_id": f"{i:032X}", "calls": i} for i in range(400)],
+              "source": "file", "note": "x" * 300, **{f"k{i:03d}": i for i in range(200)}}
+    text = summarize(result)
+    assert len(text) <= MAX_TEXT
+    parsed = json.loads(text)  # valid JSON: nothing cut in the middle
+    assert parsed["classes"] == 144 and parsed["rows"] == "[400 items]" and parsed["note"].endswith("...")
+    assert parsed["..."].endswith("more keys")
+    assert summarize({"a": 1}) == '{"a": 1}'  # a short one as it is
