@@ -67,10 +67,25 @@ def cmd_advise(settings, args) -> int:
     if args.json:
         print_json(result)
         return EXIT_OK
-    table("tuning advice for the app DB", ["severity", "advice"],
-          [[cell(a["severity"]), cell(a["message"])] for a in result["recommendations"]],
+    table("tuning advice for the app DB", ["severity", "advice", "evidence"],
+          [[cell(a["severity"]), cell(a["message"]), cell(_evidence(a.get("evidence")))] for a in result["recommendations"]],
           empty="no recommendation: buffer pool, connections, temporary tables, primary keys and indexes look fine")
     return EXIT_OK
+
+
+def _evidence(evidence) -> str:
+    """The figures a recommendation rests on, as ``name=value`` (lists by their length)."""
+    import json
+
+    if isinstance(evidence, str):
+        try:
+            evidence = json.loads(evidence)
+        except ValueError:
+            return evidence[:200]
+    if not isinstance(evidence, dict):
+        return "" if evidence is None else str(evidence)[:200]
+    parts = [f"{k}={len(v) if isinstance(v, (list, dict)) else v}" for k, v in evidence.items()]
+    return ", ".join(parts)[:300]
 
 
 def cmd_demo_data(settings, args) -> int:

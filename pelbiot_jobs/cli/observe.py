@@ -31,9 +31,13 @@ def cmd_metrics(settings, args) -> int:
         out.print(f"no samples in the last {escaped(args.since)}" + (f" for host {escaped(args.host)}" if args.host else "")
                   + "; is `pelbiot-jobs up` (or a worker and beat) running?")
         return EXIT_OK
+    shown = [m for m in data["metrics"] if not m["not_applicable"]]
     table(f"metrics, last {escaped(args.since)} (UTC)", ["host", "metric", "latest", "min", "max", "trend"],
-          [[cell(m["host"]), cell(m["metric"]), "n/a" if m["not_applicable"] else num(m["latest"]), num(m["min"]),
-            num(m["max"]), m["trend"]] for m in data["metrics"]], out=out)
+          [[cell(m["host"]), cell(m["metric"]), num(m["latest"]), num(m["min"]), num(m["max"]), m["trend"]]
+           for m in shown], out=out)
+    hidden = len(data["metrics"]) - len(shown)
+    if hidden:  # MySQL-only metrics on a SQLite app DB, for instance
+        out.print(f"[dim]{hidden} metrics that do not apply here are left out (--json lists them)[/]")
     if data["requests"]:
         table("API requests per minute",
               ["minute", "source", "requests", "5xx", "error %", "p50 ms", "p95 ms", "p99 ms", "slowest"],

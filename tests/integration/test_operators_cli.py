@@ -107,3 +107,10 @@ def test_reading_never_migrates_the_ops_database_and_writing_does(tmp_path):
     done = pj("silence", "add", "cpu_high", "--for", "1h", env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr
     assert migrate.current(ops_url) == migrate.head()
+
+
+def test_db_advise_shows_each_recommendation_with_its_evidence(cli, demo_app_db):
+    done = cli("db", "advise")
+    assert "duplicate" in done.stdout and "duplicates=6" in done.stdout  # PELBIOT's six, counted
+    as_json = json.loads(cli("db", "advise", "--json").stdout)
+    assert all("evidence" in r for r in as_json["recommendations"])
