@@ -140,14 +140,24 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
             out["metric_samples"].append({"metric": "redis.hit_rate_percent", "host": "redis@demo-cache:6379",
                                           "ts": ts, "value": round(92 + 5 * rnd.random(), 2)})
         ts += step
-    for i in range(DAYS * 24 * 12):
+    from .health.score import health_score
+
+    for i in range(DAYS * 24 * 12):  # scored as health.score scores them, from the same figures
         ts = hours[0] + dt.timedelta(minutes=5 * i)
-        low = incident_at <= ts < incident_at + dt.timedelta(minutes=35)
-        score = 62.5 if low else (100.0 if _load(ts) < 0.7 else 93.75)
-        for host in ("*",) + HOSTS:
-            out["health_scores"].append({"host": host, "ts": ts, "score": score if host in ("*", "demo-web1") else 100.0,
-                                         "status": "WARNING" if score < 75 and host in ("*", "demo-web1") else
-                                         ("EXCELLENT" if score >= 90 else "GOOD"), "present": 4, "components": "{}"})
+        busy = _load(ts)
+        hot = incident_at <= ts < incident_at + dt.timedelta(minutes=35)
+        figures = {"error_rate": 1.2 + 0.8 * busy, "response_time": 80 + 60 * busy}
+        per_host = {}
+        for host in HOSTS:
+            cpu = 96.0 if hot and host == "demo-web1" else 25 + 40 * busy * (1.4 if host == "demo-db1" else 1.0)
+            per_host[host] = health_score({"cpu": cpu, "memory": 55 + 20 * busy, **figures})
+        overall = health_score({"cpu": max(s["components"][0]["value"] for s in per_host.values()),
+                                "memory": 55 + 20 * busy, **figures})
+        for host, score in (("*", overall), *per_host.items()):
+            out["health_scores"].append({"host": host, "ts": ts, "score": score["score"], "status": score["status"],
+                                         "present": score["present"],
+                                         "components": json.dumps({"components": score["components"],
+                                                                   "of": score["of"]})})
     out["request_minutes"] = list(request_minutes(hours[0], now, rnd))
     return out | _events(now, fixed_at, incident_at)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import uuid
 
-from ..textsafe import cell
+from ..textsafe import cell, escaped
 from .common import EXIT_FAILED, EXIT_OK, add_json, command, group, migrate_ops, print_json, table
 
 
@@ -38,7 +38,7 @@ def cmd_plan(settings, args) -> int:
             rows.append([f"[{colour}]{kind}[/]", cell(e["table"]), cell(", ".join(map(str, e["columns"]))),
                          cell(str(e.get("sql") or e.get("index") or e.get("reason")))])
     for d in result["duplicates"]:
-        rows.append(["[yellow]" + cell(d["kind"]) + "[/]", cell(d["table"]), cell(d["index"]),
+        rows.append([f"[yellow]{escaped(d['kind'])}[/]", cell(d["table"]), cell(d["index"]),
                      cell(f"redundant with {d['duplicate_of']}: {d['drop_sql']} (never run automatically)")])
     for s in result["suggested"]:
         if s.get("rewrite"):

@@ -69,3 +69,18 @@ def test_demo_telemetry_keeps_coming_while_up_runs_and_never_on_a_configured_dat
     with engine_for(settings.ops_db_url).connect() as conn:
         minutes = conn.execute(select(request_minutes.c.minute).where(request_minutes.c.source == "demo")).scalars().all()
     assert len(minutes) == len(set(minutes)) == 66
+
+
+def test_a_newcomer_sees_health_queries_and_indexes_on_the_first_run(tmp_path):
+    """What the README's "What you will see" lists, on the embedded default after the first seed."""
+    env = clean_environ() | {"COLUMNS": "220"}
+    assert pj("demo-data", "--devices", "10", "--days", "2", "--sensor-days", "1", env=env, cwd=tmp_path,
+              timeout=300).returncode == 0
+    plan = pj("indexes", "plan", env=env, cwd=tmp_path, timeout=120)
+    assert plan.returncode == 0, plan.stderr
+    assert "rewrite" in plan.stdout and "created_at >= ?" in plan.stdout  # the advice for the worst query
+    assert "duplicate" in plan.stdout  # PELBIOT's redundant indexes, with their DROP never run
+    health = pj("health", env=env, cwd=tmp_path, timeout=120)
+    assert health.returncode == 0 and "demo-web1" in health.stdout, health.stderr
+    shown = pj("queries", "show", "55EAF920", env=env, cwd=tmp_path, timeout=120)
+    assert shown.returncode == 0 and "47376 → 240" in shown.stdout.replace(",", ""), shown.stdout + shown.stderr
