@@ -65,7 +65,28 @@ def _parse_time(raw: bytes) -> float | None:
     return ts
 
 
+#: "261128  9:05:01" and "261128 10:05:01" (MySQL 5.x, MariaDB), read without strptime (hot).
+_SHORT_TIME = re.compile(rb"\s*(\d\d)(\d\d)(\d\d) +(\d{1,2}):(\d\d):(\d\d)\s*$")
+
+
 def _parse_time_text(raw: bytes) -> float | None:
+    m = _SHORT_TIME.match(raw)
+    if m:
+        import calendar
+
+        y, mo, d, h, mi, sec = map(int, m.groups())
+        year = 1900 + y if y >= 69 else 2000 + y  # strptime's %y pivot
+        if 1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and sec < 60:
+            try:
+                dt.date(year, mo, d)  # a real day (no 31 February)
+            except ValueError:
+                return None
+            return float(calendar.timegm((year, mo, d, h, mi, sec)))
+        return None
+    return _parse_time_slow(raw)
+
+
+def _parse_time_slow(raw: bytes) -> float | None:
     text = raw.decode("ascii", "replace").strip()
     for fmt in ("%y%m%d %H:%M:%S", "%y%m%d  %H:%M:%S", "%Y-%m-%dT%H:%M:%S"):
         try:

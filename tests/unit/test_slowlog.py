@@ -185,3 +185,17 @@ def test_the_fast_paths_read_every_layout_exactly_as_the_general_one(name):
 
     for record in split_records(shapes()[name]):
         assert parse_record(record, fast=True) == parse_record(record, fast=False), record[:300]
+
+
+def test_the_fast_time_parser_agrees_with_strptime():
+    import random
+
+    from pelbiot_jobs.queries.slowlog import _parse_time_slow, _parse_time_text
+
+    r = random.Random(4)
+    samples = [b"071015 21:43:52", b"261128  9:05:01", b"261128 23:59:59", b"240229  0:00:00", b"230229 10:00:00",
+               b"261332 10:00:00", b"261128 25:00:00", b"2026-11-28T10:00:01.123456Z", b"garbage"]
+    samples += [f"{r.randint(0, 99):02d}{r.randint(1, 12):02d}{r.randint(1, 28):02d} {r.randint(0, 23):>2}:"
+                f"{r.randint(0, 59):02d}:{r.randint(0, 59):02d}".encode() for _ in range(500)]
+    for raw in samples:
+        assert _parse_time_text(raw) == _parse_time_slow(raw), raw
