@@ -38,6 +38,23 @@ def _segments(points: list, gap_s: float) -> list[list]:
     return out
 
 
+def _frame(title: str, start: dt.datetime, end: dt.datetime) -> list[str]:
+    """The opening of a chart: the SVG element, its title, the time axis and its two ends."""
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '
+            f'aria-label="{escape(title)}" class="chart">',
+            f'<text x="{PAD}" y="14" class="chart-title">{escape(title)}</text>',
+            f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" class="axis"/>',
+            f'<text x="{PAD}" y="{HEIGHT - 8}" class="tick">{start:%Y-%m-%d %H:%M}</text>',
+            f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" text-anchor="end" class="tick">{end:%Y-%m-%d %H:%M} UTC</text>']
+
+
+def _closed(parts: list[str], has_data: bool) -> str:
+    if not has_data:
+        parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="tick">no data</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def line_chart(points: list[tuple[dt.datetime, float | None]], start: dt.datetime, end: dt.datetime,
                title: str, threshold: float | None = None, unit: str = "") -> str:
     """An SVG line chart of ``points`` on the time axis [start, end]; escaped text, no script."""
@@ -56,14 +73,9 @@ def line_chart(points: list[tuple[dt.datetime, float | None]], start: dt.datetim
 
     steps = sorted((b[0] - a[0]).total_seconds() for a, b in zip(pts, pts[1:]))
     gap = 3 * steps[len(steps) // 2] if steps else span
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '
-             f'aria-label="{escape(title)}" class="chart">',
-             f'<text x="{PAD}" y="14" class="chart-title">{escape(title)}</text>',
-             f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" class="axis"/>',
-             f'<text x="{PAD}" y="{HEIGHT - 8}" class="tick">{start:%Y-%m-%d %H:%M}</text>',
-             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" text-anchor="end" class="tick">{end:%Y-%m-%d %H:%M} UTC</text>',
-             f'<text x="4" y="{PAD}" class="tick">{high:,.4g}{escape(unit)}</text>',
-             f'<text x="4" y="{HEIGHT - PAD}" class="tick">{low:,.4g}{escape(unit)}</text>']
+    parts = _frame(title, start, end) + [
+        f'<text x="4" y="{PAD}" class="tick">{high:,.4g}{escape(unit)}</text>',
+        f'<text x="4" y="{HEIGHT - PAD}" class="tick">{low:,.4g}{escape(unit)}</text>']
     if threshold is not None:
         parts.append(f'<line x1="{PAD}" y1="{y(threshold):.1f}" x2="{WIDTH - PAD}" y2="{y(threshold):.1f}" '
                      f'class="threshold"><title>threshold {threshold:g}</title></line>')
@@ -73,10 +85,7 @@ def line_chart(points: list[tuple[dt.datetime, float | None]], start: dt.datetim
         else:
             coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in seg)
             parts.append(f'<polyline points="{coords}" class="line"/>')
-    if not pts:
-        parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="tick">no data</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return _closed(parts, bool(pts))
 
 
 def bar_chart(points: list[tuple[dt.datetime, float]], start: dt.datetime, end: dt.datetime, step_s: float,
@@ -91,18 +100,9 @@ def bar_chart(points: list[tuple[dt.datetime, float]], start: dt.datetime, end: 
     def x(t: dt.datetime) -> float:
         return PAD + inner * min(max((t - start).total_seconds() / span, 0.0), 1.0)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '
-             f'aria-label="{escape(title)}" class="chart">',
-             f'<text x="{PAD}" y="14" class="chart-title">{escape(title)}</text>',
-             f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" class="axis"/>',
-             f'<text x="{PAD}" y="{HEIGHT - 8}" class="tick">{start:%Y-%m-%d %H:%M}</text>',
-             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" text-anchor="end" class="tick">{end:%Y-%m-%d %H:%M} UTC</text>',
-             f'<text x="4" y="{PAD}" class="tick">{escape(fmt(high))}</text>']
+    parts = _frame(title, start, end) + [f'<text x="4" y="{PAD}" class="tick">{escape(fmt(high))}</text>']
     for t, v in points:
         h = (HEIGHT - 2 * PAD) * v / high
         parts.append(f'<rect x="{x(t):.1f}" y="{HEIGHT - PAD - h:.1f}" width="{width:.1f}" height="{h:.1f}" '
                      f'class="bar"><title>{t:%Y-%m-%d %H:%M} {escape(fmt(v))}</title></rect>')
-    if not points:
-        parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" class="tick">no data</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return _closed(parts, bool(points))

@@ -54,35 +54,23 @@ if ! tcp_open 127.0.0.1 5672; then
         exit 1
     fi
 fi
-# pt-query-digest is the oracle the slow-query tests compare with.
-if ! command -v pt-query-digest >/dev/null; then
+# Tools some tests use: installed with apt-get when missing and running as root; otherwise say which.
+install_tool() {  # command package why
+    command -v "$1" >/dev/null && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "ensure-services: installing percona-toolkit (pt-query-digest, the slow-log tests' oracle)"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq percona-toolkit) >/dev/null \
-            || echo "ensure-services: could not install percona-toolkit; the slow-log oracle tests will fail" >&2
+        echo "ensure-services: installing $2 ($3)"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2") >/dev/null \
+            || echo "ensure-services: could not install $2; the tests of $3 will fail" >&2
     else
-        echo "ensure-services: pt-query-digest is missing; install percona-toolkit for the slow-log tests" >&2
+        echo "ensure-services: $1 is missing; install $2 for the tests of $3" >&2
     fi
+}
+install_tool pt-query-digest percona-toolkit "the slow-log digest (pt-query-digest is their oracle)"
+# Chromium renders the HTML reports in the browser tests.
+if ! command -v chromium-browser >/dev/null; then
+    install_tool chromium chromium "the reports' and web view's rendering in a browser"
 fi
-# Chromium renders the HTML report in the browser test.
-if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "ensure-services: installing chromium (the report's browser rendering test)"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
-            || echo "ensure-services: could not install chromium; the browser test will fail" >&2
-    else
-        echo "ensure-services: chromium is missing; install it for the report rendering test" >&2
-    fi
-fi
-# docker-compose (v1, Debian's) checks docker-compose.yml against the Compose specification's JSON
-# schema offline (`config -q` needs no Docker engine): the compose test uses it.
-if ! command -v docker-compose >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "ensure-services: installing docker-compose (the Compose file's schema check)"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose) >/dev/null \
-            || echo "ensure-services: could not install docker-compose; the compose schema test will fail" >&2
-    else
-        echo "ensure-services: docker-compose is missing; install it for the compose schema test" >&2
-    fi
-fi
+# Debian's docker-compose 1.29 checks the compose files against the Compose specification's JSON
+# schema offline (`config -q` needs no Docker engine).
+install_tool docker-compose docker-compose "the compose files' schema"
 echo "ensure-services: MariaDB and Redis answer"

@@ -23,17 +23,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .fingerprint import FingerprintCache, mask_literals, query_id
-from .slowlog import FLAGS, NUMERIC, SEPARATOR, chunk_bounds, parse_records, without_banners
+from .slowlog import FLAGS, SEPARATOR, chunk_bounds, parse_records, without_banners
 
 #: Bytes read at a time by each process.
 BLOCK = 8 << 20
-NUMERIC_NAMES = tuple(sorted(NUMERIC))
-FLAG_NAMES = FLAGS
 FLAG_SET = frozenset(FLAGS)
 #: Parts a file is cut into per worker process.
 PARTS_PER_WORKER = 2
-#: Distinct query texts whose fingerprint is remembered (many logs repeat the same text).
-FP_CACHE = 200_000
 #: A query longer than this is cut before fingerprinting (a multi-megabyte INSERT stays cheap).
 MAX_QUERY = 1 << 20
 #: Raw attribute values a digest keeps (8 bytes each) before folding the biggest into buckets.
@@ -225,14 +221,13 @@ class Digest(_Slotted):
     def count_raw(self) -> None:
         self.raw = sum(qc.raw() for qc in self.classes.values())
 
-    def fold_if_needed(self, budget: int | None = None) -> None:
-        """Fold the classes holding the most raw values until half the budget is left."""
-        budget = RAW_BUDGET if budget is None else budget
-        if self.raw <= budget:
+    def fold_if_needed(self) -> None:
+        """Fold the classes holding the most raw values until half of RAW_BUDGET is left."""
+        if self.raw <= RAW_BUDGET:
             return
         for qc in sorted(self.classes.values(), key=lambda qc: -qc.raw()):
             self.raw -= qc.fold()
-            if self.raw <= budget // 2:
+            if self.raw <= RAW_BUDGET // 2:
                 break
 
     def merge(self, other: "Digest") -> None:

@@ -325,6 +325,12 @@ def _who(uh: bytes) -> tuple:
     return who
 
 
+def _time_value(value: bytes | None) -> float | None:
+    """The time of a ``# Time:`` line's value (what follows ``# Time: ``), None when there is none."""
+    tm = _TS.match(b"# Time: " + value) if value else None
+    return _parse_time(tm.group(1)) if tm else None
+
+
 def _fast_mysql(record: bytes) -> Event | None:
     m = _MYSQL.match(record)
     if m is None:
@@ -342,16 +348,12 @@ def _fast_mysql(record: bytes) -> Event | None:
         if any(name in extra for name in _NOT_IN_EXTRA):
             return None
         at = extra.find(b"Bytes_sent: ")
-        if at >= 0:
-            value = number(extra[at + 12:].split(None, 1)[0]) if extra[at + 12:].strip() else None
-            if value is not None:
-                attrs[b"Bytes_sent"] = value
+        words = extra[at + 12:].split(None, 1) if at >= 0 else ()
+        value = number(words[0]) if words else None
+        if value is not None:
+            attrs[b"Bytes_sent"] = value
     user, host = _who(uh)
-    event = Event(query, attrs, float(ts) if ts else None, user, host, db or None)
-    if event.ts is None:
-        tm = _TS.match(b"# Time: " + time_)
-        event.ts = _parse_time(tm.group(1)) if tm else None
-    return event
+    return Event(query, attrs, float(ts) if ts else _time_value(time_), user, host, db or None)
 
 
 def _fast(record: bytes) -> Event | None:
@@ -377,11 +379,7 @@ def _fast(record: bytes) -> Event | None:
         attrs[b"Tmp_table_on_disk"] = tdisk
         attrs[b"Filesort"] = fsort
     user, host = _who(uh)
-    event = Event(query, attrs, float(ts) if ts else None, user, host, db or schema or None)
-    if event.ts is None and time_:
-        tm = _TS.match(b"# Time: " + time_)
-        event.ts = _parse_time(tm.group(1)) if tm else None
-    return event
+    return Event(query, attrs, float(ts) if ts else _time_value(time_), user, host, db or schema or None)
 
 
 def parse_record(record: bytes, banners_removed: bool = False, keep_header_only: bool = False,
