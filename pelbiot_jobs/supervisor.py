@@ -8,6 +8,7 @@ drains) and finally the embedded Redis it started.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -140,16 +141,104 @@ def _tee(name: str, stream, log: Path | None, echo) -> None:
             sink.close()
 
 
-#: What the terminal of `up` shows of its children's output without -v: warnings, errors, tracebacks.
-NOTEWORTHY = ("WARNING", "ERROR", "CRITICAL", "Traceback", "pelbiot-jobs:")
-
+#: A line whose level is WARNING or above, in each format the children write: Celery's
+#: ``[date: WARNING/MainProcess]``, Tornado's and Flower's ``[W 261207 ...]``, pelbiot-jobs' own
+#: ``date time WARNING``, the logging module's ``WARNING:name:``, Python's ``file:1: XWarning:``,
+#: and the command line's ``pelbiot-jobs: ...`` error lines. A word in a message is not a level.
+_LEVELLED = re.compile(r"^(?:\[[^\]]*?: (?:WARNING|ERROR|CRITICAL)/"
+                       r"|\[[WEC] \d{6} "
+                       r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+ (?:WARNING|ERROR|CRITICAL) "
+                       r"|(?:WARNING|ERROR|CRITICAL):"
+                       r"|\S+:\d+: \w*Warning: "
+                       r"|pelbiot-jobs: )")
 
 #: Warnings that are only noise at start-up: Flower asks the workers before any has answered.
 ROUTINE = ("flower.inspector: Inspect method",)
 
+#: The lines that join the tracebacks of a chained exception.
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+#: What differs between two reports of the same trouble: times, ids, numbers.
+_VARYING = re.compile(r"^\[[^\]]*\]|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+|[0-9a-f]{8}-[0-9a-f-]{27,}|\d+")
+
 
 def noteworthy(line: str) -> bool:
-    return any(word in line for word in NOTEWORTHY) and not any(r in line for r in ROUTINE)
+    return bool(_LEVELLED.match(line)) and not any(r in line for r in ROUTINE)
+
+
+class TerminalLines:
+    """What the terminal of ``up`` shows of one child's output without -v: warnings and errors,
+    each kind once (its repeats stay in the log file: an app DB that refuses its account is said
+    once, not every 15 s), and of a traceback its last line, the exception itself (the whole of it
+    is in the log file)."""
+
+    def __init__(self, log: Path | str):
+        self.log = log
+        self.in_traceback = False
+        self.seen: set[str] = set()
+        self.told_repeats = False
+
+    def __call__(self, line: str) -> list[str]:
+        if line.startswith("Traceback (most recent call last)"):
+            self.in_traceback = True
+            return []
+        if self.in_traceback:
+            if not line.strip() or line[:1].isspace() or line.startswith(_CHAINED) or line.startswith("^"):
+                return []
+            self.in_traceback = False
+            return self._once(f"{line}  (the traceback is in {self.log})")
+        return self._once(line) if noteworthy(line) else []
+
+    def _once(self, line: str) -> list[str]:
+        key = _VARYING.sub("#", line)
+        if key not in self.seen:
+            self.seen.add(key)
+            return [line]
+        if not self.told_repeats:
+            self.told_repeats = True
+            return [f"(a warning or error came again: repeats are only in {self.log})"]
+        return []
+
+
+def port_taken(address: str, port: int) -> bool:
+    """True when something already listens on address:port (a bind fails with EADDRINUSE)."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
+def check_ports(listeners: list[tuple[str, str, int, str]]) -> None:
+    """ConfigError in one line naming the port that is taken and the setting that moves it, before
+    anything starts. ``listeners``: (what, address, port, setting)."""
+    from .errors import ConfigError
+
+    for what, address, port, setting in listeners:
+        try:
+            taken = port_taken(address, port)
+        except OSError as exc:
+            raise ConfigError(f"{what} cannot listen on {address}:{port} ({exc.strerror}): set {setting}") from None
+        if taken:
+            raise ConfigError(f"port {port} on {address} is taken by another process: {what} cannot listen there; "
+                              f"set {setting} to a free port (or stop what listens on {port})")
+
+
+def answers(address: str, port: int, timeout: float = 1.0) -> bool:
+    import socket
+
+    try:
+        socket.create_connection((address, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 @dataclass

@@ -184,3 +184,93 @@ def wait_for_port(port: int, proc, log_path, timeout: float = 60) -> None:
         except OSError:
             assert proc.poll() is None and time.monotonic() < deadline, Path(log_path).read_text(errors="replace")
             time.sleep(0.2)
+
+
+def crawl_in_chromium(start: str, profile: Path, headers: dict[str, str], limit: int = 150, skip=lambda url: False,
+                      screenshots: dict[str, Path] | None = None, timeout: float = 240) -> dict[str, dict]:
+    """Open ``start`` in headless Chromium and every same-origin page its links lead to, as a user
+    clicking through would (Chrome DevTools Protocol, ``headers`` on every request). Returns, per
+    URL, the HTTP status the browser got, the page's text and its links; ``screenshots`` maps a
+    URL to the PNG to save of it."""
+    import asyncio
+    import base64
+    import itertools
+    import socket as sockets
+    import urllib.request
+    from urllib.parse import urldefrag, urlsplit
+
+    from tornado.websocket import websocket_connect
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)", pytrace=False)
+    with sockets.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                                "--window-size=1280,1600", f"--user-data-dir={profile}",
+                                f"--remote-debugging-port={port}", "about:blank"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ids = itertools.count(1)
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(start))
+
+    async def send(ws, method, **params):
+        n = next(ids)
+        await ws.write_message(json.dumps({"id": n, "method": method, "params": params}))
+        while True:
+            reply = json.loads(await ws.read_message())
+            if reply.get("id") == n:
+                return reply.get("result", {})
+
+    async def evaluate(ws, expression):
+        return (await send(ws, "Runtime.evaluate", expression=expression, returnByValue=True))["result"].get("value")
+
+    async def drive():
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as resp:
+                    pages = [t for t in json.load(resp) if t["type"] == "page"]
+                if pages:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "Chromium did not start"
+            await asyncio.sleep(0.2)
+        ws = await websocket_connect(pages[0]["webSocketDebuggerUrl"], max_message_size=64 << 20)
+        await send(ws, "Network.enable")
+        await send(ws, "Network.setExtraHTTPHeaders", headers=headers)
+        seen: dict[str, dict] = {}
+        queue = [start]
+        while queue and len(seen) < limit:
+            url = queue.pop(0)
+            if url in seen:
+                continue
+            before = await evaluate(ws, "performance.timeOrigin")
+            await send(ws, "Page.navigate", url=url)
+            while True:
+                state = await evaluate(ws, "[performance.timeOrigin, document.readyState]")
+                if state and state[0] != before and state[1] == "complete":
+                    break
+                assert time.monotonic() < deadline, f"{url} did not load"
+                await asyncio.sleep(0.05)
+            page = await evaluate(ws, "({status: performance.getEntriesByType('navigation')[0].responseStatus, "
+                                      "text: document.body ? document.body.innerText : '', "
+                                      "links: Array.from(document.querySelectorAll('a[href]'), a => a.href)})")
+            seen[url] = page
+            if screenshots and url in screenshots:
+                shot = await send(ws, "Page.captureScreenshot", format="png", captureBeyondViewport=True)
+                screenshots[url].write_bytes(base64.b64decode(shot["data"]))
+            for link in page["links"]:
+                link = urldefrag(link)[0]
+                if link.startswith(origin + "/") and link not in seen and link not in queue and not skip(link):
+                    queue.append(link)
+        ws.close()
+        return seen
+
+    try:
+        return asyncio.run(drive())
+    finally:
+        browser.terminate()
+        browser.wait(30)

@@ -131,6 +131,10 @@ def cmd_flower(settings, args) -> int:
     if any(a.replace("_", "-").lower().startswith(("--basic-auth", "--auth")) for a in args.celery_args):
         raise InputError("give Flower's credentials with PELBIOT_FLOWER_USER/PASSWORD, not on the command line "
                          "(a process's arguments are readable by every user of the host)")
+    from ..supervisor import check_ports
+
+    check_ports(([] if unix_socket else [("Flower", final_address, final_port, "PELBIOT_FLOWER_PORT or --port")]) + (
+        [("the web view", settings.web.address, settings.web.port, "PELBIOT_WEB_PORT")] if args.with_web else []))
     creds = flower_credentials(settings)
     refuse_open("Flower", "PELBIOT_FLOWER_USER and PELBIOT_FLOWER_PASSWORD", creds,
                 args.unauthenticated or settings.flower.unauthenticated, final_address, unix_socket)
@@ -200,6 +204,10 @@ def web_listen(settings, address: str, port: int, unauthenticated: bool, serve_f
 
 
 def cmd_web(settings, args) -> int:
+    from ..supervisor import check_ports
+
+    check_ports([("the web view", args.address or settings.web.address, args.port or settings.web.port,
+                  "PELBIOT_WEB_PORT or --port")])
     web_listen(settings, args.address or settings.web.address, args.port or settings.web.port, args.unauthenticated,
                serve_forever=True)
     return EXIT_OK
@@ -211,8 +219,12 @@ def cmd_up(settings, args) -> int:
     from ..demo_history import feed_requests
     from ..supervisor import Supervisor, flower_credentials
 
+    from ..supervisor import check_ports
+
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    # Invalid schedules stop us before anything starts.
+    # A port that is taken, or invalid schedules, stop us before anything starts.
+    if not args.once:
+        check_ports(listeners(settings, not args.no_flower, not args.no_web))
     jobs = [SimpleNamespace(**job) for job in run_apart(settings, check_and_prepare)]
     out = console()
     embedded = prepare(settings, upgrade=False)
@@ -230,7 +242,7 @@ def cmd_up(settings, args) -> int:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as fh:
             fh.write(f"\n--- pelbiot-jobs up, {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
-        echo = _echo(out, args.verbose)
+        echo = _echo(out, args.verbose, log)
         supervisor.start("worker", ["worker"], log, echo)
         supervisor.start("beat", ["beat"], log, echo)
         from ..supervisor import web_credentials
@@ -249,7 +261,8 @@ def cmd_up(settings, args) -> int:
         elif not args.no_web:
             supervisor.start("web", ["web"], log, echo)
         worker_answers(settings, supervisor, out)
-        banner(out, settings, jobs, flower, web, not args.no_web)
+        flower_up, web_up = servers_answer(settings, supervisor, out, flower is not None, not args.no_web)
+        banner(out, settings, jobs, flower if flower_up else None, web, web_up)
         out.print(f"[dim]the processes' output: {log}" + ("" if args.verbose else " (-v shows it here)") + "[/]",
                   soft_wrap=True)
         fed = 0.0
@@ -271,13 +284,57 @@ def cmd_up(settings, args) -> int:
             embedded.stop()
 
 
-def _echo(out, verbose: bool):
-    """What the terminal shows of a child's line: everything with -v, else warnings and errors."""
-    from ..supervisor import noteworthy
+def listeners(settings, flower: bool, web: bool) -> list[tuple[str, str, int, str]]:
+    """What `up` will listen on: (what, address, port, the setting that moves it)."""
+    out = []
+    if flower:
+        out.append(("Flower", settings.flower.address, settings.flower.port, "PELBIOT_FLOWER_PORT"))
+    if web:
+        if flower and settings.web.port == settings.flower.port:
+            raise ConfigError(f"the web view and Flower are both set to port {settings.web.port}: set PELBIOT_WEB_PORT "
+                              "or PELBIOT_FLOWER_PORT to another port")
+        out.append(("the web view", settings.web.address, settings.web.port, "PELBIOT_WEB_PORT"))
+    return out
+
+
+#: Seconds `up` waits for Flower and the web view to answer before the banner leaves them out.
+SERVER_WAIT = 60
+
+
+def servers_answer(settings, supervisor, out, flower: bool, web: bool) -> tuple[bool, bool]:
+    """Wait until Flower's and the web view's ports answer; say which did not (the banner then
+    leaves it out, so it never says up of what is not)."""
+    from ..supervisor import answers
+
+    wanted = {"Flower": (flower, settings.flower.address, settings.flower.port),
+              "the web view": (web, settings.web.address, settings.web.port)}
+    up = {name: False for name in wanted}
+    deadline = time.monotonic() + SERVER_WAIT
+    while time.monotonic() < deadline:
+        for name, (asked, address, port) in wanted.items():
+            up[name] = up[name] or (asked and answers(address, port, 0.5))
+        if all(up[name] or not asked for name, (asked, _, _) in wanted.items()):
+            break
+        supervisor.supervise(lambda text: out.print(f"[yellow]{escaped(text)}[/]"))
+        time.sleep(0.5)
+    for name, (asked, address, port) in wanted.items():
+        if asked and not up[name]:
+            out.print(f"[yellow]{name} does not answer on {address}:{port} after {SERVER_WAIT} s; see "
+                      f"{settings.var_dir / 'log' / 'up.log'}[/]")
+    return up["Flower"], up["the web view"]
+
+
+def _echo(out, verbose: bool, log):
+    """What the terminal shows of a child's line: everything with -v, else its warnings and errors,
+    each once, and of a traceback the exception it ends with (supervisor.TerminalLines)."""
+    from ..supervisor import TerminalLines
+
+    filters: dict[str, TerminalLines] = {}
 
     def echo(name: str, line: str) -> None:
-        if verbose or noteworthy(line):
-            out.print(f"[dim]{name} |[/] {escaped(line)}", highlight=False)
+        shown = [line] if verbose else filters.setdefault(name, TerminalLines(log))(line)
+        for text in shown:
+            out.print(f"[dim]{name} |[/] {escaped(text)}", highlight=False, soft_wrap=True)
     return echo
 
 

@@ -140,7 +140,7 @@ def series(settings, host: str, window_s: float, now: dt.datetime | None = None)
     """Every metric of ``host`` over the window as [(time, value)], oldest first: raw samples up to a
     day (bucketed in the database to CHART_POINTS per metric, each bucket's maximum), the hourly
     rollups' averages beyond (a year of hourly points, not millions of samples)."""
-    from sqlalchemy import func, literal_column, select
+    from sqlalchemy import Integer, cast, func, literal_column, select
 
     from ..db.ops_models import metric_rollups, metric_samples
 
@@ -151,7 +151,7 @@ def series(settings, host: str, window_s: float, now: dt.datetime | None = None)
         step = max(1, int(window_s // CHART_POINTS))
         seconds = (func.timestampdiff(literal_column("SECOND"), "2000-01-01", c.ts)
                    if engine.dialect.name in ("mysql", "mariadb")
-                   else func.cast((func.julianday(c.ts) - 2451544.5) * 86400, literal_column("INTEGER")))
+                   else cast((func.julianday(c.ts) - 2451544.5) * 86400, Integer))
         bucket = func.floor(seconds / step).label("bucket")
         query = (select(c.metric, func.min(c.ts), func.max(c.value)).where(c.host == host, c.ts >= since)
                  .group_by(c.metric, bucket).order_by(c.metric, func.min(c.ts)))

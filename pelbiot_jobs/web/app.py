@@ -271,12 +271,39 @@ def make_app(settings, credentials: tuple[str, str] | None, cookie_secret: str) 
         (r"/silences/(\d{1,18})/expire", SilenceExpire), (r"/queries", Queries),
         (r"/queries/([0-9A-Fa-f]{1,32})", Query), (r"/indexes", Indexes), (r"/reports", Reports),
         (r"/reports/(\d{1,18})/([A-Za-z0-9_.-]{1,200})", ReportFile), (r"/metrics", PrometheusMetrics),
-        (r"/healthz", Healthz),
+        (r"/healthz", Healthz), (r"/favicon.ico", Favicon),
     ]
     return tornado.web.Application(
         [(pattern, handler, kw) for pattern, handler in routes], default_handler_class=NotFound,
         default_handler_args=kw, xsrf_cookies=True, cookie_secret=cookie_secret,
-        xsrf_cookie_kwargs={"samesite": "Strict", "httponly": True}, compress_response=True)
+        xsrf_cookie_kwargs={"samesite": "Strict", "httponly": True}, compress_response=True,
+        log_function=log_request)
+
+
+#: The tab's icon: a bolt, served so that browsers do not ask for a page that is not there.
+ICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" '
+        b'fill="#1f4e79"/><path d="M9 1 3 9h4l-1 6 6-8H8z" fill="#ffd54a"/></svg>')
+
+
+class Favicon(tornado.web.RequestHandler):
+    def initialize(self, **_):
+        pass
+
+    def get(self):
+        self.set_header("Content-Type", "image/svg+xml")
+        self.set_header("Cache-Control", "max-age=86400")
+        self.finish(ICON)
+
+
+access_log = logging.getLogger("tornado.access")
+
+
+def log_request(handler) -> None:
+    """The access log: an ordinary miss (404, 401, 400) is not a warning; a refused form (403) is,
+    and a server error is an error."""
+    status = handler.get_status()
+    level = logging.ERROR if status >= 500 else logging.WARNING if status == 403 else logging.INFO
+    access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), 1000.0 * handler.request.request_time())
 
 
 class Healthz(tornado.web.RequestHandler):
@@ -301,7 +328,13 @@ def listen(settings, address: str, port: int, credentials: tuple[str, str] | Non
     """Serve the web view on address:port from this thread's event loop (the caller runs it)."""
     import secrets
 
-    server = make_app(settings, credentials, secrets.token_hex(32)).listen(port, address=address)
+    try:
+        server = make_app(settings, credentials, secrets.token_hex(32)).listen(port, address=address)
+    except OSError as exc:  # taken since `up` checked, or not an address of this host
+        from ..errors import ConfigError
+
+        raise ConfigError(f"the web view cannot listen on {address}:{port} ({exc.strerror}): set PELBIOT_WEB_PORT "
+                          "(or PELBIOT_WEB_ADDRESS)") from None
     log.info("web view on http://%s:%s (%s)", address, port,
              "authenticated" if credentials else "unauthenticated, local only")
     return server

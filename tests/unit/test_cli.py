@@ -42,3 +42,27 @@ def test_every_option_and_argument_has_help():
 
     walk(build_parser(), ["pelbiot-jobs"])
     assert not missing, f"no help text: {missing}"
+
+
+def test_the_terminal_of_up_shows_levels_not_words_and_each_trouble_once():
+    from pelbiot_jobs.supervisor import TerminalLines, noteworthy
+
+    assert noteworthy("[2026-12-07 01:00:00,123: WARNING/MainProcess] consumer: reconnecting")
+    assert noteworthy("[W 261207 01:00:00 web:2345] 403 POST /silences")
+    assert noteworthy("2026-12-07 01:00:00,123 ERROR MainProcess pelbiot_jobs.beat: tick failed")
+    assert noteworthy("/x/y.py:3: DeprecationWarning: z") and noteworthy("pelbiot-jobs: error: bad")
+    assert not noteworthy("[2026-12-07 01:00:00,123: INFO/MainProcess] Task x succeeded: {'WARNING': 1}")
+    assert not noteworthy("[I 261207 01:00:00 web:1] 200 GET /?q=ERROR")
+    lines = TerminalLines("var/log/up.log")
+    failure = "[2026-12-07 01:00:{:02d},1: ERROR/ForkPoolWorker-{}] Task metrics.sample_database[{}] raised unexpected: " \
+              "OperationalError(1045, \"Access denied for user 'app'@'localhost'\")"
+    tb = ["Traceback (most recent call last):", '  File "x.py", line 1, in <module>', "    boom()", "    ^^^^^^",
+          "", "The above exception was the direct cause of the following exception:", "",
+          "Traceback (most recent call last):", '  File "y.py", line 2', "ValueError: boom"]
+    shown = []
+    for n in range(3):
+        for line in [failure.format(15 * n, n + 1, f"{n}f8d2a3e-1111-2222-3333-444455556666"), *tb]:
+            shown += lines(line)
+    assert shown == [failure.format(0, 1, "0f8d2a3e-1111-2222-3333-444455556666"),
+                     "ValueError: boom  (the traceback is in var/log/up.log)",
+                     "(a warning or error came again: repeats are only in var/log/up.log)"]
