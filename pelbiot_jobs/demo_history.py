@@ -40,6 +40,31 @@ QUERIES = (
      "UPDATE devices SET status = ?, updated_at = NOW() WHERE id = ?", 400, 0.8, 1, 0),
 )
 WORST = QUERIES[0]
+#: The index the advisor proposes for the worst query (created in the demo's story, and in the demo app DB).
+INDEX_NAME = "idx_load_profiles_created_at_peak"
+
+
+#: Each demo host's own day: (CPU at rest, CPU added at the busiest hour, memory at rest, memory
+#: added, hours its day is shifted by). Memory stays under memory_high (90 %) and CPU under
+#: cpu_high (80 %) but for the incident: the alert rules and the history agree.
+PROFILES = {"demo-web1": (22.0, 38.0, 52.0, 14.0, 0.0), "demo-web2": (18.0, 30.0, 46.0, 10.0, 1.5),
+            "demo-db1": (30.0, 42.0, 64.0, 16.0, -1.0)}
+#: The worst query's sargable form, which PELBIOT's API sends once the index is there.
+REWRITTEN = "SELECT MAX(peak) FROM load_profiles WHERE created_at >= '{day}' AND created_at < '{day}' + INTERVAL 1 DAY"
+#: The demo's job runs: real jobs of beat.yaml, (job, task, runs per hour); the 15 s samplers are left
+#: out (their runs would be most of the rows).
+JOBS = (("metrics.rollup", "metrics.rollup", 1), ("queries.analyze", "queries.analyze", 1),
+        ("db.table_stats", "db.table_stats", 1), ("cache.warm", "cache.warm", 15), ("health.score", "health.score", 12))
+
+
+def level(host: str, metric: str, t: dt.datetime, incident: bool = False) -> float:
+    """A demo host's CPU or memory percent at ``t`` (its own profile; 96 % CPU on demo-web1 during
+    the incident)."""
+    cpu0, cpu_busy, mem0, mem_busy, shift = PROFILES[host]
+    busy = _load(t + dt.timedelta(hours=shift))
+    if metric == "host.cpu_percent":
+        return 96.0 if incident and host == "demo-web1" else cpu0 + cpu_busy * busy
+    return mem0 + mem_busy * busy
 
 
 def _hours(now: dt.datetime) -> list[dt.datetime]:
@@ -54,7 +79,7 @@ def _load(t: dt.datetime) -> float:
 
 def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
     """Pure: the rows of every ops table, ending at ``now``."""
-    from .queries.fingerprint import query_id
+    from .queries.fingerprint import fingerprint, query_id
 
     rnd = random.Random(seed)
     hours = _hours(now)
@@ -69,14 +94,13 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
         busy = _load(hour)
         incident = incident_at <= hour + dt.timedelta(minutes=59) and hour < incident_at + dt.timedelta(minutes=35)
         for host in HOSTS:
-            for metric, base in (("host.cpu_percent", 25), ("host.memory_percent", 55)):
-                level = base + 40 * busy * (1.4 if host == "demo-db1" else 1.0)
-                if incident and host == "demo-web1" and metric == "host.cpu_percent":
-                    level = 96.0
+            for metric in ("host.cpu_percent", "host.memory_percent"):
+                avg = level(host, metric, hour + dt.timedelta(minutes=30), incident)
+                spread = 1.15 if metric == "host.cpu_percent" else 1.04
                 out["metric_rollups"].append({"metric": metric, "host": host, "hour": hour, "samples": 240,
-                                              "min": round(level * 0.7, 2), "avg": round(level, 2),
-                                              "max": round(min(100.0, level * 1.2), 2),
-                                              "p95": round(min(100.0, level * 1.1), 2)})
+                                              "min": round(avg / spread, 2), "avg": round(avg, 2),
+                                              "max": round(min(99.0, avg * spread), 2),
+                                              "p95": round(min(98.0, avg * (1 + (spread - 1) / 2)), 2)})
         for metric, value in (("mysql.queries_per_s", 40 + 260 * busy), ("mysql.threads_running", 1 + 6 * busy),
                               ("mysql.slow_queries_per_s", 0.02 + (0.3 * busy if hour < fixed_at else 0.01))):
             out["metric_rollups"].append({"metric": metric, "host": DB_HOST, "hour": hour, "samples": 240,
@@ -88,14 +112,17 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
         for fp, example, per_hour, ms, examined, sent in QUERIES:
             calls = max(1, int(per_hour * busy * (0.8 + 0.4 * rnd.random())))
             each = ms / 1000.0
-            if fp == WORST[0] and hour >= fixed_at:
-                each, examined = 0.0009, 240  # the index is there
-            total = calls * each * (0.9 + 0.2 * rnd.random())
-            plan = [{"id": 1, "select_type": "SIMPLE", "table": "load_profiles", "type": "ALL", "key": None,
-                     "rows": examined, "Extra": "Using where"}] if fp == WORST[0] and hour < fixed_at else None
-            if fp == WORST[0] and hour >= fixed_at:
+            plan = None
+            if fp == WORST[0] and hour < fixed_at:  # DATE() hides created_at from every index: a full scan
+                plan = [{"id": 1, "select_type": "SIMPLE", "table": "load_profiles", "type": "ALL", "key": None,
+                         "rows": examined, "Extra": "Using where"}]
+            elif fp == WORST[0]:  # the index is there and the API sends the rewrite: a range on it
+                example = REWRITTEN.format(day=f"{hour:%Y-%m-%d}")
+                fp = fingerprint(example.encode()).decode()
+                each, examined = 0.0009, 240
                 plan = [{"id": 1, "select_type": "SIMPLE", "table": "load_profiles", "type": "range",
-                         "key": "idx_load_profiles_created_at_peak", "rows": examined, "Extra": "Using where"}]
+                         "key": INDEX_NAME, "rows": examined, "Extra": "Using where; Using index"}]
+            total = calls * each * (0.9 + 0.2 * rnd.random())
             out["query_digests"].append({
                 "source": "file", "query_id": query_id(fp.encode()), "window_start": hour, "fingerprint": fp,
                 "example": example, "calls": calls, "query_time_sum": round(total, 6),
@@ -110,36 +137,15 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
                 "slow": int(each * 2 > 1.0), "hist": "{}",
                 "explain": json.dumps(plan) if plan else None,
                 "explain_flags": ("full_scan,no_key" if plan and plan[0]["type"] == "ALL" else "") if plan else None})
-        for task, every in (("metrics.sample", 4), ("health.evaluate", 4), ("cache.warm", 2), ("queries.analyze", 1)):
-            for k in range(every):
-                at = hour + dt.timedelta(minutes=60 * k // every + 1)
-                out["job_runs"].append({"task_id": f"demo-{task}-{at:%Y%m%d%H%M}", "attempt": 0, "task": task,
-                                        "trigger": "beat", "state": "SUCCESS", "started_at": at,
+        for job, task, per_hour in JOBS:
+            for k in range(per_hour):
+                at = hour + dt.timedelta(minutes=60 * k // per_hour + 1)
+                out["job_runs"].append({"task_id": f"demo-{job}-{at:%Y%m%d%H%M}", "attempt": 0, "task": task,
+                                        "job": job, "trigger": "beat", "state": "SUCCESS", "started_at": at,
                                         "finished_at": at + dt.timedelta(seconds=1), "duration_s": 0.4 + rnd.random()})
     # Yesterday and today: what availability counts (CPU, threads running, slow queries) every 15 s
     # as the samplers take it, the rest every 5 minutes; scores every 5 minutes for the week.
-    ts, step = yesterday, dt.timedelta(seconds=15)
-    while ts < now:
-        busy = _load(ts)
-        every_5_min = ts.second == 0 and ts.minute % 5 == 0
-        for host in HOSTS:
-            cpu = 25 + 40 * busy + 5 * rnd.random()
-            if incident_at <= ts < incident_at + dt.timedelta(minutes=35) and host == "demo-web1":
-                cpu = 95 + 3 * rnd.random()
-            out["metric_samples"].append({"metric": "host.cpu_percent", "host": host, "ts": ts, "value": round(cpu, 2)})
-            if every_5_min:
-                out["metric_samples"].append({"metric": "host.memory_percent", "host": host, "ts": ts,
-                                              "value": round(55 + 20 * busy, 2)})
-        out["metric_samples"].append({"metric": "mysql.threads_running", "host": DB_HOST, "ts": ts,
-                                      "value": round(1 + 6 * busy, 2)})
-        out["metric_samples"].append({"metric": "mysql.slow_queries_per_s", "host": DB_HOST, "ts": ts,
-                                      "value": round(0.02 + (0.3 * busy if ts < fixed_at else 0.005), 4)})
-        if every_5_min:
-            out["metric_samples"].append({"metric": "mysql.queries_per_s", "host": DB_HOST, "ts": ts,
-                                          "value": round(40 + 260 * busy, 2)})
-            out["metric_samples"].append({"metric": "redis.hit_rate_percent", "host": "redis@demo-cache:6379",
-                                          "ts": ts, "value": round(92 + 5 * rnd.random(), 2)})
-        ts += step
+    out["metric_samples"] = list(samples(yesterday, now, rnd, fixed_at, incident_at))
     from .health.score import health_score
 
     for i in range(DAYS * 24 * 12):  # scored as health.score scores them, from the same figures
@@ -147,12 +153,11 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
         busy = _load(ts)
         hot = incident_at <= ts < incident_at + dt.timedelta(minutes=35)
         figures = {"error_rate": 1.2 + 0.8 * busy, "response_time": 80 + 60 * busy}
-        per_host = {}
-        for host in HOSTS:
-            cpu = 96.0 if hot and host == "demo-web1" else 25 + 40 * busy * (1.4 if host == "demo-db1" else 1.0)
-            per_host[host] = health_score({"cpu": cpu, "memory": 55 + 20 * busy, **figures})
-        overall = health_score({"cpu": max(s["components"][0]["value"] for s in per_host.values()),
-                                "memory": 55 + 20 * busy, **figures})
+        per_host = {host: health_score({"cpu": level(host, "host.cpu_percent", ts, hot),
+                                        "memory": level(host, "host.memory_percent", ts), **figures})
+                    for host in HOSTS}
+        overall = health_score({"cpu": max(level(h, "host.cpu_percent", ts, hot) for h in HOSTS),
+                                "memory": max(level(h, "host.memory_percent", ts) for h in HOSTS), **figures})
         for host, score in (("*", overall), *per_host.items()):
             out["health_scores"].append({"host": host, "ts": ts, "score": score["score"], "status": score["status"],
                                          "present": score["present"],
@@ -160,6 +165,32 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
                                                                    "of": score["of"]})})
     out["request_minutes"] = list(request_minutes(hours[0], now, rnd))
     return out | _events(now, fixed_at, incident_at)
+
+
+def samples(start: dt.datetime, end: dt.datetime, rnd: random.Random, fixed_at: dt.datetime | None = None,
+            incident_at: dt.datetime | None = None):
+    """Sample rows of the demo hosts from ``start`` (a 15 s slot) to ``end``: CPU, threads running and
+    slow queries every 15 s as the samplers take them, the rest every 5 minutes."""
+    ts, step = start, dt.timedelta(seconds=15)
+    while ts < end:
+        busy = _load(ts)
+        every_5_min = ts.second == 0 and ts.minute % 5 == 0
+        hot = incident_at is not None and incident_at <= ts < incident_at + dt.timedelta(minutes=35)
+        fixed = fixed_at is None or ts >= fixed_at
+        for host in HOSTS:
+            cpu = level(host, "host.cpu_percent", ts, hot) + 4 * rnd.random()
+            yield {"metric": "host.cpu_percent", "host": host, "ts": ts, "value": round(cpu, 2)}
+            if every_5_min:
+                yield {"metric": "host.memory_percent", "host": host, "ts": ts,
+                       "value": round(level(host, "host.memory_percent", ts), 2)}
+        yield {"metric": "mysql.threads_running", "host": DB_HOST, "ts": ts, "value": round(1 + 6 * busy, 2)}
+        yield {"metric": "mysql.slow_queries_per_s", "host": DB_HOST, "ts": ts,
+               "value": round(0.02 + (0.005 if fixed else 0.3 * busy), 4)}
+        if every_5_min:
+            yield {"metric": "mysql.queries_per_s", "host": DB_HOST, "ts": ts, "value": round(40 + 260 * busy, 2)}
+            yield {"metric": "redis.hit_rate_percent", "host": "redis@demo-cache:6379", "ts": ts,
+                   "value": round(92 + 5 * rnd.random(), 2)}
+        ts += step
 
 
 def request_minutes(start: dt.datetime, end: dt.datetime, rnd: random.Random):
@@ -185,8 +216,7 @@ def _events(now: dt.datetime, fixed_at: dt.datetime, incident_at: dt.datetime) -
     from .queries.fingerprint import query_id
 
     worst_id = query_id(WORST[0].encode())
-    target = ("SELECT MAX(peak) FROM load_profiles WHERE created_at >= '" + f"{fixed_at:%Y-%m-%d}" + "' AND "
-              "created_at < '" + f"{fixed_at:%Y-%m-%d}" + "' + INTERVAL '1' DAY")
+    target = REWRITTEN.format(day=f"{fixed_at:%Y-%m-%d}")
     day = now.replace(hour=3, minute=30, second=0, microsecond=0) - dt.timedelta(days=1)
     return {
         "incidents": [{"rule": "cpu_high", "host": "demo-web1", "severity": "critical", "status": "resolved",
@@ -195,7 +225,7 @@ def _events(now: dt.datetime, fixed_at: dt.datetime, incident_at: dt.datetime) -
                        "hold": 0, "resolved_by": "auto", "last_value": 96.0,
                        "summary": "(demo) cpu_high on demo-web1: CPU 96 % over 80 % for 2 min"}],
         "index_changes": [
-            {"run_id": "demo-history", "table_name": "load_profiles", "index_name": "idx_load_profiles_created_at_peak",
+            {"run_id": "demo-history", "table_name": "load_profiles", "index_name": INDEX_NAME,
              "statement": "ALTER TABLE `load_profiles` ADD INDEX `idx_load_profiles_created_at_peak` (`created_at`, "
                           "`peak`), ALGORITHM=INPLACE, LOCK=NONE",
              "started_at": fixed_at, "finished_at": fixed_at + dt.timedelta(seconds=3), "duration_s": 2.7,
@@ -261,7 +291,27 @@ def seed_history(settings, now: dt.datetime | None = None) -> dict[str, int] | N
                  "detail": "(demo) CPU back under 70 %"}])
             written["incidents"] = written.get("incidents", 0) + 1
         checkpoints.put(conn, MARK, {"written": written, "at": now.isoformat()}, now)
+    create_the_index(settings)
     return written
+
+
+def create_the_index(settings) -> str | None:
+    """What the history says was done, done in the demo app DB: the index the real advisor
+    proposes for the worst query, from the digests just written, with the statement it plans.
+    Returns that statement (None when the index was there already)."""
+    from .db.engine import engine_for
+    from .indexes.service import current_plan
+
+    plan = current_plan(settings)
+    if any(e["name"] == INDEX_NAME for e in plan["exists"]):
+        return None
+    entry = next((e for e in plan["create"] if e["name"] == INDEX_NAME), None)
+    if entry is None:
+        raise RuntimeError(f"the advisor no longer proposes {INDEX_NAME} for the demo's worst query: "
+                           "the demo history must tell what it proposes (demo_history.QUERIES)")
+    with engine_for(settings.app_db_url).begin() as conn:
+        conn.exec_driver_sql(entry["sql"])
+    return entry["sql"]
 
 
 #: At most this many minutes of demo telemetry are written at once (after `up` was stopped a while).
@@ -269,24 +319,36 @@ FEED_MAX_MINUTES = 60
 
 
 def feed_requests(settings, now: dt.datetime | None = None) -> int:
-    """While `up` runs on the embedded default: the demo API telemetry of the minutes since the last
-    one written (source ``demo``), so health, reports and the web view stay current. Writes nothing
-    on a configured database; returns the minutes written."""
+    """While `up` runs on the embedded default: the demo API telemetry and the demo hosts' samples
+    of the minutes since the last ones written (source ``demo``, hosts ``demo-*``), so health
+    (scored by the real health.score from them), reports and the web view stay current. Writes
+    nothing on a configured database; returns the minutes of telemetry written."""
     from sqlalchemy import func, insert, select
 
     from .clock import utcnow
     from .db.engine import engine_for
+    from .db.ops_models import metric_samples
     from .db.ops_models import request_minutes as table
 
     if not settings.embedded_default:
         return 0
     now = (now or utcnow()).replace(second=0, microsecond=0)
     engine = engine_for(settings.ops_db_url)
+    rnd = random.Random(int(now.timestamp()))
     with engine.begin() as conn:
         last = conn.execute(select(func.max(table.c.minute)).where(table.c.source == "demo")).scalar()
         start = max(last + dt.timedelta(minutes=1), now - dt.timedelta(minutes=FEED_MAX_MINUTES)) if last else \
             now - dt.timedelta(minutes=1)
-        rows = list(request_minutes(start, now, random.Random(int(now.timestamp()))))
+        rows = list(request_minutes(start, now, rnd))
         if rows:
             conn.execute(insert(table), rows)
+        c = metric_samples.c
+        last = conn.execute(select(func.max(c.ts)).where(c.host == HOSTS[0], c.metric == "host.cpu_percent")).scalar()
+        if last is not None:  # only after the history: a configured ops DB never has demo hosts
+            last = last if isinstance(last, dt.datetime) else dt.datetime.fromisoformat(str(last))
+            first = max(last + dt.timedelta(seconds=15), now - dt.timedelta(minutes=FEED_MAX_MINUTES))
+            first = first.replace(second=first.second // 15 * 15, microsecond=0)
+            fed = list(samples(first, now, rnd))
+            if fed:
+                conn.execute(insert(metric_samples), fed)
     return len(rows)

@@ -26,6 +26,25 @@ def ddl(index: Index, dialect: str) -> str:
             f"({cols}), ALGORITHM=INPLACE, LOCK=NONE")
 
 
+def _without_planned_prefixes(creates: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A planned index whose columns lead another planned index of the same table is served by that
+    one: it is not created too (it would be a left-prefix duplicate the moment both exist)."""
+    def key(e):
+        return e["table"].lower(), [c.lower() for c in e["columns"]]
+
+    keep, covered = [], []
+    for e in creates:
+        table, cols = key(e)
+        wider = next((f for f in creates if f is not e and key(f)[0] == table and len(key(f)[1]) > len(cols)
+                      and key(f)[1][:len(cols)] == cols and not e.get("unique")), None)
+        if wider is None:
+            keep.append(e)
+        else:
+            covered.append({k: v for k, v in e.items() if k != "sql"} | {
+                "index": wider["name"], "definition": f"planned: {', '.join(wider['columns'])}"})
+    return keep, covered
+
+
 def plan(wanted: list[Wanted], schema: Schema, suggestions=()) -> dict:
     """Declared indexes (and the advisor's suggestions) against the live schema, and every duplicate."""
     from .advisor import as_wanted
@@ -45,6 +64,8 @@ def plan(wanted: list[Wanted], schema: Schema, suggestions=()) -> dict:
     for w, source in items:
         entry = {"table": w.table, "columns": [c[0] for c in w.columns], "name": w.name, "source": source,
                  "reason": w.reason}
+        if w.unique:
+            entry["unique"] = True
         target = targets.get((str(w.table).lower(), tuple(str(c[0]).lower() for c in w.columns)))
         if target:
             entry["target"] = target
@@ -82,6 +103,8 @@ def plan(wanted: list[Wanted], schema: Schema, suggestions=()) -> dict:
             out[kind].append({**entry, "index": cover.name, "definition": cover.definition()})
             continue
         out["create"].append({**entry, "sql": ddl(index, schema.dialect)})
+    out["create"], prefixes = _without_planned_prefixes(out["create"])
+    out["covered"] += prefixes
     for table in sorted(schema.indexes):
         clustered = schema.engines.get(table, "").lower() == "innodb"
         out["duplicates"] += [d.as_dict() for d in find_duplicates(

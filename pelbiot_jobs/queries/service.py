@@ -128,6 +128,16 @@ def explain_top(summary: dict, raw: dict, url: str) -> None:
         target["explain"], target["explain_flags"] = result
 
 
+#: A trend needs the window before to be covered this much by stored history, and the class to have
+#: run this many times in it; otherwise the class is "new" to the comparison.
+MIN_COVER = 0.5
+MIN_CALLS_COMPARED = 10
+
+
+def _as_datetime(value) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+
+
 #: How the stored digests may be sorted, and by what.
 SORTS = {"total": "time_s", "p95": "p95_s", "calls": "calls"}
 
@@ -136,7 +146,8 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
            now: dt.datetime | None = None, host: str | None = None, source: str | None = None) -> list[dict]:
     """The stored digests of the window, one row per source and query ID: calls, total time, share,
     worst p95, rows examined per row sent, EXPLAIN flags, and the trend: total time and calls in the
-    window of the same length before (None when the class was not seen then); sorted by ``sort``
+    window of the same length before (None when the class was not seen then, or too little of that
+    window is in the stored history to compare); sorted by ``sort``
     (total, p95, calls). ``host``: only classes with events from that client host; ``source``:
     file, table or performance_schema."""
     from sqlalchemy import func, select
@@ -166,7 +177,12 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
 
     with engine_for(settings.ops_db_url).connect() as conn:
         rows = summed(since, now + dt.timedelta(hours=1))
-        earlier = {(r["source"], r["query_id"]): r for r in summed(before, since)}
+        oldest = conn.execute(select(func.min(q.window_start))).scalar()
+        # The window before is compared only when the stored history covers most of it, and a class
+        # only when it ran there at all: a week against the day the history began is "new", not +21,000 %.
+        covered = oldest is not None and _as_datetime(oldest) <= before + dt.timedelta(seconds=window_s * (1 - MIN_COVER))
+        earlier = {(r["source"], r["query_id"]): r for r in summed(before, since)
+                   if (r["calls"] or 0) >= MIN_CALLS_COMPARED} if covered else {}
     total = sum(r["time_s"] or 0 for r in rows) or 1.0
     for r in rows:
         r["share_percent"] = round(100.0 * (r["time_s"] or 0) / total, 1)

@@ -84,3 +84,62 @@ def test_a_newcomer_sees_health_queries_and_indexes_on_the_first_run(tmp_path):
     assert health.returncode == 0 and "demo-web1" in health.stdout, health.stderr
     shown = pj("queries", "show", "55EAF920", env=env, cwd=tmp_path, timeout=120)
     assert shown.returncode == 0 and "47376 → 240" in shown.stdout.replace(",", ""), shown.stdout + shown.stderr
+
+
+def test_the_demo_tells_what_the_real_code_does(tmp_path):
+    """The demo week checked against the real advisor, task registry, alert rules and health:
+    the index the story created exists in the demo app DB and is the advisor's proposal for the
+    worst query; no planned index is a left prefix of another; a query still written with DATE()
+    never shows a range on the index; every job run is of a real job; no demo value crosses an
+    alert rule's threshold but the incident's; every demo host keeps its health score while `up`
+    feeds the demo."""
+    import json
+
+    from pelbiot_jobs.celery_app import load_jobs
+    from pelbiot_jobs.demo_history import INDEX_NAME, WORST, feed_requests
+    from pelbiot_jobs.db.ops_models import job_runs, metric_samples
+    from pelbiot_jobs.health.service import current_health, load_alerts, score
+    from pelbiot_jobs.indexes.service import current_plan
+
+    env = clean_environ()
+    assert pj("demo-data", "--devices", "10", "--days", "2", "--sensor-days", "1", env=env, cwd=tmp_path,
+              timeout=300).returncode == 0
+    settings = load_settings({}, cwd=tmp_path)
+    plan = current_plan(settings)
+    assert INDEX_NAME not in {e["name"] for e in plan["create"]}
+    assert any(e["name"] == INDEX_NAME for e in plan["exists"]), plan["exists"]
+    worst = [s for s in plan["suggested"] if "date(created_at)" in (s["example"] or "").lower()]
+    assert worst and worst[0]["columns"] == ["created_at", "peak"], plan["suggested"]
+    with engine_for(settings.ops_db_url).connect() as conn:
+        change = conn.execute(select(index_changes).where(index_changes.c.outcome == "created")).mappings().one()
+        assert change["index_name"] == INDEX_NAME and "(`created_at`, `peak`)" in change["statement"]
+        for row in conn.execute(select(query_digests.c.fingerprint, query_digests.c.explain)).mappings():
+            if "date(created_at)" in row["fingerprint"] and row["explain"]:
+                assert all(step["key"] != INDEX_NAME for step in json.loads(row["explain"])), row
+        tasks = {r.task: r.job for r in conn.execute(select(job_runs.c.task, job_runs.c.job).distinct())}
+        values = {}
+        for metric, host, value in conn.execute(select(metric_samples.c.metric, metric_samples.c.host,
+                                                       func.max(metric_samples.c.value))
+                                                .group_by(metric_samples.c.metric, metric_samples.c.host)):
+            values[(metric, host)] = value
+        rollup_max = conn.execute(select(func.max(metric_rollups.c.max)).where(
+            metric_rollups.c.metric.like("host.%"))).scalar()
+    jobs = {j.name: j.task for j in load_jobs(settings, deep=False)}
+    assert tasks and all(jobs.get(job) == task for task, job in tasks.items()), (tasks, jobs)
+    assert rollup_max <= 100
+    rules, _ = load_alerts(settings)
+    for rule in rules:
+        for (metric, host), value in values.items():
+            if rule.metric == metric and host.startswith("demo-"):
+                assert value <= rule.threshold or (rule.name == "cpu_high" and host == "demo-web1"), (rule, host, value)
+    # `up` feeds the demo; health.score (the real one) keeps every demo host, each its own.
+    now = dt.datetime.utcnow()
+    feed_requests(settings, now + dt.timedelta(minutes=10))
+    score(settings, now + dt.timedelta(minutes=10))
+    hosts = {h["host"]: h["score"] for h in current_health(settings)["hosts"]}
+    assert set(HOSTS) <= set(hosts), hosts
+    # A week against the week before the history began is "new", not +21,000 %; a day has its trend.
+    from pelbiot_jobs.queries.service import stored
+
+    assert all(r["trend_percent"] is None and r["previous_time_s"] is None for r in stored(settings, 7 * 86400))
+    assert any(r["trend_percent"] is not None for r in stored(settings, 86400))
