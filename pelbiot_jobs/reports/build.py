@@ -44,8 +44,9 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
     f.to_csv(path, index=False, encoding="utf-8")
 
 
-def compute(ops: Engine, app: Engine | None, p: Period) -> dict:
-    """Everything the templates show, for period ``p``."""
+def compute(ops: Engine, app: Engine | None, p: Period, rules=()) -> dict:
+    """Everything the templates show, for period ``p``; ``rules``: the alert rules whose thresholds
+    the charts draw."""
     if p.kind == "summary":
         return {"period": p, "summary": pelbiot_summary(app, p)}
     data = gather(ops, p)
@@ -55,7 +56,7 @@ def compute(ops: Engine, app: Engine | None, p: Period) -> dict:
     from ..clock import utcnow
 
     return {"period": p, "kpis": kpi_rows(kpis(data, p, utcnow()), kpis(before, p.previous())),
-            "charts": build_charts(data, (p.start, p.end)), "queries": top_queries(data["queries"]), "incidents": data["incidents"],
+            "charts": build_charts(data, (p.start, p.end), rules), "queries": top_queries(data["queries"]), "incidents": data["incidents"],
             "index_changes": changes[changes["outcome"] != "suggested"] if not changes.empty else changes,
             "index_suggestions": (changes[changes["outcome"] == "suggested"].drop_duplicates(["table_name", "index_name"],
                                                                                          keep="last")

@@ -73,10 +73,12 @@ def line_chart(key: str, title: str, series: dict[str, pd.DataFrame], time_col: 
         lone = d[value_col].notna().sum() <= 2
         ax.plot(d[time_col], d[value_col], linewidth=1.2, label=label, marker="o" if lone else None, markersize=4)
     if period is not None:
-        ax.set_xlim(pd.Timestamp(period[0]), pd.Timestamp(period[1]))
+        # The axis ends a minute before the period does: no tick (and no date) of the next day.
+        ax.set_xlim(pd.Timestamp(period[0]), pd.Timestamp(period[1]) - pd.Timedelta(minutes=1))
         locator = mdates.AutoDateLocator(minticks=4, maxticks=8)
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))
+        ax.set_xlabel(period_label(*period), fontsize=7)
     for value, label in thresholds:
         ax.axhline(value, color="#c62828" if "crit" in label else "#ef6c00", linewidth=0.8, linestyle="--")
         ax.annotate(label, xy=(1.0, value), xycoords=("axes fraction", "data"), fontsize=7, ha="right",
@@ -100,9 +102,23 @@ def line_chart(key: str, title: str, series: dict[str, pd.DataFrame], time_col: 
     return Chart(key, title, f"{title}. {summary}", svg, png_buf.getvalue())
 
 
-def build_charts(data: dict, period=None) -> list[Chart]:
+def period_label(start, end) -> str:
+    """Pure: the dates a period covers (its end is the next period's start), in UTC."""
+    last = (pd.Timestamp(end) - pd.Timedelta(seconds=1)).date()
+    first = pd.Timestamp(start).date()
+    return f"{first:%Y-%m-%d} (UTC)" if first == last else f"{first:%Y-%m-%d} to {last:%Y-%m-%d} (UTC)"
+
+
+def rule_lines(rules, metric: str, unit: str) -> tuple[tuple[float, str], ...]:
+    """The dashed lines of the alert rules on ``metric`` (alerts.yaml), labelled with the rule."""
+    return tuple((r.threshold, f"{'crit' if r.severity == 'critical' else 'warn'} {r.name} {r.threshold:g}{unit}")
+                 for r in rules if r.metric == metric and r.op in (">", ">=") and getattr(r, "enabled", True))
+
+
+def build_charts(data: dict, period=None, rules=()) -> list[Chart]:
     """The report's charts, each only when it has data (an empty chart tells nothing), on the axis
-    of ``period`` (start, end)."""
+    of ``period`` (start, end); a chart's dashed lines are the alert rules (``rules``, alerts.yaml)
+    on the very metric it draws."""
     import functools
 
     chart = functools.partial(line_chart, period=period)
@@ -111,12 +127,11 @@ def build_charts(data: dict, period=None) -> list[Chart]:
         charts.append(chart("health", "Health score", {"score": data["health"]}, "ts", "score",
                                  ((90, "excellent"), (75, "good"), (50, "warning")), ""))
     hosts = data["hosts"]
-    for metric, title, threshold in (("host.cpu_percent", "CPU per host", (80, "crit 80 %")),
-                                     ("host.memory_percent", "Memory per host", (90, "crit 90 %"))):
+    for metric, title in (("host.cpu_percent", "CPU per host"), ("host.memory_percent", "Memory per host")):
         part = hosts[hosts.metric == metric] if not hosts.empty else hosts
         if not part.empty:
             charts.append(chart(metric.split(".")[1], title, {h: f for h, f in part.groupby("host")},
-                                     "ts", "value", (threshold,), " %"))
+                                     "ts", "value", rule_lines(rules, metric, " %"), " %"))
     db = data["database"]
     if not db.empty:
         series = {m.split(".")[1]: f for m, f in db[db.metric != "mysql.slow_queries_per_s"].groupby("metric")}
@@ -126,9 +141,11 @@ def build_charts(data: dict, period=None) -> list[Chart]:
     if not req.empty:
         charts.append(chart("api_rate", "API requests per minute", {"requests": req}, "minute", "requests"))
         charts.append(chart("api_errors", "API error rate", {"5xx %": req}, "minute", "error_rate_percent",
-                                 ((10, "crit 10 %"), (5, "warn 5 %")), " %"))
+                                 rule_lines(rules, "requests.error_rate_percent", " %"), " %"))
+        charts.append(chart("api_errors_per_minute", "API errors (5xx) per minute", {"5xx": req}, "minute", "c5xx",
+                                 rule_lines(rules, "requests.errors_per_minute", "/min"), "/min"))
         charts.append(chart("api_p95", "API p95 latency", {"p95": req}, "minute", "p95_ms",
-                                 ((2000, "crit 2000 ms"),), " ms"))
+                                 rule_lines(rules, "requests.p95_ms", " ms"), " ms"))
     cache = data["cache"]
     if not cache.empty:
         charts.append(chart("cache", "Cache hit rate", {"hit rate": cache}, "ts", "value", (), " %"))

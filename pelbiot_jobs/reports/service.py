@@ -13,6 +13,16 @@ from ..errors import one_line
 from . import KINDS
 
 
+def alert_rules(settings) -> list:
+    """The alert rules (alerts.yaml) whose thresholds the charts draw; none when the file is invalid
+    (the report is still written; `schedules check` names the problem)."""
+    from ..health.service import load_alerts
+
+    try:
+        return [r for r in load_alerts(settings)[0] if r.enabled]
+    except ScheduleError:
+        return []
+
 
 def export(settings, kind: str, day: dt.date | None, email: bool, output=None, task_id: str | None = None) -> dict:
     """Build one report (files + ops row), then mail it when asked; the files stay whatever the mail does.
@@ -32,7 +42,7 @@ def export(settings, kind: str, day: dt.date | None, email: bool, output=None, t
     now = utcnow()
     period = period_for(kind, day, now.date())
     ops = engine_for(settings.ops_db_url)
-    ctx = compute(ops, engine_for(settings.app_db_url), period)
+    ctx = compute(ops, engine_for(settings.app_db_url), period, alert_rules(settings))
     folder, files = write(ctx, output or settings.reports_dir, ops, now)
     result = {"kind": kind, "period": period.label, "folder": str(folder), "files": len(files)}
     if email:
