@@ -63,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         from ..logs import setup_logging
 
         setup_logging(settings)
+        if getattr(args, "wide", False):
+            from . import common
+
+            common.WIDE = True
+        if getattr(args, "reads_ops", False):
+            from .common import require_ops_db
+
+            require_ops_db(settings)
         return args.fn(settings, args)
     except BaseException as exc:  # noqa: B036 (SystemExit and KeyboardInterrupt are mapped too)
         return report(settings, exc)

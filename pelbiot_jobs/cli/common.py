@@ -85,25 +85,66 @@ def print_json(data) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+#: ``--wide``: every column, nothing shortened (set by ``main`` from the option).
+WIDE = False
+
+
 def table(title: str | None, columns: list[str], rows: list[list[str]], empty: str | None = None,
-          out=None) -> None:
+          out=None, optional: tuple[str, ...] = (), flexible: str | None = None) -> None:
     """Print one table: every listing of the command line goes through here.
 
     Cells are rich markup: text from outside is passed through ``textsafe.cell`` by the caller.
     With no rows, ``empty`` is printed instead of an empty table (when given).
+
+    The table fits the terminal as ``kubectl`` and ``gh`` fit theirs: no cell is ever split in
+    the middle of a name or a time; when the table is wider than the terminal, the ``optional``
+    columns are left out, first named first, and then the ``flexible`` one (a fingerprint, a
+    message) is shortened with an ellipsis. ``--wide`` shows everything, whatever the width.
     """
     from rich.table import Table
+    from rich.text import Text
 
     out = out or console()
     if not rows and empty:
         out.print(empty)
         return
+    keep = list(range(len(columns)))
+    if not WIDE:
+        widths = [max([Text.from_markup(h).cell_len] + [Text.from_markup(str(r[i])).cell_len for r in rows])
+                  for i, h in enumerate(columns)]
+
+        def width(kept):  # each cell has one space either side and a border
+            return sum(widths[i] + 3 for i in kept) + 1
+        for name in optional:
+            if width(keep) <= out.width:
+                break
+            keep = [i for i in keep if columns[i] != name]
     t = Table(title=title)
-    for col in columns:
-        t.add_column(col, overflow="fold")
+    if WIDE:
+        for i in keep:
+            t.add_column(columns[i], no_wrap=True)
+    else:
+        # Whole columns keep their width; the flexible one gets what is left (at least 12).
+        spare = out.width - width([i for i in keep if columns[i] != flexible]) - 3
+        for i in keep:
+            if columns[i] == flexible:
+                t.add_column(columns[i], no_wrap=True, overflow="ellipsis", width=max(min(12, widths[i]),
+                                                                                      min(widths[i], spare)))
+            else:
+                t.add_column(columns[i], no_wrap=True, overflow="ellipsis")
     for row in rows:
-        t.add_row(*row)
-    out.print(t)
+        t.add_row(*(row[i] for i in keep))
+    if WIDE:  # as wide as it is: the terminal (or less) folds the lines, never the table
+        saved, out.width = out.width, 1_000_000
+        try:
+            out.print(t, crop=False)
+        finally:
+            out.width = saved
+    else:
+        out.print(t)
+    dropped = [c for i, c in enumerate(columns) if i not in keep]
+    if dropped:
+        out.print(f"[dim]left out to fit {out.width} columns: {', '.join(dropped)} (--wide shows them)[/]")
 
 
 def num(value) -> str:
@@ -162,6 +203,8 @@ def duration(option: str, value: str) -> float:
 
 def add_json(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--wide", action="store_true",
+                        help="every column, nothing shortened, whatever the terminal's width")
 
 
 def add_by(parser) -> None:
@@ -172,17 +215,35 @@ def who(settings, args) -> str:
     return args.by or settings.operator
 
 
-def command(sub, name: str, fn, help: str, examples: str = "", **kwargs):
-    """A subcommand with its help as description and its examples as epilog."""
+def command(sub, name: str, fn, help: str, examples: str = "", reads: bool = False, **kwargs):
+    """A subcommand with its help as description and its examples as epilog. ``reads``: it reads
+    the ops DB and never creates one (``require_ops_db``)."""
     p = sub.add_parser(name, help=help, description=help, formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=textwrap.dedent(examples) if examples else None, **kwargs)
-    p.set_defaults(fn=fn)
+    p.set_defaults(fn=fn, reads_ops=reads)
     return p
 
 
-def group(sub, name: str, help: str, examples: str = "", default=None):
-    """A command with subcommands (``incidents list|show|ack|resolve``); ``default`` runs without one."""
-    p = command(sub, name, default, help, examples)
+def read_command(sub, name: str, fn, help: str, examples: str = "", **kwargs):
+    """A command that reads the ops DB (and never creates one)."""
+    return command(sub, name, fn, help, examples, reads=True, **kwargs)
+
+
+def require_ops_db(settings) -> None:
+    """A read never creates a database: an ops DB file that is not there is one line saying which
+    one was looked for (run from another folder, the embedded default looks in ./var)."""
+    from pathlib import Path
+
+    url = settings.ops_db_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise InputError(f"no ops DB at {url.removeprefix('sqlite:///')}: run pelbiot-jobs in the folder where "
+                         "`pelbiot-jobs up` ran (it keeps var/ there) or set PELBIOT_OPS_DB_URL; nothing was created")
+
+
+def group(sub, name: str, help: str, examples: str = "", default=None, reads: bool = False):
+    """A command with subcommands (``incidents list|show|ack|resolve``); ``default`` runs without one
+    (``reads``: and reads the ops DB)."""
+    p = command(sub, name, default, help, examples, reads=reads)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=default is None)
     return p, actions
 

@@ -6,18 +6,21 @@ import sys
 import time
 
 from ..config import mask_url
+from ..errors import InputError
 from ..textsafe import cell
-from .common import EXIT_OK, add_json, command, console, group, migrate_ops, positive, print_json, table
+from .common import EXIT_OK, add_json, command, console, group, migrate_ops, positive, print_json, read_command, table
 
 
 def register(sub) -> None:
     _, actions = group(sub, "db", "ops database migrations; tuning advice for the app DB",
                        "examples:\n  pelbiot-jobs db upgrade\n  pelbiot-jobs db check\n  pelbiot-jobs db advise --json\n")
     command(actions, "upgrade", cmd_upgrade, "create or migrate the ops tables to this version")
-    command(actions, "check", cmd_check, "verify that the ops tables match this version's models (exit 1 if not)")
-    command(actions, "current", cmd_current, "print the ops database's revision")
+    read_command(actions, "check", cmd_check, "verify that the ops tables match this version's models (exit 1 if not)")
+    read_command(actions, "current", cmd_current, "print the ops database's revision")
     p = command(actions, "downgrade", cmd_downgrade, "migrate the ops tables back (drops what later revisions added)")
-    p.add_argument("revision", nargs="?", default="base", help="target revision (default base: no table left)")
+    p.add_argument("revision", help="target revision (`db current` shows the one it is at; `base` drops every ops table)")
+    p.add_argument("--yes", action="store_true", help="do it without asking (the tables the revisions after it added "
+                                                      "are dropped, with their rows)")
     p = command(actions, "advise", cmd_advise, "tuning advice for the app DB (MySQL/MariaDB), with its evidence")
     add_json(p)
 
@@ -55,6 +58,18 @@ def cmd_current(settings, args) -> int:
 def cmd_downgrade(settings, args) -> int:
     from ..db import service
 
+    current = service.current(settings)
+    what = ("every ops table and its rows (job runs, metrics, incidents, reports...)" if args.revision == "base"
+            else f"what the revisions after {args.revision} added, with its rows")
+    print(f"{mask_url(settings.ops_db_url)} is at revision {current or 'base'}; downgrading to {args.revision} drops "
+          f"{what}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InputError("add --yes to downgrade without a question (standard input is not a terminal); "
+                             "nothing was done")
+        if input(f"drop {what}? type the revision ({args.revision}) to go on: ").strip() != args.revision:
+            print("nothing done")
+            return EXIT_OK
     revision = service.downgrade(settings, args.revision)
     print(f"ops database {mask_url(settings.ops_db_url)} is at revision {revision or 'base'}")
     return EXIT_OK

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from ..textsafe import cell, plain
 from .common import (EXIT_OK, add_by, add_json, command, duration, group, migrate_ops, num, positive, print_json,
-                     table, who)
+                     read_command, table, who)
 
 
 def register(sub) -> None:
     p, actions = group(sub, "incidents", "list, show, acknowledge or resolve incidents",
                        "examples:\n  pelbiot-jobs incidents                      # the open ones (= incidents list)\n"
-                       "  pelbiot-jobs incidents list --all\n  pelbiot-jobs incidents show 12\n"
+                       "  pelbiot-jobs incidents list --all\n  pelbiot-jobs incidents show 1\n"
                        "  pelbiot-jobs incidents ack 12 --by alice       # auto-resolves when the alert clears\n"
                        "  pelbiot-jobs incidents ack 12 --hold           # stays open until resolved by hand\n"
-                       "  pelbiot-jobs incidents resolve 12\n", default=cmd_incidents_list)
+                       "  pelbiot-jobs incidents resolve 12\n", default=cmd_incidents_list, reads=True)
     _list_options(p)
-    _list_options(command(actions, "list", cmd_incidents_list, "open and acknowledged incidents (--all: every one)"))
-    p = command(actions, "show", cmd_incidents_show, "one incident with its history")
+    _list_options(read_command(actions, "list", cmd_incidents_list, "open and acknowledged incidents (--all: every one)"))
+    p = read_command(actions, "show", cmd_incidents_show, "one incident with its history")
     p.add_argument("id", type=positive, help="incident ID")
     add_json(p)
     p = command(actions, "ack", cmd_incidents_ack, "acknowledge: it resolves itself when the alert clears")
@@ -39,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--reason", help="why, recorded with the silence")
     add_by(p)
     add_json(p)
-    p = command(actions, "list", cmd_silence_list, "silences in force (--all: ended ones too)")
+    p = read_command(actions, "list", cmd_silence_list, "silences in force (--all: ended ones too)")
     p.add_argument("--all", action="store_true", help="ended silences too")
     add_json(p)
     p = command(actions, "expire", cmd_silence_expire, "end a silence now: the rule notifies again")

@@ -6,7 +6,7 @@ import sys
 import uuid
 
 from ..textsafe import cell, escaped
-from .common import EXIT_FAILED, EXIT_OK, add_json, command, group, migrate_ops, print_json, table
+from .common import EXIT_FAILED, EXIT_OK, add_json, command, group, migrate_ops, print_json, read_command, table
 
 
 def register(sub) -> None:
@@ -14,7 +14,7 @@ def register(sub) -> None:
                        "examples:\n  pelbiot-jobs indexes plan\n  pelbiot-jobs indexes plan --spec my-indexes.yaml --json\n"
                        "  pelbiot-jobs indexes apply                 # shows the DDL, asks, runs it online under guardrails\n"
                        "  pelbiot-jobs indexes apply --yes --only idx_alerts_status_created\n")
-    p = command(actions, "plan", cmd_plan, "what would be created, what exists or is covered, duplicates, unused")
+    p = read_command(actions, "plan", cmd_plan, "what would be created, what exists or is covered, duplicates, unused")
     p.add_argument("--spec", help="an indexes.yaml (default: schedules/indexes.yaml)")
     add_json(p)
     p = command(actions, "apply", cmd_apply, "show the DDL, ask, create the missing indexes online under the guardrails")

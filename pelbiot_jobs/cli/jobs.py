@@ -10,28 +10,30 @@ from ..config import scrub
 from ..errors import InputError, ScheduleError
 from ..textsafe import cell, escaped
 from .common import (DEFAULT_WAIT, EXIT_OK, EXIT_UNAVAILABLE, OUTCOME_COLUMNS, Fail, add_json, celery_app, command,
-                     console, group, migrate_ops, outcome_rows, print_json, require_broker, state_cell, table)
+                     console, group, migrate_ops, outcome_rows, print_json, read_command, require_broker, state_cell,
+                     table)
 
 
 def register(sub) -> None:
     p = command(sub, "run", cmd_run, "trigger a task by hand",
                 "examples:\n  pelbiot-jobs run db.table_stats --wait\n"
-                "  pelbiot-jobs run maintenance.retention --param job_runs_days=7 --local\n")
-    p.add_argument("task", help="task name, e.g. db.table_stats")
+                "  pelbiot-jobs run maintenance.retention --param job_runs_days=7 --local\n"
+                "  pelbiot-jobs run reports.daily --param email=false   # a job of beat.yaml: reports.export, kind=daily\n")
+    p.add_argument("task", help="task or job name, e.g. db.table_stats or reports.daily (a job: its task and kwargs)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="keyword argument (repeatable)")
     p.add_argument("--wait", action="store_true", help="wait for the outcome (exit 1 unless SUCCESS/SKIPPED)")
     p.add_argument("--local", action="store_true", help="run in this process (still recorded)")
     p.add_argument("--timeout", type=float, default=DEFAULT_WAIT, help="seconds --wait waits (default 600)")
     add_json(p)
 
-    p = command(sub, "status", cmd_status, "last run and next due time of every scheduled job; workers online",
+    p = read_command(sub, "status", cmd_status, "last run and next due time of every scheduled job; workers online",
                 "examples:\n  pelbiot-jobs status\n  pelbiot-jobs status --json | jq '.jobs[].last_state'\n")
     add_json(p)
     p.add_argument("--offline", action="store_true", help="read the ops DB only (no broker)")
     p.add_argument("--ping", action="store_true",
                    help="ask the workers through the broker (waits 1 s) instead of reading their heartbeats")
 
-    p = command(sub, "workers", cmd_workers,
+    p = read_command(sub, "workers", cmd_workers,
                 "workers alive now: host, queues, processes, what each is running, last heartbeat",
                 "examples:\n  pelbiot-jobs workers\n  pelbiot-jobs workers --json | jq '.workers[].active'\n")
     add_json(p)
@@ -58,6 +60,32 @@ def parse_params(pairs: list[str] | None) -> dict:
     return params
 
 
+def resolve_run(settings, app, name: str, params: dict):
+    """(task, its keyword arguments, queue, job name) of ``name``: a task, or a job of beat.yaml (the name
+    `status` shows: reports.daily runs reports.export with kind=daily; --param adds to or overrides
+    the job's own). An unknown name is an InputError suggesting the nearest names."""
+    import difflib
+
+    from ..celery_app import load_jobs
+
+    tasks = sorted(n for n in app.tasks if not n.startswith("celery."))
+    if name in tasks:
+        return app.tasks[name], params, None, None
+    try:
+        jobs = {j.name: j for j in load_jobs(settings, deep=False)}
+    except InputError:  # invalid schedules: tasks can still be run by their own name
+        jobs = {}
+    job = jobs.get(name)
+    if job is not None and job.task in tasks:
+        kwargs = dict(job.kwargs) | params
+        print(f"{name} is a job of beat.yaml: it runs {job.task}"
+              + (f" with {', '.join(f'{k}={v}' for k, v in kwargs.items())}" if kwargs else ""), file=sys.stderr)
+        return app.tasks[job.task], kwargs, job.queue, name
+    near = difflib.get_close_matches(name, tasks + sorted(jobs), n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(near)}?" if near else "`pelbiot-jobs status` lists the jobs"
+    raise InputError(f"unknown task or job {name!r}: {hint}")
+
+
 def cmd_run(settings, args) -> int:
     from ..db.engine import engine_for
     from ..params import check_params
@@ -67,16 +95,12 @@ def cmd_run(settings, args) -> int:
     from ..supervisor import new_task_id
 
     app = celery_app(settings)
-    task = app.tasks.get(args.task)
-    if task is None or args.task.startswith("celery."):
-        known = ", ".join(sorted(n for n in app.tasks if not n.startswith("celery.")))
-        raise InputError(f"unknown task {args.task!r} (known: {known})")
-    params = parse_params(args.param)
+    task, params, queue, job = resolve_run(settings, app, args.task, parse_params(args.param))
     check_params(task.name, task.params, (), params)  # the task checks again; say it here, exit 2
     task_id = new_task_id()
     migrate_ops(settings)  # the run is recorded in ops_job_runs; a new ops DB may not have it yet
     if args.local:
-        result = task.apply(kwargs=params, task_id=task_id)
+        result = task.apply(kwargs=params, task_id=task_id, headers={"pelbiot_job": job} if job else None)
         value = result.result
         if result.failed():
             raise Fail(f"{args.task} failed: {scrub(f'{type(value).__name__}: {value}', settings.secrets())}")
@@ -87,8 +111,8 @@ def cmd_run(settings, args) -> int:
             print(f"{args.task} [{task_id}] {state}: {json.dumps(value, default=str)}")
         return EXIT_OK
     require_broker(settings)
-    with publishing("cli"):
-        task.apply_async(kwargs=params, task_id=task_id)
+    with publishing("cli", job=job):
+        task.apply_async(kwargs=params, task_id=task_id, **({"queue": queue} if queue else {}))
     if not args.wait:
         if args.json:
             print_json({"task_id": task_id, "state": "SENT"})
@@ -106,6 +130,24 @@ def cmd_run(settings, args) -> int:
     return EXIT_OK
 
 
+def short_time(iso: str | None) -> str:
+    """A time of the status table: MM-DD HH:MM:SS (the year and zone go with --wide and --json)."""
+    if not iso:
+        return ""
+    from . import common
+
+    return iso[:19] if common.WIDE else iso[5:19].replace("T", " ")
+
+
+def last_why(job: dict) -> str | None:
+    """Why a job's last run did not do its work: the reason of a SKIPPED, the error of a FAILURE."""
+    if job["last_state"] == "SKIPPED" and job.get("last_result"):
+        return job["last_result"]  # a skipped run's result is its reason
+    if job["last_state"] == "FAILURE":
+        return job.get("last_error")
+    return None
+
+
 def cmd_status(settings, args) -> int:
     from ..status import overview
 
@@ -120,9 +162,13 @@ def cmd_status(settings, args) -> int:
     out = console()
     table("pelbiot-jobs status (UTC)", ["job", "schedule", "last state", "last finished", "duration", "next due"],
           [[cell(r["name"] + ("" if r["enabled"] else " (disabled)")), cell(r["schedule"]), state_cell(r["last_state"]),
-            (r["last_finished"] or "")[:19],
-            f"{r['last_duration_s']:.2f}s" if r["last_duration_s"] is not None else "", (r["next_due"] or "")[:19]]
-           for r in data["jobs"]], out=out)
+            short_time(r["last_finished"]),
+            f"{r['last_duration_s']:.2f}s" if r["last_duration_s"] is not None else "", short_time(r["next_due"])]
+           for r in data["jobs"]], out=out, optional=("duration", "schedule"))
+    for r in data["jobs"]:  # why the last run did not do its work: a SKIPPED's reason, a FAILURE's error
+        why = last_why(r)
+        if why:
+            out.print(f"  {cell(r['name'])} {state_cell(r['last_state'])}: {cell(why)}", soft_wrap=True)
     workers = data["workers"]
     out.print(f"workers online: {escaped(', '.join(workers)) if workers else 'none answered'}")
     dead = data["dead_letters"]

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from ..textsafe import cell, escaped
-from .common import EXIT_OK, add_json, command, console, duration, num, print_json, table
+from .common import EXIT_OK, add_json, command, console, duration, num, print_json, read_command, table
 
 
 def register(sub) -> None:
-    p = command(sub, "metrics", cmd_metrics, "latest value and trend of every sampled metric; API requests per minute",
+    p = read_command(sub, "metrics", cmd_metrics, "latest value and trend of every sampled metric; API requests per minute",
                 "examples:\n  pelbiot-jobs metrics\n  pelbiot-jobs metrics --since 6h --host web1\n"
                 "  pelbiot-jobs metrics --json | jq '.metrics[] | select(.metric==\"host.cpu_percent\")'\n")
     p.add_argument("--since", default="1h", help="window, e.g. 15m, 1h, 1d (default 1h)")
     p.add_argument("--host", help="only this host (a host name, mysql@db:3306, redis@cache:6379...)")
     add_json(p)
 
-    p = command(sub, "health", cmd_health, "the current health score (0-100), its components and trend",
+    p = read_command(sub, "health", cmd_health, "the current health score (0-100), its components and trend",
                 "examples:\n  pelbiot-jobs health\n  pelbiot-jobs health --json\n")
     add_json(p)
 
@@ -34,7 +34,7 @@ def cmd_metrics(settings, args) -> int:
     shown = [m for m in data["metrics"] if not m["not_applicable"]]
     table(f"metrics, last {escaped(args.since)} (UTC)", ["host", "metric", "latest", "min", "max", "trend"],
           [[cell(m["host"]), cell(m["metric"]), num(m["latest"]), num(m["min"]), num(m["max"]), m["trend"]]
-           for m in shown], out=out)
+           for m in shown], out=out, optional=("min", "max"), flexible="trend")
     hidden = len(data["metrics"]) - len(shown)
     if hidden:  # MySQL-only metrics on a SQLite app DB, for instance
         out.print(f"[dim]{hidden} metrics that do not apply here are left out (--json lists them)[/]")
@@ -44,8 +44,21 @@ def cmd_metrics(settings, args) -> int:
               [[r["minute"][11:16], cell(r["source"]), str(r["requests"]), str(r["c5xx"]), num(r["error_rate_percent"]),
                 num(r["p50_ms"]), num(r["p95_ms"]), num(r["p99_ms"]),
                 cell(r["slowest_routes"][0]["route"]) if r["slowest_routes"] else ""]
-               for r in data["requests"][-15:]], out=out)
+               for r in data["requests"][-15:]], out=out, optional=("p50 ms", "p99 ms", "source", "slowest"))
     return EXIT_OK
+
+
+def component_units(settings) -> dict[str, str]:
+    """The unit of each health component's value, from the metric it reads (health.yaml)."""
+    from ..errors import ScheduleError
+    from ..health.service import load_health
+
+    try:
+        components = load_health(settings)[0]
+    except ScheduleError:
+        return {}
+    return {c.name: " %" if c.metric.endswith("_percent") else " ms" if c.metric.endswith("_ms") else ""
+            for c in components}
 
 
 def cmd_health(settings, args) -> int:
@@ -65,9 +78,12 @@ def cmd_health(settings, args) -> int:
     out.print(f"health [{colour}]{num(overall['score']) if overall['score'] is not None else '-'} "
               f"{overall['status']}[/] at {overall['ts'][:16]} UTC, resting on {overall['present']} of "
               f"{overall['of']} components; last hour {sparkline([t['score'] for t in data['trend']])}")
+    units = component_units(settings)
     table(None, ["host", "score", "status", *(c["name"] for c in overall["components"])],
           [["all" if s["host"] == "*" else cell(s["host"]), num(s["score"]) if s["score"] is not None else "-",
-            s["status"], *[("missing" if c["missing"] else f"{num(c['value'])} → {num(c['score'])}")
-                           for c in s["components"]]]
-           for s in [overall, *data["hosts"]]], out=out)
+            s["status"], *[("missing" if c["missing"] else f"{num(round(c['value'], 1))}{units.get(c['name'], '')} "
+                            f"({num(c['score'])})") for c in s["components"]]]
+           for s in [overall, *data["hosts"]]], out=out, optional=("status",))
+    out.print("[dim]each component: its value over health.yaml's window, and (the points it gives): 100 at or "
+              "below good, 75 at or below warning, 50 at or below critical, else 0[/]")
     return EXIT_OK

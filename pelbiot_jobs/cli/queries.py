@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .common import EXIT_OK, add_json, command, console, duration, group, num, positive, print_json, table
+from .common import EXIT_OK, add_json, command, console, duration, group, num, positive, print_json, read_command, table
 
 
 def register(sub) -> None:
@@ -91,11 +91,11 @@ def register_browser(sub) -> None:
                        "examples:\n  pelbiot-jobs queries                          # the last 24 h by total time\n"
                        "  pelbiot-jobs queries --since 7d --sort p95 --limit 10\n"
                        "  pelbiot-jobs queries --host 10.0.0.12 --json\n"
-                       "  pelbiot-jobs queries show 046C1F857BB557E4   # history, example, EXPLAIN, index advice\n",
-                       default=cmd_queries_list)
+                       "  pelbiot-jobs queries show 55EAF920E0E331BA   # history, example, EXPLAIN, index advice\n",
+                       default=cmd_queries_list, reads=True)
     _list_options(p)
-    _list_options(command(actions, "list", cmd_queries_list, "the worst query classes of a window, with their trend"))
-    p = command(actions, "show", cmd_queries_show, "one query class: its hours, example, EXPLAIN and index advice")
+    _list_options(read_command(actions, "list", cmd_queries_list, "the worst query classes of a window, with their trend"))
+    p = read_command(actions, "show", cmd_queries_show, "one query class: its hours, example, EXPLAIN and index advice")
     p.add_argument("query_id", help="the query ID (pt-query-digest's checksum; its first characters are enough)")
     add_json(p)
 
@@ -133,7 +133,8 @@ def cmd_queries_list(settings, args) -> int:
           ["query ID", "source", "total", "share", "calls", "p95", "examined/sent", "trend", "flags", "fingerprint"],
           [[r["query_id"][:16], r["source"], human_seconds(r["time_s"] or 0), f"{r['share_percent']:.1f} %",
             f"{int(r['calls'] or 0):,}", human_seconds(r["p95_s"]) if r["p95_s"] is not None else "",
-            num(r["examined_per_sent"]), trend(r), cell(r["flags"] or ""), cell(r["fingerprint"][:70])] for r in rows],
+            num(r["examined_per_sent"]), trend(r), cell(r["flags"] or ""), cell(r["fingerprint"])] for r in rows],
+          optional=("source", "flags", "examined/sent", "share", "p95"), flexible="fingerprint",
           empty=f"no stored query digests in the last {args.since} (queries.analyze stores them hourly; "
                 f"`pelbiot-jobs run queries.analyze` runs it now)")
     return EXIT_OK

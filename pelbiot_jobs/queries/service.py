@@ -208,7 +208,7 @@ def resolve_query_id(settings, prefix: str) -> str:
 
     wanted = prefix.upper().removeprefix("0X")
     if not re.fullmatch(r"[0-9A-F]{4,32}", wanted):
-        raise InputError(f"{prefix!r}: a query ID is hexadecimal (at least 4 digits), e.g. 046C1F857BB557E4")
+        raise InputError(f"{prefix!r}: a query ID is hexadecimal (at least 4 digits), e.g. 55EAF920E0E331BA")
     q = query_digests.c
     with engine_for(settings.ops_db_url).connect() as conn:
         found = conn.execute(select(q.query_id).where(q.query_id.like(wanted + "%")).distinct().limit(5)).scalars().all()
