@@ -9,8 +9,9 @@ import json
 from sqlalchemy import func, select
 
 from .clock import utcnow
+from .db import checkpoints
 from .db.engine import engine_for
-from .db.ops_models import (cache_warm_runs, health_scores, incidents, job_runs, metric_samples, query_digests)
+from .db.ops_models import cache_warm_runs, health_scores, incidents, job_runs, metric_samples, query_digests
 
 #: A sample older than this is not "the latest value" any more (the host or source is gone).
 FRESH = dt.timedelta(minutes=5)
@@ -32,8 +33,13 @@ def figures(settings, now: dt.datetime | None = None) -> dict:
             select(s.metric, s.host, s.value, s.ts).join(newest, (s.metric == newest.c.metric) & (s.host == newest.c.host)
                                                          & (s.ts == newest.c.ts))).mappings()]
         j = job_runs.c
-        out["runs"] = [dict(r) for r in conn.execute(select(j.task, j.state, func.count().label("n"))
-                                                     .group_by(j.task, j.state)).mappings()]
+        runs: dict[tuple[str, str], int] = {}
+        for task, state, n in conn.execute(select(j.task, j.state, func.count()).group_by(j.task, j.state)):
+            runs[(task, state)] = n
+        for key, n in (checkpoints.get(conn, checkpoints.PRUNED_JOB_RUNS) or {}).items():  # what retention deleted still counts
+            task, _, state = key.rpartition("|")
+            runs[(task, state)] = runs.get((task, state), 0) + n
+        out["runs"] = [{"task": t, "state": st, "n": n} for (t, st), n in sorted(runs.items())]
         out["last_success"] = [dict(r) for r in conn.execute(
             select(func.coalesce(j.job, j.task).label("job"), func.max(j.finished_at).label("at"))
             .where(j.state == "SUCCESS").group_by(func.coalesce(j.job, j.task))).mappings()]

@@ -16,6 +16,11 @@ from .ops_models import checkpoints
 from .upsert import upsert
 
 
+#: The job runs retention has deleted, per "task|state": /metrics counts the runs kept plus these,
+#: a counter that never goes down (maintenance.service.count_pruned_runs writes it).
+PRUNED_JOB_RUNS = "metrics:pruned_job_runs"
+
+
 def get(conn: Connection, name: str, *, lock: bool = False) -> dict | None:
     """The checkpoint ``name``; ``lock`` holds its row until the transaction ends (MySQL/MariaDB)."""
     query = select(checkpoints.c.data).where(checkpoints.c.name == name)

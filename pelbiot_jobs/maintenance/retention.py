@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from typing import Callable, Iterable
 
-from sqlalchemy import ColumnElement, Engine, Table, delete, select
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, select
 
 #: Rows deleted per transaction: short transactions keep the InnoDB undo log and locks small.
 DELETE_BATCH = 5000
@@ -16,8 +16,10 @@ def cutoffs(now: dt.datetime, ages: Iterable[tuple[Table, ColumnElement, int]]) 
     return [(table, column, now - dt.timedelta(days=days)) for table, column, days in ages]
 
 
-def prune(engine: Engine, plan: list[tuple[Table, ColumnElement, dt.datetime]]) -> dict[str, int]:
-    """Delete rows older than each cutoff; return the number deleted per table."""
+def prune(engine: Engine, plan: list[tuple[Table, ColumnElement, dt.datetime]],
+          before_delete: dict[str, Callable[[Connection, list], None]] | None = None) -> dict[str, int]:
+    """Delete rows older than each cutoff; return the number deleted per table. ``before_delete``:
+    per table name, called with each batch's ids in the transaction that deletes them."""
     deleted: dict[str, int] = {}
     for table, column, cutoff in plan:
         pk = list(table.primary_key.columns)[0]
@@ -27,6 +29,8 @@ def prune(engine: Engine, plan: list[tuple[Table, ColumnElement, dt.datetime]]) 
                 ids = conn.execute(select(pk).where(column < cutoff).order_by(pk).limit(DELETE_BATCH)).scalars().all()
                 if not ids:
                     break
+                if before_delete and table.name in before_delete:
+                    before_delete[table.name](conn, ids)
                 total += conn.execute(delete(table).where(pk.in_(ids))).rowcount
             if len(ids) < DELETE_BATCH:
                 break

@@ -24,9 +24,25 @@ def retention(settings, job_runs_days: int | None = None, table_stats_days: int 
         (request_minutes, request_minutes.c.minute, samples_days or settings.retention_samples_days),
         (metric_rollups, metric_rollups.c.hour, rollups_days or settings.retention_rollups_days),
     ])
-    deleted = prune(engine_for(settings.ops_db_url), plan)
+    deleted = prune(engine_for(settings.ops_db_url), plan, {job_runs.name: count_pruned_runs})
     deleted["report_folders"] = prune_report_files(settings, now)
     return {"deleted": deleted}
+
+
+def count_pruned_runs(conn, ids: list) -> None:
+    """Add the runs about to be deleted to the count of pruned runs (checkpoints.PRUNED_JOB_RUNS),
+    in the transaction that deletes them."""
+    from sqlalchemy import select
+
+    from ..db import checkpoints
+
+    c = job_runs.c
+    counts = checkpoints.get(conn, checkpoints.PRUNED_JOB_RUNS, lock=True) or {}
+    for task, state, n in conn.execute(select(c.task, c.state, func.count()).where(c.id.in_(ids))
+                                       .group_by(c.task, c.state)):
+        key = f"{task}|{state}"
+        counts[key] = counts.get(key, 0) + n
+    checkpoints.put(conn, checkpoints.PRUNED_JOB_RUNS, counts, utcnow())
 
 
 def prune_report_files(settings, now: dt.datetime) -> int:

@@ -1,13 +1,16 @@
 """/metrics in Prometheus' text format (prometheus-client), from ``exported.figures``.
 
 Names follow Prometheus conventions: a ``pelbiot_`` prefix, units in the name, ``_total`` for
-counters. ``pelbiot_job_runs_total`` counts the runs the ops database keeps: retention prunes
-old ones, which Prometheus' rate() sees as a counter reset.
+counters. ``pelbiot_job_runs_total`` counts the runs the ops database keeps plus those retention
+pruned (counted as it deletes them): it never goes down. ``pelbiot_incidents_open`` has a sample
+for every severity, 0 included.
 """
 
 from __future__ import annotations
 
 import calendar
+
+from ..health.rules import SEVERITIES
 
 
 def _ts(value) -> float:
@@ -38,7 +41,7 @@ def exposition(figures: dict) -> bytes:
                 if s["value"] is not None:
                     sample.add_metric([s["host"], s["metric"]], s["value"], timestamp=_ts(s["ts"]))
             yield sample
-            runs = CounterMetricFamily("pelbiot_job_runs", "Job runs kept in the ops database, by task and state",
+            runs = CounterMetricFamily("pelbiot_job_runs", "Job runs recorded, by task and state",
                                        labels=["task", "state"])
             for r in figures["runs"]:
                 runs.add_metric([r["task"], r["state"]], r["n"])
@@ -51,8 +54,9 @@ def exposition(figures: dict) -> bytes:
             yield last
             open_ = GaugeMetricFamily("pelbiot_incidents_open", "Incidents not resolved, by severity",
                                       labels=["severity"])
-            for r in figures["incidents"]:
-                open_.add_metric([r["severity"]], r["n"])
+            counts = {severity: 0 for severity in SEVERITIES} | {r["severity"]: r["n"] for r in figures["incidents"]}
+            for severity, n in sorted(counts.items()):
+                open_.add_metric([severity], n)
             yield open_
             warm = GaugeMetricFamily("pelbiot_cache_warm_keys", "Keys written by each warmer in the last hour",
                                      labels=["warmer"])

@@ -267,3 +267,45 @@ def test_metrics_command_shows_live_values(app, worker, settings, tmp_path):
     assert {"mysql.queries_per_s", "mysql.threads_connected"} <= names
     bad = pj("metrics", "--since", "soon", env=env, cwd=tmp_path, timeout=60)
     assert bad.returncode == 2 and "--since 'soon'" in bad.stderr
+
+
+def test_job_runs_counter_never_goes_down_when_retention_prunes_and_every_severity_has_a_sample(settings):
+    """pelbiot_job_runs_total counts the runs kept plus those retention pruned; no open incident
+    is a 0 sample per severity, not a missing series."""
+    import datetime as dt
+
+    from prometheus_client.parser import text_string_to_metric_families
+    from sqlalchemy import delete, insert
+
+    from pelbiot_jobs.db.engine import engine_for
+    from pelbiot_jobs.db.ops_models import incidents, job_runs
+    from pelbiot_jobs.exported import figures
+    from pelbiot_jobs.maintenance.service import retention
+    from pelbiot_jobs.web.prometheus import exposition
+
+    engine = engine_for(settings.ops_db_url)
+    now = dt.datetime(2000, 3, 1, 12, 0)  # long before any other test's rows: retention prunes only these
+    task = "test.counted"
+    with engine.begin() as conn:
+        conn.execute(delete(incidents))
+        conn.execute(insert(job_runs), [
+            {"task_id": f"counted-{i}", "attempt": 0, "task": task, "trigger": "beat", "state": "SUCCESS",
+             "started_at": now - dt.timedelta(days=days), "finished_at": now - dt.timedelta(days=days)}
+            for i, days in enumerate([40, 40, 35, 1, 0])])
+
+    def scrape():
+        families = {f.name: f for f in text_string_to_metric_families(exposition(figures(settings, now)).decode())}
+        runs = [s.value for s in families["pelbiot_job_runs"].samples
+                if s.name == "pelbiot_job_runs_total" and s.labels == {"task": task, "state": "SUCCESS"}]
+        return runs, {s.labels["severity"]: s.value for s in families["pelbiot_incidents_open"].samples}
+
+    before, open_ = scrape()
+    assert before == [5.0] and open_ == {"info": 0.0, "warning": 0.0, "critical": 0.0}
+    done = retention(settings, job_runs_days=30, now=now)
+    assert done["deleted"]["ops_job_runs"] >= 3
+    after, _ = scrape()
+    assert after == [5.0]  # 2 kept + 3 pruned
+    with engine.begin() as conn:
+        conn.execute(insert(job_runs).values(task_id="counted-new", attempt=0, task=task, trigger="beat",
+                                             state="SUCCESS", started_at=now, finished_at=now))
+    assert scrape()[0] == [6.0]
