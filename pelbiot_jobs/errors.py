@@ -65,6 +65,27 @@ def auth_failure(exc: BaseException) -> bool:
     return False
 
 
+def refused_settings(exc: BaseException, urls: dict[str, str]) -> list[str]:
+    """The settings (of ``urls``: name -> URL) whose account or database a MySQL/MariaDB server
+    refused in ``exc``: the user named in "Access denied for user 'x'@...", or the database in
+    "Unknown database 'x'", matched against each URL; every database URL when it cannot tell."""
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    text = " ".join(f"{e}" for e in (exc, getattr(exc, "orig", None), exc.__cause__) if e is not None)
+    user = re.search(r"for user '([^']*)'@", text)
+    database = re.search(r"Unknown database '([^']*)'", text)
+    names = []
+    for name, url in urls.items():
+        if not url or not url.startswith("mysql"):
+            continue
+        parts = urlsplit(url)
+        if (user and unquote(parts.username or "") == user.group(1)) or \
+                (database and parts.path.lstrip("/").split("?")[0] == database.group(1)):
+            names.append(name)
+    return names or [name for name, url in urls.items() if url and url.startswith("mysql")]
+
+
 def is_transient(exc: BaseException) -> bool:
     """Tell whether ``exc`` is worth a retry (network blips, deadlocks, restarts)."""
     if auth_failure(exc):

@@ -168,12 +168,15 @@ def noteworthy(line: str) -> bool:
 class TerminalLines:
     """What the terminal of ``up`` shows of one child's output without -v: warnings and errors,
     each kind once (its repeats stay in the log file: an app DB that refuses its account is said
-    once, not every 15 s), and of a traceback its last line, the exception itself (the whole of it
-    is in the log file)."""
+    once, not every 15 s). A traceback that follows an error line belongs to it and is not shown;
+    of one that stands alone, its exception (the last line of the first traceback of a chain). The
+    whole of every traceback is in the log file."""
 
     def __init__(self, log: Path | str):
         self.log = log
         self.in_traceback = False
+        self.owned = False  # the traceback (chain) that comes belongs to the error line before it
+        self.told = False  # the exception of this chain was shown
         self.seen: set[str] = set()
         self.told_repeats = False
 
@@ -181,12 +184,19 @@ class TerminalLines:
         if line.startswith("Traceback (most recent call last)"):
             self.in_traceback = True
             return []
-        if self.in_traceback:
-            if not line.strip() or line[:1].isspace() or line.startswith(_CHAINED) or line.startswith("^"):
-                return []
+        if self.in_traceback and (not line.strip() or line[:1].isspace() or line.startswith("^")):
+            return []
+        if line.startswith(_CHAINED) or (not line.strip() and (self.owned or self.told)):
+            return []  # between the tracebacks of a chain
+        if self.in_traceback:  # its last line: the exception
             self.in_traceback = False
+            if self.owned or self.told:
+                return []
+            self.told = True
             return self._once(f"{line}  (the traceback is in {self.log})")
-        return self._once(line) if noteworthy(line) else []
+        self.told = False
+        self.owned = noteworthy(line)
+        return self._once(line) if self.owned else []
 
     def _once(self, line: str) -> list[str]:
         key = _VARYING.sub("#", line)

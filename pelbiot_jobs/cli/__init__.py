@@ -111,8 +111,12 @@ def _unexpected(settings, exc: BaseException) -> int:
 
     secrets = settings.secrets() if settings else []
     if auth_failure(exc):
-        return _error(settings, "error: a service refused the configured account or database (check the "
-                                f"PELBIOT_*_URL settings): {one_line(exc, secrets)}", EXIT_USAGE)
+        from ..errors import refused_settings
+
+        names = refused_settings(exc, database_urls(settings)) if settings is not None else []
+        which = " or ".join(names) if names else "the PELBIOT_*_URL settings"
+        return _error(settings, f"error: the server refuses the account or database of {which}: "
+                                f"{one_line(exc, secrets)}", EXIT_USAGE)
     if _schema_missing(exc):
         return _error(settings, "error: the ops database is not at this version's schema (run `pelbiot-jobs db "
                                 f"upgrade`, or start `pelbiot-jobs up`): {one_line(getattr(exc, 'orig', exc), secrets)}",
@@ -125,6 +129,12 @@ def _unexpected(settings, exc: BaseException) -> int:
         traceback.print_exc()  # secrets are never in settings' repr; DEBUG is asked for
     return _error(settings, f"internal error: {one_line(exc, secrets)} (PELBIOT_LOG_LEVEL=DEBUG shows the "
                             "traceback)", EXIT_FAILED)
+
+
+def database_urls(settings) -> dict[str, str]:
+    """The database settings by name, for naming the one a server refused."""
+    return {"PELBIOT_APP_DB_URL": settings.app_db_url, "PELBIOT_APP_DB_ADMIN_URL": settings.app_db_admin_url or "",
+            "PELBIOT_OPS_DB_URL": settings.ops_db_url}
 
 
 def _schema_missing(exc: BaseException) -> bool:

@@ -158,6 +158,8 @@ def check_and_prepare(settings) -> list[dict]:
     jobs = [{"name": j.name, "task": j.task, "kwargs": dict(j.kwargs), "queue": j.queue}
             for j in load_jobs(settings, deep=False) if j.enabled]
     migrate_ops(settings)
+    if not settings.app_db_embedded:
+        app_db_answers(settings)
     if demo_needed(settings):  # only the embedded default's own, empty app DB; a configured one never
         out = console()
         out.print("seeding the demo PELBIOT database (first start)...")
@@ -170,6 +172,26 @@ def check_and_prepare(settings) -> list[dict]:
         if history:
             console().print(f"  a demo week of history in the ops DB: {sum(history.values()):,} rows (hosts demo-*)")
     return jobs
+
+
+def app_db_answers(settings) -> bool:
+    """Say once, before `up` starts, in one line naming PELBIOT_APP_DB_URL, when the app DB refuses
+    its account or does not answer: the jobs that read it fail until it is fixed (`status` and the
+    web view show their errors; the terminal shows the first only)."""
+    from ..config import scrub
+    from ..db.engine import engine_for
+    from ..errors import auth_failure, one_line
+
+    try:
+        with engine_for(settings.app_db_url).connect():
+            return True
+    except Exception as exc:  # noqa: BLE001 (any failure is said the same way, and up goes on)
+        kind = "refuses the account of" if auth_failure(exc) else "does not answer at"
+        console(stderr=True).print(
+            f"[yellow]warning: the app DB {kind} PELBIOT_APP_DB_URL ({escaped(mask_url(settings.app_db_url))}): "
+            f"{escaped(scrub(one_line(exc, settings.secrets())))}; the database samplers, slow queries and "
+            "indexes fail until it is fixed (`pelbiot-jobs status` shows them)[/]", soft_wrap=True)
+        return False
 
 
 def required(creds, unauthenticated: bool, what: str, variables: str, option: str):

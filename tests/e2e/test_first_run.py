@@ -130,3 +130,36 @@ def test_a_port_taken_stops_up_before_anything_starts(tmp_path, taken, setting):
     assert "is up" not in done.stdout
     # Nothing started: no demo seeded, no embedded Redis, no child left behind.
     assert not (tmp_path / "var" / "app.db").exists() and not (tmp_path / "var" / "redis.sock").exists()
+
+
+def test_an_app_db_that_refuses_its_account_is_said_once_naming_the_setting(tmp_path, fresh_mysql_db, redis_url):
+    """A wrong app DB password under `up`: one warning naming PELBIOT_APP_DB_URL before the banner;
+    the samplers' failures (every 15 s) reach the terminal once; the CLI's error names the setting."""
+    from tests.conftest import MYSQL_HOST, MYSQL_PORT, service_env
+
+    dbs = {"app": fresh_mysql_db(), "ops": fresh_mysql_db()}
+    wrong = f"mysql+pymysql://root:not-the-password@{MYSQL_HOST}:{MYSQL_PORT}/{dbs['app'].rsplit('/', 1)[1]}"
+    env = clean_environ() | service_env(dbs, redis_url, tmp_path) | {"PELBIOT_APP_DB_URL": wrong}
+    env.pop("PELBIOT_APP_DB_ADMIN_URL")
+    plan = subprocess.run([sys.executable, "-m", "pelbiot_jobs.cli", "indexes", "plan"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert "refuses the account or database of PELBIOT_APP_DB_URL" in plan.stderr and "not-the-password" not in \
+        plan.stderr, plan.stderr
+    up = _start_up(tmp_path, env, "--no-flower", "--no-web")
+    terminal = tmp_path / "terminal.log"
+    try:
+        _wait_for(lambda: "pelbiot-jobs is up" in terminal.read_text(errors="replace"), up, terminal, 120,
+                  "the banner")
+        time.sleep(40)  # the samplers fail every 15 s
+        text = terminal.read_text(errors="replace")
+    finally:
+        _stop(up)
+    warning = [line for line in text.splitlines() if "refuses the account of PELBIOT_APP_DB_URL" in line]
+    assert len(warning) == 1 and text.index(warning[0]) < text.index("pelbiot-jobs is up"), text
+    assert "not-the-password" not in text
+    denied = [line for line in text.splitlines() if "Access denied" in line and "worker |" in line]
+    assert len(denied) == 1, denied  # the sampler's failure once (its traceback belongs to it)
+    assert "repeats are only in" in text, text
+    log = (tmp_path / "var" / "log" / "up.log").read_text(errors="replace")
+    assert log.count("Access denied") >= 3  # ... while the log keeps every one

@@ -63,6 +63,10 @@ def test_the_terminal_of_up_shows_levels_not_words_and_each_trouble_once():
     for n in range(3):
         for line in [failure.format(15 * n, n + 1, f"{n}f8d2a3e-1111-2222-3333-444455556666"), *tb]:
             shown += lines(line)
+    # The error line once (its traceback belongs to it), then one word that it repeats.
     assert shown == [failure.format(0, 1, "0f8d2a3e-1111-2222-3333-444455556666"),
-                     "ValueError: boom  (the traceback is in var/log/up.log)",
                      "(a warning or error came again: repeats are only in var/log/up.log)"]
+    # A traceback on its own (a process that crashed): the exception of the first of its chain.
+    alone = TerminalLines("up.log")
+    shown = [x for line in ["celery beat v5.7.0 is starting.", *tb, "next line"] for x in alone(line)]
+    assert shown == ["ValueError: boom  (the traceback is in up.log)"]

@@ -24,3 +24,11 @@ def test_lower_bounds_are_past_the_known_advisories():
             for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
     for name, vulnerable in (("jinja2", "3.1.5"), ("pymysql", "1.1.0"), ("tornado", "6.4.2")):
         assert vulnerable not in deps[name], f"{name} {vulnerable} is still allowed"
+
+
+def test_the_build_metadata_uses_no_deprecated_form():
+    """setuptools stops building a table-form `project.license` after 2027-02-18: an SPDX string,
+    with the setuptools that reads it (77+)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert isinstance(project["project"]["license"], str) and project["project"]["license"] == "MIT"
+    assert "setuptools>=77" in project["build-system"]["requires"]

@@ -112,3 +112,14 @@ def test_the_readme_is_a_quick_start():
     for stale in ("as the later jobs land", "Jobs so far", "has not landed", "C compiler", '"Apply"'):
         for page, text in TEXT.items():
             assert stale not in text, f"{page.relative_to(ROOT)} still says {stale!r}"
+
+
+def test_the_files_a_user_copies_point_at_docs_that_exist():
+    import re
+
+    for name in (".env.example", "docker-compose.yml", "Dockerfile"):
+        text = (ROOT / name).read_text()
+        for ref in re.findall(r"\b((?:docs/)[\w./-]+\.md)\b", text):
+            assert (ROOT / ref).is_file(), (name, ref)
+        assert "README.md (" not in text, name  # sections of the README moved to docs/
+    assert "docs/configuration.md" in (ROOT / ".env.example").read_text().splitlines()[0]
