@@ -7,10 +7,12 @@ its worker has written a heartbeat, then times, one after the other, RUNS times 
 user runs them (a new process each time):
 
 - `pelbiot-jobs status`: every job's last run and next due time, workers from their heartbeats;
+- `pelbiot-jobs status --json`: the same as JSON (what scripts read);
 - `pelbiot-jobs status --ping`: the same, workers asked through the broker (waits 1 s);
 - `celery -A pelbiot_jobs inspect ping`: the reference, Celery's worker list alone.
 
-Prints the median wall time of each and the ratio reference / status; goal: status under 0.5 s.
+Prints the median wall time of each and the ratio reference / status; goal: status and
+status --json under 0.5 s each.
 The last line is one JSON object with the figures. Stops the stack after.
 """
 
@@ -54,6 +56,7 @@ def main() -> int:
             time.sleep(1)
         variants = {
             "pelbiot-jobs status": [pj, "status"],
+            "pelbiot-jobs status --json": [pj, "status", "--json"],
             "pelbiot-jobs status --ping": [pj, "status", "--ping"],
             "celery inspect ping": [str(BIN / "celery"), "-A", "pelbiot_jobs", "inspect", "ping"],
         }
@@ -66,8 +69,9 @@ def main() -> int:
         print(f"{name:<28} median {value:.3f} s over {args.runs} runs "
               f"(min {min(times[name]):.3f}, max {max(times[name]):.3f})")
     ratio = medians["celery inspect ping"] / medians["pelbiot-jobs status"]
-    print(f"ratio celery inspect ping / pelbiot-jobs status: {ratio:.1f}x; goal: status under 0.5 s "
-          f"({'met' if medians['pelbiot-jobs status'] < 0.5 else 'NOT met'})")
+    met = all(medians[k] < 0.5 for k in ("pelbiot-jobs status", "pelbiot-jobs status --json"))
+    print(f"ratio celery inspect ping / pelbiot-jobs status: {ratio:.1f}x; goal: status and status --json under "
+          f"0.5 s ({'met' if met else 'NOT met'})")
     print(json.dumps({"runs": args.runs, "median_s": {k: round(v, 3) for k, v in medians.items()},
                       "ratio": round(ratio, 2), "goal_s": 0.5}))
     return 0

@@ -48,19 +48,6 @@ def cmd_metrics(settings, args) -> int:
     return EXIT_OK
 
 
-def component_units(settings) -> dict[str, str]:
-    """The unit of each health component's value, from the metric it reads (health.yaml)."""
-    from ..errors import ScheduleError
-    from ..health.service import load_health
-
-    try:
-        components = load_health(settings)[0]
-    except ScheduleError:
-        return {}
-    return {c.name: " %" if c.metric.endswith("_percent") else " ms" if c.metric.endswith("_ms") else ""
-            for c in components}
-
-
 def cmd_health(settings, args) -> int:
     from ..health.service import current_health
     from ..metrics.view import sparkline
@@ -78,6 +65,8 @@ def cmd_health(settings, args) -> int:
     out.print(f"health [{colour}]{num(overall['score']) if overall['score'] is not None else '-'} "
               f"{overall['status']}[/] at {overall['ts'][:16]} UTC, resting on {overall['present']} of "
               f"{overall['of']} components; last hour {sparkline([t['score'] for t in data['trend']])}")
+    from ..health.service import component_units
+
     units = component_units(settings)
     table(None, ["host", "score", "status", *(c["name"] for c in overall["components"])],
           [["all" if s["host"] == "*" else cell(s["host"]), num(s["score"]) if s["score"] is not None else "-",

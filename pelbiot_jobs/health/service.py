@@ -178,6 +178,16 @@ def deliver(settings, notification_id: int, receiver: str, task_id: str | None) 
 
 # --- what operators read ----------------------------------------------------------------------
 
+def component_units(settings) -> dict[str, str]:
+    """The unit of each health component's value, from the metric it reads (health.yaml)."""
+    try:
+        components = load_health(settings)[0]
+    except ScheduleError:
+        return {}
+    return {c.name: " %" if c.metric.endswith("_percent") else " ms" if c.metric.endswith("_ms") else ""
+            for c in components}
+
+
 def current_health(settings, trend_points: int = 60) -> dict:
     """The latest scores (overall and per host) with their components, and the overall trend."""
     h = health_scores.c

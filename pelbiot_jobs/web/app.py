@@ -104,7 +104,7 @@ class Page(tornado.web.RequestHandler):
 
 class Overview(Page):
     async def get(self):
-        from ..health.service import current_health, list_incidents, score_history
+        from ..health.service import component_units, current_health, list_incidents, score_history
         from ..reports.service import list_reports
         from ..status import overview
         from ..svgchart import line_chart
@@ -118,7 +118,7 @@ class Overview(Page):
         late_after = dt.timedelta(minutes=5)
         trouble = [j for j in jobs if j["last_state"] == "FAILURE" or (
             j["next_due"] and dt.datetime.fromisoformat(j["next_due"]).replace(tzinfo=None) < now - late_after)]
-        self.page("overview.html.j2", health=health, charts=charts, incidents=await self.call(list_incidents),
+        self.page("overview.html.j2", health=health, charts=charts, units=await self.call(component_units), incidents=await self.call(list_incidents),
                   trouble=trouble, reports=(await self.call(list_reports, 1)))
 
 

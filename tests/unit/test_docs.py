@@ -123,3 +123,18 @@ def test_the_files_a_user_copies_point_at_docs_that_exist():
             assert (ROOT / ref).is_file(), (name, ref)
         assert "README.md (" not in text, name  # sections of the README moved to docs/
     assert "docs/configuration.md" in (ROOT / ".env.example").read_text().splitlines()[0]
+
+
+def test_every_picture_of_the_docs_is_made_by_the_screenshot_script():
+    """Each image under docs/images comes from scripts/screenshots.py (made anew from the code)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("screenshots", ROOT / "scripts" / "screenshots.py")
+    text = (ROOT / "scripts" / "screenshots.py").read_text()
+    images = {p.name for p in (ROOT / "docs" / "images").iterdir()}
+    assert spec is not None and "IMAGES = {" in text
+    listed = set(re.findall(r'"([\w-]+\.png)": "', text.split("IMAGES = {", 1)[1].split("}", 1)[0]))
+    assert images == listed, (images, listed)
+    for name in images:
+        assert f'images / "{name}"' in text, name  # the script writes it
+    assert "scripts/screenshots.py" in (ROOT / "README.md").read_text()
