@@ -119,6 +119,8 @@ def table(title: str | None, columns: list[str], rows: list[list[str]], empty: s
             if width(keep) <= out.width:
                 break
             keep = [i for i in keep if columns[i] != name]
+        if flexible is None and width(keep) > out.width:  # the widest gives way, not every column
+            flexible = columns[max(keep, key=lambda i: widths[i])]
     t = Table(title=title)
     if WIDE:
         for i in keep:

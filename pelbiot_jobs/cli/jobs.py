@@ -81,7 +81,7 @@ def resolve_run(settings, app, name: str, params: dict):
         print(f"{name} is a job of beat.yaml: it runs {job.task}"
               + (f" with {', '.join(f'{k}={v}' for k, v in kwargs.items())}" if kwargs else ""), file=sys.stderr)
         return app.tasks[job.task], kwargs, job.queue, name
-    near = difflib.get_close_matches(name, tasks + sorted(jobs), n=3, cutoff=0.5)
+    near = difflib.get_close_matches(name, sorted(set(tasks) | set(jobs)), n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(near)}?" if near else "`pelbiot-jobs status` lists the jobs"
     raise InputError(f"unknown task or job {name!r}: {hint}")
 

@@ -128,9 +128,9 @@ def explain_top(summary: dict, raw: dict, url: str) -> None:
         target["explain"], target["explain_flags"] = result
 
 
-#: A trend needs the window before to be covered this much by stored history, and the class to have
+#: A trend needs a fifth of the window before to be in the stored history, and the class to have
 #: run this many times in it; otherwise the class is "new" to the comparison.
-MIN_COVER = 0.5
+MIN_COVER = 0.2
 MIN_CALLS_COMPARED = 10
 
 

@@ -93,11 +93,12 @@ def test_silence_add_list_expire(cli, ops_schema):
 
 def test_reading_never_migrates_the_ops_database_and_writing_does(tmp_path):
     env = clean_environ()
+    ops_url = f"sqlite:///{tmp_path / 'var' / 'ops.db'}"
+    make_engine(ops_url).connect().close()  # an ops DB of no version yet (a read never creates one)
     for command in (["status", "--offline"], ["incidents"], ["silence", "list"], ["health"], ["metrics"]):
         done = pj(*command, env=env, cwd=tmp_path, timeout=60)
         assert done.returncode == 2, (command, done.stdout, done.stderr)
         assert done.stderr.count("\n") == 1 and "run `pelbiot-jobs db upgrade`" in done.stderr, done.stderr
-    ops_url = f"sqlite:///{tmp_path / 'var' / 'ops.db'}"
     assert migrate.current(ops_url) is None
     engine = make_engine(ops_url)
     from sqlalchemy import inspect

@@ -117,7 +117,7 @@ def test_daily_report_renders_every_section_and_the_kpis_equal_sql(report_settin
     parsed = Sections()
     parsed.feed(html)
     assert parsed.ids == ["kpis", "charts", "queries", "indexes", "alerts", "jobs"]
-    assert parsed.svgs == 8  # health, cpu, memory, database, api rate, errors, p95, cache
+    assert parsed.svgs == 9  # health, cpu, memory, database, api rate, error rate, errors per minute, p95, cache
     # Standalone: no JavaScript, nothing fetched from the network (namespace URIs are not fetches).
     assert "<script" not in html
     assert not any(f'{attr}="http' in html for attr in ("src", "href", "xlink:href")) and "url(http" not in html
@@ -157,7 +157,7 @@ def test_weekly_and_monthly_and_summary_render(report_settings, demo_app_db):
         html = next((settings.reports_dir / kind).glob("*/report.html")).read_text()
         parsed = Sections()
         parsed.feed(html)
-        assert parsed.svgs == 8 and "kpis" in parsed.ids
+        assert parsed.svgs == 9 and "kpis" in parsed.ids
     summary = export(settings, "summary", dt.datetime.utcnow().date() - dt.timedelta(days=1), email=False)
     folder = settings.reports_dir / "summary"
     by_type = pd.read_csv(next(folder.glob("*/by_device_type.csv")))
@@ -200,7 +200,7 @@ def test_the_email_carries_charts_by_content_id_and_the_csvs(report_settings):
     parsed = Sections()
     parsed.feed(html)
     cids = {img["src"][4:] for img in parsed.imgs}
-    assert len(cids) == 8 and all(img.get("alt") for img in parsed.imgs)
+    assert len(cids) == 9 and all(img.get("alt") for img in parsed.imgs)
     assert {i["Content-ID"].strip("<>") for i in images} == cids
     assert all(i.get_content_type() == "image/png" for i in images)
     attachments = [p.get_filename() for p in msg.get_payload()[1:]]
@@ -281,7 +281,9 @@ def test_a_day_with_a_known_history_renders_in_chromium_as_a_dba_reads_it(report
 
     [cpu] = [svg for svg in re.findall(r"<svg.*?</svg>", dom, re.S) if "CPU per host" in svg]
     ticks = re.findall(r">([A-Z][a-z]{2}-\d\d|\d\d:\d\d)<", cpu)
-    assert ticks[0] == "Oct-07" and ticks[-1] == "Oct-08" and len(ticks) >= 6  # the axis is the whole day
+    # The axis is the whole day, labelled with that day alone (no tick or offset of the next one).
+    assert ticks[0] == "Oct-07" and ticks[-1] == "20:00" and len(ticks) >= 6 and "Oct-08" not in cpu
+    assert f">{SPARSE_DAY.isoformat()} (UTC)<" in cpu
     assert "<use" in cpu  # the lone sample of lone1 is a marker
     section = re.search(r'<section id="indexes">(.*?)</section>', dom, re.S).group(1)
     assert "load_profiles.idx_load_profiles_created_at_peak" in section and "47,376 → 240" in section
