@@ -62,8 +62,8 @@ QUERIES = [
 
 
 def record(path: Path, size_mb: int, database: str) -> None:
-    from pelbiot_jobs.db.demo import DemoPlan, device_count, seed
     from pelbiot_jobs.db.engine import make_engine
+    from pelbiot_jobs.demo.data import DemoPlan, device_count, seed
 
     admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
     admin.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")

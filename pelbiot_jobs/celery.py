@@ -1,6 +1,6 @@
 """``celery -A pelbiot_jobs ...``: the app configured from the environment (PELBIOT_* and .env),
 as Celery's own commands expect of a project (``celery -A pelbiot_jobs inspect active``)."""
 
-from .celery_app import configure
+from .runtime.app import configure
 
 app = configure()

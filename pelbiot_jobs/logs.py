@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from .config import Settings, scrub
+from .config import Settings
+from .lib.redact import scrub
 
 FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
 

@@ -73,11 +73,11 @@ def open_incident(ops_url: str, host: str, value: float = 97.0) -> int:
     """A firing cpu_high on ``host`` in the ops DB: a sample over the threshold, evaluated once."""
     from sqlalchemy import insert, select
 
-    from pelbiot_jobs.clock import utcnow
     from pelbiot_jobs.db.engine import engine_for
     from pelbiot_jobs.db.ops_models import incidents, metric_samples
     from pelbiot_jobs.health.engine import evaluate
     from pelbiot_jobs.health.rules import Rule
+    from pelbiot_jobs.lib.clock import utcnow
 
     rule = Rule("cpu_high", "host.cpu_percent", ">", 80, aggregate="last", window=120, for_s=0,
                 clear_threshold=70, clear_for_s=0, severity="critical")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .. import redis_clients
-from ..clock import utcnow
 from ..db.engine import engine_for
-from ..errors import InputError, ScheduleError
-from ..paths import schedules_dir
+from ..lib import redis_clients
+from ..lib.clock import utcnow
+from ..lib.errors import InputError, ScheduleError
+from ..lib.paths import schedules_dir
 from .spec import FILE, parse_cache_file
 
 

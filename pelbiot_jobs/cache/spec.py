@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..specfile import LineMap, load_yaml, parse_duration
+from ..lib.specfile import LineMap, checks, load_yaml, parse_duration
 
 FILE = "cache.yaml"
 WARMER_KEYS = ("key", "sql", "params_sql", "shape", "ttl", "jitter", "window", "enabled", "description")
@@ -86,7 +86,7 @@ def check_select(sql: str) -> tuple[str | None, list[str], list[str]]:
     import sqlglot
     from sqlglot import exp
 
-    from ..sqlguard import UnsafeSQL, check_read
+    from ..lib.sqlguard import UnsafeSQL, check_read
 
     try:
         checked = check_read(sql, placeholders=True)
@@ -218,5 +218,6 @@ def parse_cache_file(path: Path, problems: list[str], prove_sql: bool = True) ->
     return out
 
 
+@checks("cache.yaml")
 def check(path: Path, problems: list[str], deep: bool = True) -> None:
     parse_cache_file(path, problems, prove_sql=deep)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..celery_app import app
-from ..params import Name
+from ..runtime.app import app
+from ..runtime.params import Name
+from . import spec  # noqa: F401 (registers its schedule file's checker)
 
 
 @app.task(name="cache.warm", bind=True, exclusive=True, soft_time_limit=200, time_limit=240,

@@ -10,12 +10,11 @@ from sqlalchemy import Engine
 
 from ..db.ops_models import cache_warm_runs
 from ..db.readonly import read_only, run_read
-from ..sqlguard import check_read
 from ..db.upsert import upsert
+from ..lib.sqlguard import check_read
 from .serialize import dumps, response_body
 from .spec import Warmer
 from .writer import write_keys
-
 
 #: A warmer's query runs under this statement time limit (s).
 WARMER_TIME_LIMIT_S = 30
@@ -61,8 +60,7 @@ def warm(engine: Engine, client, warmers: list[Warmer], run_id: str, ops_engine:
         try:
             items = compute(engine, warmer, now)
         except Exception as exc:
-            from ..errors import is_transient
-            from ..errors import one_line
+            from ..lib.errors import is_transient, one_line
 
             if is_transient(exc):  # the database is away: retry the run, do not record a half run
                 raise

@@ -88,7 +88,7 @@ def invalidation_problem(pattern: str, namespaces: set[str]) -> str | None:
 
 def invalidate(client, pattern: str, namespaces: set[str], dry_run: bool = False) -> int:
     """UNLINK every key matching ``pattern`` inside ``namespaces``, found with SCAN (never KEYS)."""
-    from ..errors import InputError
+    from ..lib.errors import InputError
 
     problem = invalidation_problem(pattern, namespaces)
     if problem:

@@ -11,8 +11,9 @@ import argparse
 import sys
 
 from .. import __version__
-from ..config import load_settings, scrub
-from ..errors import ConfigError, InputError, ScheduleError, ServiceUnavailable, is_transient
+from ..config import load_settings
+from ..lib.errors import ConfigError, InputError, ScheduleError, ServiceUnavailable, is_transient
+from ..lib.redact import scrub
 from . import cache, db, incidents, indexes, jobs, observe, processes, queries, reports
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE, Exit, Fail
 
@@ -106,12 +107,11 @@ def _error(settings, text: str, code: int) -> int:
 
 def _unexpected(settings, exc: BaseException) -> int:
     """An exception no command turned into a line: name the kind of trouble, never a secret."""
-    from ..errors import auth_failure
-    from ..errors import one_line
+    from ..lib.errors import auth_failure, one_line
 
     secrets = settings.secrets() if settings else []
     if auth_failure(exc):
-        from ..errors import refused_settings
+        from ..lib.errors import refused_settings
 
         names = refused_settings(exc, database_urls(settings)) if settings is not None else []
         which = " or ".join(names) if names else "the PELBIOT_*_URL settings"

@@ -9,8 +9,8 @@ import json
 import sys
 import textwrap
 
-from ..errors import InputError, PelbiotError, ServiceUnavailable
-from ..textsafe import cell
+from ..lib.errors import InputError, PelbiotError, ServiceUnavailable
+from ..lib.textsafe import cell
 
 #: Exit codes.
 EXIT_OK = 0
@@ -195,7 +195,7 @@ def positive(value: str) -> int:
 
 def duration(option: str, value: str) -> float:
     """Seconds of a duration argument (15m, 2h, 1d), or InputError naming the option."""
-    from ..specfile import parse_duration
+    from ..lib.specfile import parse_duration
 
     try:
         return parse_duration(value)
@@ -259,7 +259,7 @@ def prepare(settings, *, upgrade: bool = True):
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
     embedded = None
     if settings.embedded_redis:
-        from ..embedded import ensure_running
+        from ..stack.embedded import ensure_running
 
         embedded = ensure_running(settings.var_dir)
     if upgrade:
@@ -277,7 +277,7 @@ def migrate_ops(settings) -> None:
 
 def require_broker(settings) -> None:
     if settings.embedded_redis:
-        from ..embedded import answers
+        from ..stack.embedded import answers
 
         if not answers(settings.embedded_socket):
             raise ServiceUnavailable(
@@ -286,7 +286,7 @@ def require_broker(settings) -> None:
 
 
 def celery_app(settings, with_schedule: bool = False, deep: bool = True):
-    from ..celery_app import configure
+    from ..runtime.app import configure
 
     return configure(settings, with_schedule=with_schedule, deep=deep)
 

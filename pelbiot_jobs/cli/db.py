@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 import time
 
-from ..config import mask_url
-from ..errors import InputError
-from ..textsafe import cell
+from ..lib.errors import InputError
+from ..lib.redact import mask_url
+from ..lib.textsafe import cell
 from .common import EXIT_OK, add_json, command, console, group, migrate_ops, positive, print_json, read_command, table
 
 
@@ -76,7 +76,7 @@ def cmd_downgrade(settings, args) -> int:
 
 
 def cmd_advise(settings, args) -> int:
-    from ..db.service import advice
+    from ..tuning.service import advice
 
     result = advice(settings)
     if args.json:
@@ -106,8 +106,8 @@ def _evidence(evidence) -> str:
 def cmd_demo_data(settings, args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..db.demo import DemoPlan
-    from ..db.service import seed_demo
+    from ..demo.data import DemoPlan
+    from ..demo.service import seed_demo
 
     plan = DemoPlan(devices=args.devices, days=args.days, sensor_days=args.sensor_days, seed=args.seed)
     total = sum(plan.row_counts().values())
@@ -123,7 +123,7 @@ def cmd_demo_data(settings, args) -> int:
     print(f"demo data in {mask_url(settings.app_db_url)}: {sum(written.values()):,} rows in "
           f"{len(written)} tables ({time.monotonic() - started:.1f}s)")
     if settings.embedded_default:  # the ops DB's labelled demo history: only the embedded default's own
-        from ..demo_history import seed_history
+        from ..demo.history import seed_history
 
         migrate_ops(settings)
         history = seed_history(settings)

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from ..textsafe import cell, plain
-from .common import (EXIT_OK, add_by, add_json, command, duration, group, migrate_ops, num, positive, print_json,
-                     read_command, table, who)
+from ..lib.textsafe import cell, plain
+from .common import (
+    EXIT_OK,
+    add_by,
+    add_json,
+    command,
+    duration,
+    group,
+    migrate_ops,
+    num,
+    positive,
+    print_json,
+    read_command,
+    table,
+    who,
+)
 
 
 def register(sub) -> None:

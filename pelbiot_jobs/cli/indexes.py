@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import uuid
 
-from ..textsafe import cell, escaped
+from ..lib.textsafe import cell, escaped
 from .common import EXIT_FAILED, EXIT_OK, add_json, command, group, migrate_ops, print_json, read_command, table
 
 
@@ -66,7 +66,7 @@ def cmd_apply(settings, args) -> int:
         print(f"will run: {e['sql']}")
     if not args.yes:
         if not sys.stdin.isatty():
-            from ..errors import InputError
+            from ..lib.errors import InputError
 
             raise InputError("add --yes to apply without a question (standard input is not a terminal)")
         if input(f"create {len(creates)} index(es) now? [y/N] ").strip().lower() not in ("y", "yes"):

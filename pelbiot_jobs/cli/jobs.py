@@ -6,12 +6,28 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import scrub
-from ..errors import InputError, ScheduleError
-from ..textsafe import cell, escaped
-from .common import (DEFAULT_WAIT, EXIT_OK, EXIT_UNAVAILABLE, OUTCOME_COLUMNS, Fail, add_json, celery_app, command,
-                     console, group, migrate_ops, outcome_rows, print_json, read_command, require_broker, state_cell,
-                     table)
+from ..lib.errors import InputError, ScheduleError
+from ..lib.redact import scrub
+from ..lib.textsafe import cell, escaped
+from .common import (
+    DEFAULT_WAIT,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    OUTCOME_COLUMNS,
+    Fail,
+    add_json,
+    celery_app,
+    command,
+    console,
+    group,
+    migrate_ops,
+    outcome_rows,
+    print_json,
+    read_command,
+    require_broker,
+    state_cell,
+    table,
+)
 
 
 def register(sub) -> None:
@@ -66,7 +82,7 @@ def resolve_run(settings, app, name: str, params: dict):
     the job's own). An unknown name is an InputError suggesting the nearest names."""
     import difflib
 
-    from ..celery_app import load_jobs
+    from ..runtime.app import load_jobs
 
     tasks = sorted(n for n in app.tasks if not n.startswith("celery."))
     if name in tasks:
@@ -88,11 +104,11 @@ def resolve_run(settings, app, name: str, params: dict):
 
 def cmd_run(settings, args) -> int:
     from ..db.engine import engine_for
-    from ..params import check_params
-    from ..outcome import is_skipped
-    from ..runs import publishing
-    from ..status import wait_for_runs
-    from ..supervisor import new_task_id
+    from ..jobs.service import wait_for_runs
+    from ..lib.outcome import is_skipped
+    from ..runtime.params import check_params
+    from ..runtime.task import publishing
+    from ..stack.supervisor import new_task_id
 
     app = celery_app(settings)
     task, params, queue, job = resolve_run(settings, app, args.task, parse_params(args.param))
@@ -149,7 +165,7 @@ def last_why(job: dict) -> str | None:
 
 
 def cmd_status(settings, args) -> int:
-    from ..status import overview
+    from ..jobs.service import overview
 
     data = overview(settings, ping=args.ping, offline=args.offline)
     broker_error = data["broker_error"]
@@ -188,8 +204,8 @@ def cmd_status(settings, args) -> int:
 
 def cmd_workers(settings, args) -> int:
     """The workers alive now, from their heartbeats in the broker's Redis (no broadcast to wait for)."""
-    from ..heartbeats import HEARTBEAT_TTL
-    from ..status import live_workers
+    from ..jobs.service import live_workers
+    from ..runtime.heartbeats import HEARTBEAT_TTL
 
     rows = live_workers(settings)
     if args.json:
@@ -207,9 +223,9 @@ def cmd_workers(settings, args) -> int:
 
 
 def cmd_schedules_check(settings, args) -> int:
-    from ..celery_app import check_schedules
-    from ..paths import schedules_dir
-    from ..scheduling import BEAT_FILE, parse_beat
+    from ..lib.paths import schedules_dir
+    from ..runtime.app import check_schedules
+    from ..runtime.schedule import BEAT_FILE, parse_beat
 
     directory = Path(args.dir).resolve() if args.dir else schedules_dir(settings)
     problems = check_schedules(settings, directory)

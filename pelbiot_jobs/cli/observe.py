@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..textsafe import cell, escaped
-from .common import EXIT_OK, add_json, command, console, duration, num, print_json, read_command, table
+from ..lib.textsafe import cell, escaped
+from .common import EXIT_OK, add_json, console, duration, num, print_json, read_command, table
 
 
 def register(sub) -> None:

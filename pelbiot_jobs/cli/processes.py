@@ -6,13 +6,25 @@ import signal
 import sys
 import time
 
-from ..config import mask_url
-from ..errors import ConfigError, InputError
-from ..textsafe import escaped
-from .common import (DEFAULT_WAIT, EXIT_OK, OUTCOME_COLUMNS, Exit, Fail, celery_app, command, console, migrate_ops,
-                     outcome_rows, prepare, run_apart, table)
-
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+from ..lib.errors import ConfigError, InputError
+from ..lib.redact import mask_url
+from ..lib.textsafe import escaped
+from ..stack.servers import refuse_open, required, web_listen
+from .common import (
+    DEFAULT_WAIT,
+    EXIT_OK,
+    OUTCOME_COLUMNS,
+    Exit,
+    Fail,
+    celery_app,
+    command,
+    console,
+    migrate_ops,
+    outcome_rows,
+    prepare,
+    run_apart,
+    table,
+)
 
 
 def register(sub) -> None:
@@ -123,7 +135,7 @@ def run_celery(app, argv: list[str], embedded) -> int:
 
 
 def cmd_flower(settings, args) -> int:
-    from ..supervisor import flower_credentials, flower_environment, flower_listen
+    from ..stack.supervisor import flower_credentials, flower_environment, flower_listen
 
     address = args.address or settings.flower.address
     port = args.port or settings.flower.port
@@ -131,7 +143,7 @@ def cmd_flower(settings, args) -> int:
     if any(a.replace("_", "-").lower().startswith(("--basic-auth", "--auth")) for a in args.celery_args):
         raise InputError("give Flower's credentials with PELBIOT_FLOWER_USER/PASSWORD, not on the command line "
                          "(a process's arguments are readable by every user of the host)")
-    from ..supervisor import check_ports
+    from ..stack.supervisor import check_ports
 
     check_ports(([] if unix_socket else [("Flower", final_address, final_port, "PELBIOT_FLOWER_PORT or --port")]) + (
         [("the web view", settings.web.address, settings.web.port, "PELBIOT_WEB_PORT")] if args.with_web else []))
@@ -151,9 +163,9 @@ def check_and_prepare(settings) -> list[dict]:
     """Before `up` starts anything: refuse invalid schedules, migrate the ops DB, and on the
     embedded default fill the demo app DB on the first start. Run apart (``run_apart``); returns
     the enabled jobs."""
-    from ..celery_app import load_jobs
-    from ..db.demo import DemoPlan
-    from ..db.service import demo_needed, seed_demo
+    from ..demo.data import DemoPlan
+    from ..demo.service import demo_needed, seed_demo
+    from ..runtime.app import load_jobs
 
     jobs = [{"name": j.name, "task": j.task, "kwargs": dict(j.kwargs), "queue": j.queue}
             for j in load_jobs(settings, deep=False) if j.enabled]
@@ -166,7 +178,7 @@ def check_and_prepare(settings) -> list[dict]:
         written = seed_demo(settings, DemoPlan())
         out.print(f"  {sum(written.values()):,} rows in {len(written)} tables")
     if settings.embedded_default:  # a labelled week of history, so every page and report shows something
-        from ..demo_history import seed_history
+        from ..demo.history import seed_history
 
         history = seed_history(settings)
         if history:
@@ -178,9 +190,9 @@ def app_db_answers(settings) -> bool:
     """Say once, before `up` starts, in one line naming PELBIOT_APP_DB_URL, when the app DB refuses
     its account or does not answer: the jobs that read it fail until it is fixed (`status` and the
     web view show their errors; the terminal shows the first only)."""
-    from ..config import scrub
     from ..db.engine import engine_for
-    from ..errors import auth_failure, one_line
+    from ..lib.errors import auth_failure, one_line
+    from ..lib.redact import scrub
 
     try:
         with engine_for(settings.app_db_url).connect():
@@ -194,39 +206,8 @@ def app_db_answers(settings) -> bool:
         return False
 
 
-def required(creds, unauthenticated: bool, what: str, variables: str, option: str):
-    """``creds``, or ConfigError when there are none and running open was not configured."""
-    if creds is None and not unauthenticated:
-        raise ConfigError(f"{variables} are not set: {what} will not start without authentication "
-                          f"(set them, or use {option})")
-    return creds
-
-
-def refuse_open(what: str, variables: str, creds, unauthenticated: bool, address: str, unix_socket=None) -> None:
-    """Without credentials, start only when asked to and only on 127.0.0.1: never open by accident."""
-    if creds is not None:
-        return
-    if not unauthenticated:
-        raise ConfigError(f"{variables} are not set: {what} will not start without authentication (set them, "
-                          f"or pass --unauthenticated with --address 127.0.0.1 for a local-only {what})")
-    if address not in LOCAL_HOSTS or unix_socket:
-        raise ConfigError(f"{what} address {address!r} is not valid without authentication: an open {what} may only "
-                          "listen on 127.0.0.1")
-
-
-def web_listen(settings, address: str, port: int, unauthenticated: bool, serve_forever: bool = False) -> None:
-    """The web view on address:port, refused without credentials unless local and asked for."""
-    from ..supervisor import web_credentials
-    from ..web import app
-
-    creds = web_credentials(settings)
-    refuse_open("the web view", "PELBIOT_WEB_USER and PELBIOT_WEB_PASSWORD (or Flower's)", creds,
-                unauthenticated or settings.web.unauthenticated, address)
-    (app.serve if serve_forever else app.listen)(settings, address, port, creds[:2] if creds else None)
-
-
 def cmd_web(settings, args) -> int:
-    from ..supervisor import check_ports
+    from ..stack.supervisor import check_ports
 
     check_ports([("the web view", args.address or settings.web.address, args.port or settings.web.port,
                   "PELBIOT_WEB_PORT or --port")])
@@ -238,10 +219,8 @@ def cmd_web(settings, args) -> int:
 def cmd_up(settings, args) -> int:
     from types import SimpleNamespace
 
-    from ..demo_history import feed_requests
-    from ..supervisor import Supervisor, flower_credentials
-
-    from ..supervisor import check_ports
+    from ..demo.history import feed_requests
+    from ..stack.supervisor import Supervisor, check_ports, flower_credentials
 
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     # A port that is taken, or invalid schedules, stop us before anything starts.
@@ -267,7 +246,7 @@ def cmd_up(settings, args) -> int:
         echo = _echo(out, args.verbose, log)
         supervisor.start("worker", ["worker"], log, echo)
         supervisor.start("beat", ["beat"], log, echo)
-        from ..supervisor import web_credentials
+        from ..stack.supervisor import web_credentials
 
         flower = creds = web = None
         if not args.no_flower:
@@ -326,7 +305,7 @@ SERVER_WAIT = 60
 def servers_answer(settings, supervisor, out, flower: bool, web: bool) -> tuple[bool, bool]:
     """Wait until Flower's and the web view's ports answer; say which did not (the banner then
     leaves it out, so it never says up of what is not)."""
-    from ..supervisor import answers
+    from ..stack.supervisor import answers
 
     wanted = {"Flower": (flower, settings.flower.address, settings.flower.port),
               "the web view": (web, settings.web.address, settings.web.port)}
@@ -349,7 +328,7 @@ def servers_answer(settings, supervisor, out, flower: bool, web: bool) -> tuple[
 def _echo(out, verbose: bool, log):
     """What the terminal shows of a child's line: everything with -v, else its warnings and errors,
     each once, and of a traceback the exception it ends with (supervisor.TerminalLines)."""
-    from ..supervisor import TerminalLines
+    from ..stack.supervisor import TerminalLines
 
     filters: dict[str, TerminalLines] = {}
 
@@ -367,7 +346,7 @@ WORKER_WAIT = 120
 def worker_answers(settings, supervisor, out) -> bool:
     """Wait until a worker's heartbeat is in Redis (the worker answers), so the banner is true when
     printed; say so when it takes long."""
-    from ..status import live_workers
+    from ..jobs.service import live_workers
 
     if not settings.broker_is_redis:
         return True  # heartbeats live in Redis; with another broker the banner does not wait
@@ -390,7 +369,7 @@ def worker_answers(settings, supervisor, out) -> bool:
 
 def shown_password(creds) -> str:
     """How the banner shows a password: a generated one once, on a terminal; never into a log or a pipe."""
-    from ..supervisor import GENERATED
+    from ..stack.supervisor import GENERATED
 
     _, password, source = creds
     if source in GENERATED and sys.stdout.isatty():
@@ -422,11 +401,11 @@ def banner(out, settings, jobs, flower, web=None, with_web: bool = False) -> Non
 
 
 def up_once(settings, supervisor, jobs, args, out) -> int:
-    from ..celery_app import EXTERNAL_EFFECTS
     from ..db.engine import engine_for
-    from ..runs import publishing
-    from ..status import wait_for_runs
-    from ..supervisor import new_task_id
+    from ..jobs.service import wait_for_runs
+    from ..runtime.app import EXTERNAL_EFFECTS
+    from ..runtime.task import publishing
+    from ..stack.supervisor import new_task_id
 
     enabled = jobs
     left_out = [job for job in enabled if job.task in EXTERNAL_EFFECTS and not args.all]

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..lib.errors import InputError
 from .common import EXIT_OK, add_json, command, console, duration, group, num, positive, print_json, read_command, table
 
 
@@ -111,9 +111,9 @@ def _list_options(p) -> None:
 
 
 def cmd_queries_list(settings, args) -> int:
+    from ..lib.templates import human_seconds
+    from ..lib.textsafe import cell
     from ..queries.service import stored
-    from ..templates import human_seconds
-    from ..textsafe import cell
 
     window = duration("--since", args.since)
     rows = stored(settings, window_s=window, sort=args.sort, limit=args.limit, host=args.host, source=args.source)
@@ -141,9 +141,9 @@ def cmd_queries_list(settings, args) -> int:
 
 
 def cmd_queries_show(settings, args) -> int:
+    from ..lib.templates import human_seconds
+    from ..lib.textsafe import cell, plain
     from ..queries.service import digest_history, resolve_query_id
-    from ..templates import human_seconds
-    from ..textsafe import cell, plain
 
     result = digest_history(settings, resolve_query_id(settings, args.query_id))
     if args.json:

@@ -6,7 +6,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..lib.errors import InputError
 from .common import EXIT_OK, add_json, command, migrate_ops, print_json
 
 
@@ -45,7 +45,7 @@ def cmd_report(settings, args) -> int:
                 result["receivers"][receiver] = deliver(settings, notice["notification_id"], receiver, None).get(
                     "outcome", "skipped")
             except Exception as exc:
-                from ..errors import one_line
+                from ..lib.errors import one_line
 
                 result["receivers"][receiver] = f"failed: {one_line(exc, settings.secrets())}"
     if args.json:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from ..sqlguard import CheckedRead
+from ..lib.sqlguard import CheckedRead
 
 #: Default statement time limit for reads that pelbiot-jobs did not write (s).
 DEFAULT_TIME_LIMIT_S = 5

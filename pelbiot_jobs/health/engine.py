@@ -15,7 +15,7 @@ from sqlalchemy import Engine, and_, insert, or_, select, update
 
 from ..db.ops_models import alert_states, health_scores, incident_events, incidents, notifications, silences
 from ..db.upsert import upsert
-from ..templates import render
+from ..lib.templates import render
 from .inputs import ALL, request_series, request_value, request_window, sample_series
 from .rules import AlertState, Rule, Transition, aggregate, step
 from .score import health_score
@@ -244,7 +244,7 @@ def _queue_notification(conn, changes: list[Change], notify: dict, now: dt.datet
 
 def _unresolved(conn, incident_id: int) -> None:
     """Raise InputError unless incident ``incident_id`` exists and is not resolved."""
-    from ..errors import InputError
+    from ..lib.errors import InputError
 
     row = conn.execute(select(incidents.c.status).where(incidents.c.id == incident_id)).first()
     if row is None:

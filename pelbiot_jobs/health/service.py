@@ -9,13 +9,12 @@ import json
 
 from sqlalchemy import insert, select, update
 
-from .. import effects
-from ..clock import utcnow
 from ..db.engine import engine_for
-from ..db.ops_models import (health_scores, incident_events, incidents, notification_attempts, notifications,
-                             silences)
-from ..errors import InputError, ScheduleError, TransientError
-from ..paths import schedules_dir
+from ..db.ops_models import health_scores, incident_events, incidents, notification_attempts, notifications, silences
+from ..lib.clock import utcnow
+from ..lib.errors import InputError, ScheduleError, TransientError
+from ..lib.paths import schedules_dir
+from ..runtime import effects
 from .spec import ALERTS_FILE, HEALTH_FILE, parse_alerts, parse_health
 
 #: Without PELBIOT_MAIL_TO or recipients in alerts.yaml, mail goes to this address in the outbox.
@@ -84,8 +83,8 @@ def notify(settings, notification_id: int, task_id: str | None, last_attempt: bo
     died while sending, it finds the notification "sending" and its effect claimed, and sends
     again with the same Message-ID; after a send that was recorded, it sends nothing.
     """
-    from ..mail import build_message, deliver
-    from ..errors import one_line
+    from ..lib.errors import one_line
+    from ..lib.mail import build_message, deliver
 
     engine = engine_for(settings.ops_db_url)
     n = notifications.c
@@ -136,9 +135,8 @@ def deliver(settings, notification_id: int, receiver: str, task_id: str | None) 
 
     import apprise
 
-    from ..errors import one_line
-
     from ..config import receiver_variable
+    from ..lib.errors import one_line
 
     url = settings.receivers.get(receiver)
     engine = engine_for(settings.ops_db_url)

@@ -6,7 +6,7 @@ import difflib
 import re
 from pathlib import Path
 
-from ..specfile import LineMap, load_yaml, parse_duration
+from ..lib.specfile import LineMap, checks, load_yaml, parse_duration
 from .rules import AGGREGATES, NO_DATA, OPS, SEVERITIES, Rule
 from .score import DEFAULT_COMPONENTS, Component
 
@@ -193,9 +193,11 @@ def parse_alerts(path: Path, problems: list[str]) -> tuple[list[Rule], dict]:
     return rules, notify
 
 
+@checks("health.yaml")
 def check_health(path: Path, problems: list[str], deep: bool = True) -> None:
     parse_health(path, problems)
 
 
+@checks("alerts.yaml")
 def check_alerts(path: Path, problems: list[str], deep: bool = True) -> None:
     parse_alerts(path, problems)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ..celery_app import app
-from ..params import Name, PositiveInt
-from ..runs import publishing
+from ..runtime.app import app
+from ..runtime.params import Name, PositiveInt
+from ..runtime.task import publishing
+from . import spec  # noqa: F401 (registers its schedule file's checker)
 
 
 @app.task(name="health.score", bind=True, soft_time_limit=50, time_limit=60)

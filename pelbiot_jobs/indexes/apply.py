@@ -78,8 +78,8 @@ def measure(app: Engine, query: str) -> tuple[int | None, float | None, str | No
     read-only transaction under a statement time limit; a refused one is never run.
     """
     from ..db.readonly import explain_read, flavor, time_read
-    from ..errors import one_line
-    from ..sqlguard import UnsafeSQL, check_read
+    from ..lib.errors import one_line
+    from ..lib.sqlguard import UnsafeSQL, check_read
 
     try:
         checked = check_read(runnable(query).strip().rstrip(";"))
@@ -166,7 +166,7 @@ def _apply_one(app: Engine, entry: dict, guard: Guard, now) -> tuple[str, str | 
                 if watcher.killed:
                     return "aborted", f"Threads_running reached {watcher.peak} during the build (critical " \
                                       f"{guard.critical_load}): the DDL was killed", size, watcher.peak
-                from ..errors import one_line
+                from ..lib.errors import one_line
 
                 return "failed", one_line(exc), size, watcher.peak
             finally:

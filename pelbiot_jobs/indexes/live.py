@@ -107,7 +107,7 @@ def selectivity(engine: Engine, table: str, column: str) -> tuple[int, int] | No
     server's own catalog, and still proven a plain read before it runs."""
     from ..db.identifiers import quote, valid_identifier
     from ..db.readonly import flavor, read_only, run_read
-    from ..sqlguard import UnsafeSQL, check_read
+    from ..lib.sqlguard import UnsafeSQL, check_read
 
     if not (valid_identifier(table) and valid_identifier(column)):
         return None

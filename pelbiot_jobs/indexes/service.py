@@ -9,11 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from ..clock import utcnow
 from ..db.engine import engine_for
 from ..db.ops_models import query_digests
-from ..errors import ConfigError, InputError, ScheduleError
-from ..paths import schedules_dir
+from ..lib.clock import utcnow
+from ..lib.errors import ConfigError, InputError, ScheduleError
+from ..lib.paths import schedules_dir
 from .apply import Guard, apply_plan, parse_window, record
 from .spec import FILE, parse_spec
 
@@ -140,7 +140,7 @@ def apply(settings, creates: list[dict], run_id: str, ignore_window: bool = Fals
 
 def reconcile(settings, run_id: str, only: str | None = None) -> dict:
     """The scheduled job: create the missing declared indexes; store the advisor's others as suggestions."""
-    from ..outcome import skipped
+    from ..lib.outcome import skipped
 
     try:
         settings.admin_url("indexes.reconcile")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..specfile import LineMap, load_yaml
+from ..lib.specfile import LineMap, checks, load_yaml
 
 FILE = "indexes.yaml"
 ENTRY_KEYS = ("table", "columns", "name", "unique", "reason")
@@ -83,5 +83,6 @@ def parse_spec(path: Path, problems: list[str]) -> list[Wanted]:
     return out
 
 
+@checks("indexes.yaml")
 def check(path: Path, problems: list[str], deep: bool = True) -> None:
     parse_spec(path, problems)

@@ -6,9 +6,9 @@ import datetime as dt
 
 from sqlalchemy import func
 
-from ..clock import utcnow
 from ..db.engine import engine_for
 from ..db.ops_models import job_runs, metric_rollups, metric_samples, request_minutes, table_stats
+from ..lib.clock import utcnow
 from .retention import cutoffs, prune
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..celery_app import app
-from ..params import Days
+from ..runtime.app import app
+from ..runtime.params import Days
 
 
 @app.task(name="maintenance.retention", bind=True, exclusive=True, soft_time_limit=1700, time_limit=1800,

@@ -18,10 +18,10 @@ from typing import Callable
 import redis
 from sqlalchemy import Engine
 
-from .requests import aggregate, parse_access_line, parse_stream_fields
 from ..db import checkpoints
+from ..lib.filetail import find_by_inode
+from .requests import aggregate, parse_access_line, parse_stream_fields
 from .store import merge_request_minutes
-from ..filetail import find_by_inode
 
 STREAM_GROUP = "pelbiot-jobs"
 #: One consumer name: the ingest task is exclusive, so one reader at a time owns the pending list.

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from .. import histogram
+from ..lib import histogram
 
 #: Routes listed as the slowest of a minute.
 SLOWEST_ROUTES = 5

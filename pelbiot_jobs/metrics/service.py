@@ -11,10 +11,10 @@ import datetime as dt
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .. import redis_clients
-from ..clock import utcnow
 from ..db import checkpoints
 from ..db.engine import engine_for
+from ..lib import redis_clients
+from ..lib.clock import utcnow
 from .rates import Reading
 from .store import sample_rows, write_samples
 
@@ -76,8 +76,8 @@ def sample_cache(settings, task_id: str | None, slot: dt.datetime) -> dict:
 
 
 def live_hosts(settings) -> list[str]:
-    """Hosts whose worker consumed its host queue recently (metrics/hosts.py)."""
-    from .hosts import live_hosts as seen
+    """Hosts whose worker consumes its host queue and wrote its heartbeat recently."""
+    from ..runtime.heartbeats import live_hosts as seen
 
     return seen(redis_clients.coordination(settings))
 

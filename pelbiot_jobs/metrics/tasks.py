@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..celery_app import app
-from ..clock import utcnow
-from ..runs import H_SCHEDULED, _header, _parse_time, publishing
+from ..lib.clock import utcnow
+from ..runtime.app import app
+from ..runtime.task import publishing, scheduled_at, scheduled_header
 
 #: Samplers run every 15 s. Retries (2, 4, 8, 16, 30 s: 60 s in all) span a typical database or
 #: Redis restart; a retried sample is still written under the slot it was due for (sample_slot).
@@ -17,7 +17,7 @@ HOST_SAMPLE_EXPIRES = 15
 
 def sample_slot(request) -> dt.datetime:
     """The time this sample stands for: beat's due second when beat sent it, else now."""
-    scheduled = _parse_time(_header(request, H_SCHEDULED))
+    scheduled = scheduled_at(request)
     return scheduled.replace(microsecond=0) if scheduled else utcnow()
 
 
@@ -35,7 +35,7 @@ def sample_hosts(self) -> dict:
     from . import service
 
     alive = service.live_hosts(self.settings)
-    scheduled = _header(self.request, H_SCHEDULED)
+    scheduled = scheduled_header(self.request)
     extra = {"scheduled_at": scheduled} if scheduled else {}
     for host in alive:
         with publishing("dispatch", job="metrics.sample_host", expires_s=str(HOST_SAMPLE_EXPIRES), **extra):

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select, text, update
 
-from .. import histogram
-from ..db.ops_models import query_digests
-from ..filetail import find_by_inode
-from ..db.upsert import upsert
 from ..db import checkpoints
+from ..db.ops_models import query_digests
+from ..db.upsert import upsert
+from ..lib import histogram
+from ..lib.filetail import find_by_inode
 from .digest import QueryClass
 from .fingerprint import FingerprintCache, fingerprint, mask_literals, query_id
 from .slowlog import SEPARATOR, Event, is_safe_separator, parse_records
@@ -155,7 +155,7 @@ def storing(conn, source: str):
     got = conn.execute(text("SELECT GET_LOCK(:n, 60)"), {"n": name}).scalar()
     conn.commit()  # the lock belongs to the session, not to this (auto-begun) transaction
     if got != 1:
-        from ..errors import TransientError
+        from ..lib.errors import TransientError
 
         raise TransientError(f"another run held the {source} digests for 60 s; trying again")
     try:
@@ -375,7 +375,7 @@ def explain(app_engine: Engine, query: bytes, db: str | None) -> tuple[list[dict
     ``[{"refused": reason}]`` with the flag ``refused``, so the refusal is on record.
     """
     from ..db.readonly import explain_read, flavor
-    from ..sqlguard import UnsafeSQL, check_read
+    from ..lib.sqlguard import UnsafeSQL, check_read
 
     sql = query.decode("utf-8", "replace").strip().rstrip(";")
     if not _READ_LIKE.match(sql):
@@ -494,6 +494,6 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
             checkpoints.put(conn, "slowlog:performance_schema", new_state, now)
         return {"source": "performance_schema", "digests": len(rows), "classes": len(stored),
                 "baseline_only": not state}
-    from ..errors import ConfigError
+    from ..lib.errors import ConfigError
 
     raise ConfigError(f"PELBIOT_SLOWLOG_SOURCE={source!r} is not valid: use auto, file, table or performance_schema")

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from ..textsafe import csv_value, plain
+from ..lib.textsafe import csv_value, plain
 
 COLUMNS = ("rank", "query_id", "response_time_s", "time_share_percent", "calls", "r_per_call_s", "p95_s",
            "rows_examined_avg", "rows_sent_avg", "full_scans", "fingerprint")
@@ -82,8 +82,9 @@ def html_report(summary: dict, title: str = "", masked: bool = True) -> str:
     total time, and for the first ones their example, attributes and EXPLAIN. No script."""
     import datetime as dt
 
-    from ..svgchart import bar_chart
-    from ..templates import human_seconds, render as render_template
+    from ..lib.svgchart import bar_chart
+    from ..lib.templates import human_seconds
+    from ..lib.templates import render as render_template
 
     g = summary["global"]
     hours = [(dt.datetime.fromisoformat(h), n, t) for h, n, t in g.get("hours", [])]

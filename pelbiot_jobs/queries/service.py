@@ -9,8 +9,8 @@ import json
 import os
 from pathlib import Path
 
-from ..clock import utcnow
-from ..errors import InputError
+from ..lib.clock import utcnow
+from ..lib.errors import InputError
 
 #: A slow-log line longer than this is not a slow log (a query this long would not be logged whole).
 MAX_SLOWLOG_LINE = 32 << 20
@@ -19,8 +19,8 @@ MAX_SLOWLOG_LINE = 32 << 20
 def analyze(settings, source: str | None = None, path: str | None = None, now: dt.datetime | None = None) -> dict:
     """Digest the slow-query events that are new since the last run (file, table or performance_schema)."""
     from ..db.engine import engine_for
-    from ..params import allowed_slow_log
-    from ..outcome import skipped
+    from ..lib.outcome import skipped
+    from ..runtime.params import allowed_slow_log
     from .analyze import analyze as run
 
     source = source or settings.slowlog_source
@@ -103,7 +103,7 @@ def explain_top(summary: dict, raw: dict, url: str) -> None:
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from ..db.engine import engine_for
-    from ..errors import one_line
+    from ..lib.errors import one_line
     from .analyze import explain
 
     try:
@@ -250,7 +250,7 @@ def digest_history(settings, query_id: str) -> dict:
 
         suggestions = suggestions_for(settings, query_id)
     except Exception as exc:  # the app DB may be away: the history still shows
-        from ..errors import one_line
+        from ..lib.errors import one_line
 
         suggestions = [{"problem": one_line(exc, settings.secrets())}]
     return {"query_id": query_id, "indexes": indexes, "suggestions": suggestions,

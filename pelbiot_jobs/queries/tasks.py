@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..celery_app import app
-from ..params import Choice, Text
+from ..runtime.app import app
+from ..runtime.params import Choice, Text
 
 
 # One run per source at a time (a second would read the same events); two slow logs side by side.

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from ..db.ops_models import reports
 from ..db.upsert import upsert
-from ..templates import render as render_template
+from ..lib.templates import render as render_template
 from .charts import build_charts
 from .data import Period, gather, pelbiot_summary
 from .kpis import job_table, kpi_rows, kpis, top_queries
@@ -36,7 +36,7 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
         elif f[col].dtype == object and len(f) and isinstance(f[col].dropna().iloc[0] if f[col].notna().any() else None,
                                                                dt.datetime):
             f[col] = f[col].map(lambda v: v.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(v, dt.datetime) else v)
-    from ..textsafe import csv_value
+    from ..lib.textsafe import csv_value
 
     for col in f.columns:  # text from outside (rule names, hosts, queries) must not become a formula
         if f[col].dtype == object:
@@ -53,7 +53,7 @@ def compute(ops: Engine, app: Engine | None, p: Period, rules=()) -> dict:
     before = gather(ops, p.previous())
     failures, per_task = job_table(data["jobs"])
     changes = data["index_changes"]
-    from ..clock import utcnow
+    from ..lib.clock import utcnow
 
     return {"period": p, "kpis": kpi_rows(kpis(data, p, utcnow()), kpis(before, p.previous())),
             "charts": build_charts(data, (p.start, p.end), rules), "queries": top_queries(data["queries"]), "incidents": data["incidents"],
@@ -141,7 +141,7 @@ def record(ops: Engine, p: Period, folder: Path, files, now, outcome: str, email
 
 def email_message(settings, ctx: dict, folder: Path, recipients: list[str]):
     """multipart/mixed: (multipart/alternative: text, multipart/related: HTML + PNG charts), CSVs."""
-    from ..mail import build_message
+    from ..lib.mail import build_message
 
     p: Period = ctx["period"]
     subject = f"[pelbiot-jobs] {p.kind} report {p.label}"

@@ -9,8 +9,17 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Engine, and_, func, select
 
-from ..db.ops_models import (health_scores, incidents, index_changes, job_runs, metric_rollups, metric_samples,
-                             query_digests, recommendations, request_minutes)
+from ..db.ops_models import (
+    health_scores,
+    incidents,
+    index_changes,
+    job_runs,
+    metric_rollups,
+    metric_samples,
+    query_digests,
+    recommendations,
+    request_minutes,
+)
 from ..metrics.requests import MinuteAgg
 
 #: Metrics drawn and summarised per host.

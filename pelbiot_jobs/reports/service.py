@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..clock import utcnow
 from ..db.engine import engine_for
-from ..errors import InputError, ScheduleError
-from ..errors import one_line
+from ..lib.clock import utcnow
+from ..lib.errors import InputError, ScheduleError, one_line
 from . import KINDS
 
 
@@ -32,8 +31,8 @@ def export(settings, kind: str, day: dt.date | None, email: bool, output=None, t
     """
     # Imported here: pandas, matplotlib and Jinja2 load in the worker that builds a report, not in
     # beat, `up` or any process that only needs the task's name.
-    from .. import effects
-    from ..mail import deliver
+    from ..lib.mail import deliver
+    from ..runtime import effects
     from .build import MAX_EMAIL_HTML, compute, email_message, record, write
     from .data import period_for
 

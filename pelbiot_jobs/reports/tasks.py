@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..celery_app import app
-from ..params import Bool, Choice, IsoDate
+from ..runtime.app import app
+from ..runtime.params import Bool, Choice, IsoDate
 from . import KINDS
 
 
@@ -13,10 +13,9 @@ from . import KINDS
           params={"kind": Choice(KINDS), "date": IsoDate(), "email": Bool()})
 def reports_export(self, kind: str = "daily", date: str | None = None, email: bool = True) -> dict:
     """Build the daily, weekly or monthly operations report (or PELBIOT's summary); e-mail it."""
-    from . import service
-
     from ..health.tasks import alerts_deliver
-    from ..runs import publishing
+    from ..runtime.task import publishing
+    from . import service
 
     day = dt.date.fromisoformat(date) if date else None
     result = service.export(self.settings, kind, day, email, task_id=self.request.id)

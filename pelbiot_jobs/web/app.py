@@ -21,9 +21,9 @@ from functools import partial
 import tornado.web
 from markupsafe import Markup
 
-from ..clock import utcnow
-from ..errors import InputError, ScheduleError
-from ..templates import environment
+from ..lib.clock import utcnow
+from ..lib.errors import InputError, ScheduleError
+from ..lib.templates import environment
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Page(tornado.web.RequestHandler):
             text = exc.log_message or self._reason
         else:
             text = "internal error (the web view's log has it)"
-        from ..errors import one_line
+        from ..lib.errors import one_line
 
         body = environment().get_template("web/error.html.j2").render(
             nav=NAV, here=self.request.path, user=self.user, status=status_code, now=utcnow(),
@@ -105,9 +105,9 @@ class Page(tornado.web.RequestHandler):
 class Overview(Page):
     async def get(self):
         from ..health.service import component_units, current_health, list_incidents, score_history
+        from ..jobs.service import overview
+        from ..lib.svgchart import line_chart
         from ..reports.service import list_reports
-        from ..status import overview
-        from ..svgchart import line_chart
 
         health = await self.call(current_health)
         history = await self.call(score_history, 24)
@@ -125,8 +125,8 @@ class Overview(Page):
 class Metrics(Page):
     async def get(self):
         from ..health.service import load_alerts
+        from ..lib.svgchart import line_chart
         from ..metrics.service import hosts_seen, series
-        from ..svgchart import line_chart
 
         window = self.get_argument("window", "1h")
         if window not in WINDOWS:
@@ -171,7 +171,7 @@ class IncidentAction(Page):
 class Silences(Page):
     async def post(self):
         from ..health.service import add_silence
-        from ..specfile import parse_duration
+        from ..lib.specfile import parse_duration
 
         try:
             seconds = parse_duration(self.get_argument("for", ""))
@@ -219,7 +219,7 @@ class Indexes(Page):
         try:
             plan, problem = await self.call(full_plan), None
         except Exception as exc:  # an app DB that does not answer: the changes still show
-            from ..errors import one_line
+            from ..lib.errors import one_line
 
             plan, problem = None, one_line(exc, self.settings_.secrets())
         self.page("indexes.html.j2", plan=plan, problem=problem, changes=await self.call(changes))
@@ -252,7 +252,7 @@ class PrometheusMetrics(Page):
     async def get(self):
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        from ..exported import figures
+        from ..jobs.exported import figures
         from .prometheus import exposition
 
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
@@ -331,7 +331,7 @@ def listen(settings, address: str, port: int, credentials: tuple[str, str] | Non
     try:
         server = make_app(settings, credentials, secrets.token_hex(32)).listen(port, address=address)
     except OSError as exc:  # taken since `up` checked, or not an address of this host
-        from ..errors import ConfigError
+        from ..lib.errors import ConfigError
 
         raise ConfigError(f"the web view cannot listen on {address}:{port} ({exc.strerror}): set PELBIOT_WEB_PORT "
                           "(or PELBIOT_WEB_ADDRESS)") from None

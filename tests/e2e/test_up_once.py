@@ -6,7 +6,7 @@ from .conftest import pj, status_json
 
 
 def assert_all_jobs_ran(env, cwd, everything=False):
-    from pelbiot_jobs.celery_app import EXTERNAL_EFFECTS
+    from pelbiot_jobs.runtime.app import EXTERNAL_EFFECTS
 
     status = status_json(env, cwd)
     enabled = [j for j in status["jobs"] if j["enabled"]]

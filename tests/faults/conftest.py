@@ -22,12 +22,12 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from pelbiot_jobs.celery_app import configure
 from pelbiot_jobs.config import load_settings
 from pelbiot_jobs.db import migrate
 from pelbiot_jobs.db.engine import dispose_all, engine_for
 from pelbiot_jobs.db.ops_models import job_runs
-from pelbiot_jobs.runs import publishing
+from pelbiot_jobs.runtime.app import configure
+from pelbiot_jobs.runtime.task import publishing
 from tests.conftest import ROOT, PrivateRedis, clean_environ, service_env
 
 from .fault_tasks import fault_log, metadata

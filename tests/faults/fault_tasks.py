@@ -10,11 +10,11 @@ import time
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert
 
-from pelbiot_jobs import effects
-from pelbiot_jobs.celery_app import app
 from pelbiot_jobs.db.engine import engine_for
-from pelbiot_jobs.params import Float, Name
-from pelbiot_jobs.clock import utcnow
+from pelbiot_jobs.lib.clock import utcnow
+from pelbiot_jobs.runtime import effects
+from pelbiot_jobs.runtime.app import app
+from pelbiot_jobs.runtime.params import Float, Name
 
 metadata = MetaData()
 fault_log = Table(

@@ -14,10 +14,10 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from pelbiot_jobs.heartbeats import DEAD_LETTERS
-from pelbiot_jobs.paths import SHIPPED_SCHEDULES
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import job_runs
+from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES
+from pelbiot_jobs.runtime.heartbeats import DEAD_LETTERS
 from tests.conftest import ROOT
 
 from .conftest import VISIBILITY, Stack, record, stack_env

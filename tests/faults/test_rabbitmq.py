@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from pelbiot_jobs.heartbeats import DEAD_LETTERS
+from pelbiot_jobs.runtime.heartbeats import DEAD_LETTERS
 
 from .conftest import Stack, record, stack_env
 

@@ -11,9 +11,9 @@ import uuid
 import pytest
 
 from pelbiot_jobs.db.engine import engine_for
-from pelbiot_jobs.locks import KEY_PREFIX, LEASE_TTL
+from pelbiot_jobs.lib.clock import utcnow
 from pelbiot_jobs.queries.analyze import analyze
-from pelbiot_jobs.clock import utcnow
+from pelbiot_jobs.runtime.locks import KEY_PREFIX, LEASE_TTL
 from tests.conftest import ROOT
 
 from .conftest import record

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from pelbiot_jobs.celery_app import configure
 from pelbiot_jobs.config import load_settings
 from pelbiot_jobs.db import migrate
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import job_runs
+from pelbiot_jobs.runtime.app import configure
 from tests.conftest import service_env
 
 from . import testing_tasks  # noqa: F401  (registers the testing.* tasks)
@@ -23,7 +23,7 @@ def ops_schema(mariadb):
 @pytest.fixture(scope="session")
 def demo_app_db(ops_schema):
     """The session's app DB filled with demo data once; the rows written per table."""
-    from pelbiot_jobs.db.demo import DemoPlan, seed
+    from pelbiot_jobs.demo.data import DemoPlan, seed
 
     return seed(engine_for(ops_schema["app"]), DemoPlan(devices=20, days=3, sensor_days=1))
 

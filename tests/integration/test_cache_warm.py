@@ -1,8 +1,8 @@
 """cache.warm on the real MariaDB with demo data and a real Redis, through a real worker."""
 
 import json
-import time
 import shutil
+import time
 import uuid
 from dataclasses import replace
 
@@ -12,13 +12,13 @@ from sqlalchemy import select, text
 
 from pelbiot_jobs.cache.spec import parse_cache_file
 from pelbiot_jobs.cache.warm import compute
-from pelbiot_jobs.celery_app import configure
-from pelbiot_jobs.paths import SHIPPED_SCHEDULES
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import cache_warm_runs
-from pelbiot_jobs.clock import utcnow
-from pelbiot_jobs.runs import publishing
-from pelbiot_jobs.status import wait_for_runs
+from pelbiot_jobs.jobs.service import wait_for_runs
+from pelbiot_jobs.lib.clock import utcnow
+from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES
+from pelbiot_jobs.runtime.app import configure
+from pelbiot_jobs.runtime.task import publishing
 
 from .conftest import runs_of
 

@@ -6,10 +6,16 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from pelbiot_jobs.config import load_settings
-from pelbiot_jobs.demo_history import HOSTS, seed_history
 from pelbiot_jobs.db.engine import engine_for
-from pelbiot_jobs.db.ops_models import (incidents, index_changes, metric_rollups, query_digests, recommendations,
-                                        request_minutes)
+from pelbiot_jobs.db.ops_models import (
+    incidents,
+    index_changes,
+    metric_rollups,
+    query_digests,
+    recommendations,
+    request_minutes,
+)
+from pelbiot_jobs.demo.history import HOSTS, seed_history
 from tests.conftest import clean_environ, service_env
 from tests.e2e.conftest import pj
 
@@ -55,7 +61,7 @@ def test_the_embedded_default_gets_a_labelled_week_once_and_the_first_report_is_
 def test_demo_telemetry_keeps_coming_while_up_runs_and_never_on_a_configured_database(ops_schema, redis_url,
                                                                                        tmp_path):
     from pelbiot_jobs.db import migrate
-    from pelbiot_jobs.demo_history import feed_requests
+    from pelbiot_jobs.demo.history import feed_requests
 
     configured = load_settings(service_env(ops_schema, redis_url, tmp_path), cwd=tmp_path)
     assert feed_requests(configured) == 0
@@ -95,11 +101,11 @@ def test_the_demo_tells_what_the_real_code_does(tmp_path):
     feeds the demo."""
     import json
 
-    from pelbiot_jobs.celery_app import load_jobs
-    from pelbiot_jobs.demo_history import INDEX_NAME, WORST, feed_requests
     from pelbiot_jobs.db.ops_models import job_runs, metric_samples
+    from pelbiot_jobs.demo.history import INDEX_NAME, feed_requests
     from pelbiot_jobs.health.service import current_health, load_alerts, score
     from pelbiot_jobs.indexes.service import current_plan
+    from pelbiot_jobs.runtime.app import load_jobs
 
     env = clean_environ()
     assert pj("demo-data", "--devices", "10", "--days", "2", "--sensor-days", "1", env=env, cwd=tmp_path,

@@ -5,11 +5,11 @@ import uuid
 
 from sqlalchemy import func, insert, select
 
-from pelbiot_jobs.db.demo import DemoPlan, seed
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import job_runs, table_stats
-from pelbiot_jobs.runs import publishing
-from pelbiot_jobs.status import wait_for_runs
+from pelbiot_jobs.demo.data import DemoPlan, seed
+from pelbiot_jobs.jobs.service import wait_for_runs
+from pelbiot_jobs.runtime.task import publishing
 
 from .conftest import runs_of
 
@@ -39,7 +39,7 @@ def test_table_stats_records_every_app_table_once_per_hour(app, worker, settings
 def test_table_stats_on_sqlite_counts_exactly(app, settings, tmp_path):
     from dataclasses import replace
 
-    from pelbiot_jobs.celery_app import configure
+    from pelbiot_jobs.runtime.app import configure
 
     sqlite_settings = replace(settings, app_db_url=f"sqlite:///{tmp_path / 'app.db'}")
     written = seed(engine_for(sqlite_settings.app_db_url), DemoPlan(devices=5, days=2, sensor_days=1))

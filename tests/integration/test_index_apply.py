@@ -12,8 +12,8 @@ from pelbiot_jobs.db import migrate
 from pelbiot_jobs.db.engine import make_engine
 from pelbiot_jobs.db.ops_models import index_changes
 from pelbiot_jobs.indexes.apply import Guard, apply_plan, in_window
-from pelbiot_jobs.indexes.plan import ddl
 from pelbiot_jobs.indexes.model import Column, Index
+from pelbiot_jobs.indexes.plan import ddl
 from tests.helpers import mysql
 
 ROWS = 1_000_000
@@ -176,9 +176,9 @@ def test_from_the_worst_query_to_a_measured_index(fresh_mysql_db):
     import json
 
     from pelbiot_jobs.config import load_settings
-    from pelbiot_jobs.db.demo import DemoPlan, seed
     from pelbiot_jobs.db.ops_models import query_digests
     from pelbiot_jobs.db.upsert import upsert
+    from pelbiot_jobs.demo.data import DemoPlan, seed
     from pelbiot_jobs.indexes import service
     from pelbiot_jobs.queries.fingerprint import query_id
 

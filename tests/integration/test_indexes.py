@@ -8,12 +8,12 @@ import textwrap
 
 import pytest
 
-from pelbiot_jobs.paths import SHIPPED_SCHEDULES
-from pelbiot_jobs.db.demo import create_schema
 from pelbiot_jobs.db.engine import make_engine
+from pelbiot_jobs.demo.data import create_schema
 from pelbiot_jobs.indexes.live import read_schema
 from pelbiot_jobs.indexes.plan import plan
 from pelbiot_jobs.indexes.spec import parse_spec
+from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES
 from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
 from tests.helpers import mysql
 
@@ -130,11 +130,11 @@ def test_db_optimize_analyzes_stale_tables_and_stores_advice(pelbiot_db, fresh_m
 
     from sqlalchemy import select
 
-    from pelbiot_jobs.celery_app import configure
     from pelbiot_jobs.config import load_settings
     from pelbiot_jobs.db import migrate
     from pelbiot_jobs.db.ops_models import recommendations
-    from pelbiot_jobs.db.tuning import analyze_stale
+    from pelbiot_jobs.runtime.app import configure
+    from pelbiot_jobs.tuning.advice import analyze_stale
 
     url, engine = pelbiot_db
     db = url.rsplit("/", 1)[1]

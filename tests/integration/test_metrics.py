@@ -11,20 +11,20 @@ import pytest
 import redis
 from sqlalchemy import func, insert, select
 
-from pelbiot_jobs.celery_app import configure
-from pelbiot_jobs.clock import utcnow
 from pelbiot_jobs.db import checkpoints
 from pelbiot_jobs.db.engine import engine_for, make_engine
 from pelbiot_jobs.db.ops_models import metric_rollups, metric_samples, request_minutes
-from pelbiot_jobs.metrics import hosts
+from pelbiot_jobs.jobs.service import wait_for_runs
+from pelbiot_jobs.lib.clock import utcnow
+from pelbiot_jobs.lib.redis_clients import coordination as coordination_redis
 from pelbiot_jobs.metrics.rates import MIN_INTERVAL
 from pelbiot_jobs.metrics.request_sources import ingest_access_log, ingest_stream
 from pelbiot_jobs.metrics.rollup import roll_up
 from pelbiot_jobs.metrics.service import source_label
 from pelbiot_jobs.metrics.tasks import SAMPLER_OPTIONS
-from pelbiot_jobs.redis_clients import coordination as coordination_redis
-from pelbiot_jobs.runs import publishing
-from pelbiot_jobs.status import wait_for_runs
+from pelbiot_jobs.runtime import heartbeats as hosts
+from pelbiot_jobs.runtime.app import configure
+from pelbiot_jobs.runtime.task import publishing
 
 from .conftest import runs_of
 
@@ -106,9 +106,19 @@ def test_host_samples_go_through_each_live_hosts_queue(app, worker, settings):
 
 
 def test_a_dead_host_gets_no_sample(settings):
+    import json
+
+    from pelbiot_jobs.runtime.heartbeats import WORKER_KEY
+
     client = coordination_redis(settings)
-    hosts.register(client, "gone-host", now=utcnow().timestamp() - 3600)
-    assert "gone-host" not in hosts.live_hosts(client)
+    record = {"node": "pelbiot@gone-host", "host": "gone-host", "queues": ["sampling", "host.gone-host"]}
+    client.set(WORKER_KEY + "pelbiot@gone-host", json.dumps(record | {"heartbeat": time.time() - 3600}), ex=60)
+    client.set(WORKER_KEY + "pelbiot@here-host", json.dumps(record | {"host": "here-host", "queues": ["host.here-host"],
+                                                                    "heartbeat": time.time()}), ex=60)
+    client.set(WORKER_KEY + "pelbiot@busy-host", json.dumps(record | {"host": "busy-host", "queues": ["maintenance"],
+                                                                    "heartbeat": time.time()}), ex=60)
+    live = hosts.live_hosts(client)
+    assert "gone-host" not in live and "here-host" in live and "busy-host" not in live
 
 
 def test_cache_redis_down_retries_that_sampler_only(app, worker, settings, tmp_path):
@@ -279,7 +289,7 @@ def test_job_runs_counter_never_goes_down_when_retention_prunes_and_every_severi
 
     from pelbiot_jobs.db.engine import engine_for
     from pelbiot_jobs.db.ops_models import incidents, job_runs
-    from pelbiot_jobs.exported import figures
+    from pelbiot_jobs.jobs.exported import figures
     from pelbiot_jobs.maintenance.service import retention
     from pelbiot_jobs.web.prometheus import exposition
 

@@ -6,7 +6,7 @@ from sqlalchemy import inspect, text
 from pelbiot_jobs.db import migrate
 from pelbiot_jobs.db.engine import make_engine
 from pelbiot_jobs.db.ops_models import metadata
-from pelbiot_jobs.errors import InputError
+from pelbiot_jobs.lib.errors import InputError
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])
@@ -46,7 +46,7 @@ def test_check_finds_drift(empty_db):
 
 
 def test_app_tables_in_the_same_database_are_not_drift(empty_db):
-    from pelbiot_jobs.db.demo import create_schema
+    from pelbiot_jobs.demo.data import create_schema
 
     engine = make_engine(empty_db)
     create_schema(engine)  # the PELBIOT tables beside the ops tables: ops DB == app DB

@@ -11,13 +11,14 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from pelbiot_jobs.clock import utcnow
 from pelbiot_jobs.db import migrate
 from pelbiot_jobs.db.engine import engine_for, make_engine
 from pelbiot_jobs.db.ops_models import incident_events, incidents, silences
+from pelbiot_jobs.lib.clock import utcnow
 from tests.conftest import clean_environ, service_env
 from tests.e2e.conftest import pj
 from tests.helpers import open_incident
+
 
 @pytest.fixture
 def cli(ops_schema, redis_url, tmp_path):

@@ -6,9 +6,9 @@ from sqlalchemy import func, select
 
 from pelbiot_jobs.db.engine import engine_for, make_engine
 from pelbiot_jobs.db.ops_models import query_digests
+from pelbiot_jobs.lib.clock import utcnow
 from pelbiot_jobs.queries.analyze import analyze
 from pelbiot_jobs.queries.fingerprint import fingerprint, query_id
-from pelbiot_jobs.clock import utcnow
 from tests.conftest import PrivateMariaDB
 
 

@@ -17,14 +17,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import insert, select, update
 
-from pelbiot_jobs.celery_app import configure
-from pelbiot_jobs.clock import utcnow
 from pelbiot_jobs.config import load_settings
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import alert_states, metric_samples, notification_attempts
-from pelbiot_jobs.paths import SHIPPED_SCHEDULES
-from pelbiot_jobs.runs import publishing
-from pelbiot_jobs.status import wait_for_runs
+from pelbiot_jobs.jobs.service import wait_for_runs
+from pelbiot_jobs.lib.clock import utcnow
+from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES
+from pelbiot_jobs.runtime.app import configure
+from pelbiot_jobs.runtime.task import publishing
 from tests.conftest import free_port, service_env
 
 RULES = """\

@@ -15,9 +15,8 @@ from sqlalchemy import insert, select, text
 
 from pelbiot_jobs.config import load_settings
 from pelbiot_jobs.db.engine import engine_for
-from pelbiot_jobs.db.ops_models import (health_scores, incidents, job_runs, metric_samples, reports,
-                                        request_minutes)
-from pelbiot_jobs.errors import TransientError
+from pelbiot_jobs.db.ops_models import health_scores, incidents, job_runs, metric_samples, reports, request_minutes
+from pelbiot_jobs.lib.errors import TransientError
 from pelbiot_jobs.metrics.requests import MinuteAgg, Request
 from pelbiot_jobs.reports.service import export
 from tests.conftest import free_port, service_env

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import query_digests
+from pelbiot_jobs.lib.clock import utcnow
 from pelbiot_jobs.queries.analyze import analyze
-from pelbiot_jobs.clock import utcnow
 from tests.helpers import mysql, pt_query_digest
 
 WORKLOAD = [
@@ -205,7 +205,6 @@ def test_text_that_is_not_a_slow_log_has_no_classes(tmp_path):
 
 def test_events_with_no_query_are_their_own_class_as_in_pt_query_digest(tmp_path):
     from pelbiot_jobs.queries.fingerprint import query_id
-
     from tests.slowlog_shapes import mariadb_event, no_query
 
     r = random.Random(5)
@@ -286,7 +285,6 @@ def recorded_shapes(slow_log, demo_app_db, mariadb):
 
 def test_a_log_the_real_mariadb_writes_for_every_kind_of_statement(recorded_shapes, tmp_path, monkeypatch):
     from pelbiot_jobs.queries import digest, slowlog
-
     from pelbiot_jobs.queries.fingerprint import query_id
 
     log = tmp_path / "recorded.log"

@@ -20,10 +20,9 @@ from urllib import error, parse, request
 import pytest
 from sqlalchemy import insert, select
 
-from pelbiot_jobs.clock import utcnow
 from pelbiot_jobs.db.engine import engine_for
-from pelbiot_jobs.db.ops_models import (cache_warm_runs, index_changes, incidents, metric_samples, query_digests,
-                                        reports)
+from pelbiot_jobs.db.ops_models import cache_warm_runs, incidents, index_changes, metric_samples, query_digests, reports
+from pelbiot_jobs.lib.clock import utcnow
 from tests.conftest import ROOT, clean_environ, free_port, service_env
 from tests.e2e.conftest import pj
 from tests.helpers import click_in_chromium, open_incident, wait_for_port

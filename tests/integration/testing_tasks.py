@@ -4,8 +4,8 @@ import time
 
 import redis
 
-from pelbiot_jobs.celery_app import app
-from pelbiot_jobs.params import Float, Int
+from pelbiot_jobs.runtime.app import app
+from pelbiot_jobs.runtime.params import Float, Int
 
 #: A secret the failing task leaks into its error; the job run must not show it.
 LEAKED_SECRET = "smtp-Secret-42"

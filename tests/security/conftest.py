@@ -9,7 +9,7 @@ from tests.integration.conftest import app, ops_schema, settings, worker  # noqa
 @pytest.fixture(scope="session")
 def demo_app_db(ops_schema):  # noqa: F811
     """The session's app DB with demo data (the integration tests may have filled it already)."""
-    from pelbiot_jobs.db.demo import DemoPlan, device_count, seed
+    from pelbiot_jobs.demo.data import DemoPlan, device_count, seed
 
     engine = engine_for(ops_schema["app"])
     if device_count(engine) == 0:

@@ -66,7 +66,7 @@ def test_flower_unauthenticated_refuses_a_pass_through_public_address(tmp_path, 
 
 def test_credentials_file_readable_by_others_is_made_private(tmp_path):
     from pelbiot_jobs.config import load_settings
-    from pelbiot_jobs.supervisor import flower_credentials
+    from pelbiot_jobs.stack.supervisor import flower_credentials
 
     settings = load_settings({}, cwd=tmp_path)
     (tmp_path / "var").mkdir()

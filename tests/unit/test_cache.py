@@ -9,8 +9,8 @@ import pytest
 from pelbiot_jobs.cache.serialize import dumps, response_body
 from pelbiot_jobs.cache.spec import check_select, parse_cache_file
 from pelbiot_jobs.cache.writer import jittered_ttl
-from pelbiot_jobs.celery_app import task_names
-from pelbiot_jobs.paths import SHIPPED_SCHEDULES
+from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES
+from pelbiot_jobs.runtime.app import task_names
 
 
 def problems_of(tmp_path, text):

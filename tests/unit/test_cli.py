@@ -45,11 +45,11 @@ def test_every_option_and_argument_has_help():
 
 
 def test_the_terminal_of_up_shows_levels_not_words_and_each_trouble_once():
-    from pelbiot_jobs.supervisor import TerminalLines, noteworthy
+    from pelbiot_jobs.stack.supervisor import TerminalLines, noteworthy
 
     assert noteworthy("[2026-12-07 01:00:00,123: WARNING/MainProcess] consumer: reconnecting")
     assert noteworthy("[W 261207 01:00:00 web:2345] 403 POST /silences")
-    assert noteworthy("2026-12-07 01:00:00,123 ERROR MainProcess pelbiot_jobs.beat: tick failed")
+    assert noteworthy("2026-12-07 01:00:00,123 ERROR MainProcess pelbiot_jobs.runtime.beat: tick failed")
     assert noteworthy("/x/y.py:3: DeprecationWarning: z") and noteworthy("pelbiot-jobs: error: bad")
     assert not noteworthy("[2026-12-07 01:00:00,123: INFO/MainProcess] Task x succeeded: {'WARNING': 1}")
     assert not noteworthy("[I 261207 01:00:00 web:1] 200 GET /?q=ERROR")

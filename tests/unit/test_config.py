@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from pelbiot_jobs.config import load_settings, mask_url, scrub
-from pelbiot_jobs.errors import ConfigError
+from pelbiot_jobs.config import load_settings
+from pelbiot_jobs.lib.errors import ConfigError
+from pelbiot_jobs.lib.redact import mask_url, scrub
 
 
 def settings(tmp_path, **env):

@@ -1,7 +1,7 @@
 import datetime as dt
 
 from pelbiot_jobs.db.app_models import TABLE_NAMES, build_metadata, mysql_index_name
-from pelbiot_jobs.db.demo import DemoPlan, generate, load_shape
+from pelbiot_jobs.demo.data import DemoPlan, generate, load_shape
 
 NOW = dt.datetime(2026, 11, 28, 12, 0)
 

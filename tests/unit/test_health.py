@@ -6,7 +6,7 @@ import pytest
 from pelbiot_jobs.health.rules import AlertState, Rule, aggregate, step
 from pelbiot_jobs.health.score import health_score
 from pelbiot_jobs.health.spec import parse_alerts, parse_health
-from pelbiot_jobs.paths import SHIPPED_SCHEDULES
+from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES
 
 
 @pytest.mark.parametrize("values, score, status", [

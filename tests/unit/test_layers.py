@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pelbiot_jobs"
-SLICES = ("db", "maintenance", "metrics", "cache", "queries", "indexes", "health", "reports")
+SLICES = ("tuning", "maintenance", "metrics", "cache", "queries", "indexes", "health", "reports")
+#: The folders of the package from the ground up (docs/architecture.md): nothing imports a folder
+#: above its own. The slices stand side by side on one floor (a slice may read another's core).
+FLOORS = [("lib",), ("config", "logs"), ("db",), ("runtime",), SLICES + ("demo",), ("jobs",), ("web",),
+          ("stack",), ("cli",), ("celery",)]
+#: What a slice may take from the runtime: the task base (the app it registers on, parameter
+#: types, the publishing stamp, when beat meant a run), the effects done once, the heartbeats' reading.
+SLICE_RUNTIME = {"pelbiot_jobs.runtime.app": {"app"}, "pelbiot_jobs.runtime.params": None,
+                 "pelbiot_jobs.runtime.task": {"publishing", "scheduled_at", "scheduled_header"},
+                 "pelbiot_jobs.runtime.effects": None, "pelbiot_jobs.runtime.heartbeats": {"live_hosts"}}
+FACES = ("cli", "web")
 HEAVY = ("pandas", "matplotlib", "sqlglot", "alembic")
 
 
@@ -44,6 +54,121 @@ def rel(path: Path) -> str:
     return str(path.relative_to(PACKAGE.parent))
 
 
+def place(path: Path) -> str:
+    """The folder (or root module) of a file of the package: lib, db, runtime, metrics, config..."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def floor_of(name: str) -> int:
+    for i, floor in enumerate(FLOORS):
+        if name in floor:
+            return i
+    raise AssertionError(f"{name} is on no floor of FLOORS (tests/unit/test_layers.py): give it one")
+
+
+def imports_by_name(path: Path, tree) -> list[tuple[str, set[str] | None]]:
+    """(module, names taken from it, or None for a whole-module import) of every pelbiot_jobs import."""
+    here = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    package = here[:-1]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, None) for a in node.names if a.name.startswith("pelbiot_jobs")]
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[:len(package) - node.level + 1]) if node.level else []
+            name = ".".join(base + ([node.module] if node.module else []))
+            if name.startswith("pelbiot_jobs"):
+                out.append((name, {a.name for a in node.names}))
+    return out
+
+
+def test_the_root_holds_only_the_settings_the_logs_and_celerys_entry():
+    loose = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert loose == ["__init__.py", "celery.py", "config.py", "logs.py"], loose
+
+
+def test_no_import_runs_up_a_floor():
+    up = []
+    for path, tree in modules():
+        if path.name == "__init__.py" and path.parent == PACKAGE:
+            continue
+        mine = floor_of(place(path))
+        for name in imported(path, tree):
+            target = name.split(".")
+            if len(target) < 2 or not ((PACKAGE / target[1]).is_dir() or (PACKAGE / f"{target[1]}.py").is_file()):
+                continue  # the package itself, or a name it defines (__version__)
+            if floor_of(target[1]) > mine:
+                up.append(f"{rel(path)} imports {name}")
+    assert not up, up
+
+
+def test_lib_imports_nothing_of_the_project_and_db_only_lib_and_config():
+    for path, tree in modules():
+        where = place(path)
+        if where not in ("lib", "db"):
+            continue
+        for name in imported(path, tree):
+            target = name.split(".")[1] if "." in name else name
+            allowed = {"lib"} if where == "lib" else {"lib", "config", "db"}
+            assert target in allowed, f"{rel(path)} ({where}/) imports {name}"
+
+
+def test_slices_take_from_the_runtime_only_the_task_base_and_effects():
+    for path, tree in modules():
+        if place(path) not in SLICES:
+            continue
+        for module, names in imports_by_name(path, tree):
+            if not module.startswith("pelbiot_jobs.runtime"):
+                continue
+            if module == "pelbiot_jobs.runtime" and names:  # from ..runtime import effects
+                module, names = f"pelbiot_jobs.runtime.{sorted(names)[0]}", None
+            assert module in SLICE_RUNTIME, f"{rel(path)} imports {module}: not for a slice"
+            allowed = SLICE_RUNTIME[module]
+            assert allowed is None or names is None or names <= allowed, \
+                f"{rel(path)} takes {names - allowed} from {module}"
+
+
+def test_faces_never_import_each_other():
+    for path, tree in modules():
+        where = place(path)
+        if where not in FACES:
+            continue
+        for name in imported(path, tree):
+            parts = name.split(".")
+            assert len(parts) < 2 or parts[1] not in FACES or parts[1] == where, f"{rel(path)} imports {name}"
+
+
+def test_the_package_has_no_import_circle():
+    """No loop among the package's modules through the imports made when a module loads (its
+    top-level imports); imports inside functions load later and are left out, as Python does."""
+    graph: dict[str, set[str]] = {}
+    names = set()
+    for path, tree in modules():
+        here = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+        names.add(here)
+        top = ast.Module(body=[n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))],
+                         type_ignores=[])
+        graph[here] = imported(path, top)
+    graph = {k: {v for v in vs if v in names and v != k} for k, vs in graph.items()}
+    done, path_, found = set(), [], []
+
+    def visit(node):
+        if node in path_:
+            found.append(path_[path_.index(node):] + [node])
+            return
+        if node in done:
+            return
+        path_.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt)
+        path_.pop()
+        done.add(node)
+    for node in sorted(graph):
+        visit(node)
+    assert not found, found
+
+
 def test_no_face_imports_a_task_module():
     for path, tree in modules():
         if "cli" in path.relative_to(PACKAGE).parts:
@@ -60,8 +185,7 @@ def test_cores_do_not_import_faces_services_or_other_slices():
             target = name.split(".")
             assert not (len(target) > 2 and target[2] in ("service", "tasks")), f"{rel(path)} imports {name}"
             assert target[1:2] != ["cli"], f"{rel(path)} imports {name}"
-            other = target[1] if len(target) > 1 and target[1] in SLICES else parts[0]
-            assert other == parts[0] or parts[0] != "db", f"{rel(path)} (db/) imports {name}: db/ is below the slices"
+
 
 
 def test_only_the_settings_loader_reads_the_environment():
@@ -71,9 +195,9 @@ def test_only_the_settings_loader_reads_the_environment():
             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") and \
                     isinstance(node.value, ast.Name) and node.value.id == "os":
                 readers.add(rel(path))
-    # config.py reads it; supervisor.py hands the PELBIOT_* settings to the children `up` starts and
-    # Flower its checked credentials (docs/architecture.md).
-    assert readers == {"pelbiot_jobs/config.py", "pelbiot_jobs/supervisor.py"}
+    # config.py reads it; stack/supervisor.py hands the PELBIOT_* settings to the children `up`
+    # starts and Flower its checked credentials (docs/architecture.md).
+    assert readers == {"pelbiot_jobs/config.py", "pelbiot_jobs/stack/supervisor.py"}
 
 
 def loaded_after(code: str, cwd: Path) -> list[str]:
@@ -87,17 +211,17 @@ def loaded_after(code: str, cwd: Path) -> list[str]:
 
 def test_beat_loads_neither_sql_parser_nor_dataframes_nor_sqlalchemy(tmp_path):
     loaded = loaded_after("from pelbiot_jobs.config import load_settings\n"
-                          "from pelbiot_jobs.celery_app import configure\n"
+                          "from pelbiot_jobs.runtime.app import configure\n"
                           "configure(load_settings(), with_schedule=True, deep=False)\n"
-                          "import pelbiot_jobs.beat\n", tmp_path)
+                          "import pelbiot_jobs.runtime.beat\n", tmp_path)
     assert not set(loaded) & {*HEAVY, "sqlalchemy"}, loaded
 
 
 def test_the_supervisor_loads_neither_celery_nor_sqlalchemy(tmp_path):
     loaded = loaded_after("import pelbiot_jobs.cli\n"
                           "from pelbiot_jobs.config import load_settings\n"
-                          "from pelbiot_jobs.supervisor import Supervisor\n"
-                          "from pelbiot_jobs.embedded import answers\n"
+                          "from pelbiot_jobs.stack.supervisor import Supervisor\n"
+                          "from pelbiot_jobs.stack.embedded import answers\n"
                           "s = load_settings(); Supervisor(s); answers(s.embedded_socket)\n",
                           tmp_path)
     assert not set(loaded) & {*HEAVY, "celery", "kombu", "sqlalchemy", "redis"}, loaded
@@ -106,10 +230,10 @@ def test_the_supervisor_loads_neither_celery_nor_sqlalchemy(tmp_path):
 @pytest.mark.parametrize("kind", ["shallow", "deep"])
 def test_the_sql_parser_loads_only_for_the_deep_check(tmp_path, kind):
     from pelbiot_jobs.cache.spec import parse_cache_file
-    from pelbiot_jobs.paths import SHIPPED_SCHEDULES
+    from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES
 
     loaded = loaded_after("from pelbiot_jobs.cache.spec import parse_cache_file\n"
-                          "from pelbiot_jobs.paths import SHIPPED_SCHEDULES\n"
+                          "from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES\n"
                           f"parse_cache_file(SHIPPED_SCHEDULES / 'cache.yaml', [], prove_sql={kind == 'deep'})\n",
                           tmp_path)
     assert ("sqlglot" in loaded) == (kind == "deep")

@@ -7,8 +7,14 @@ from pelbiot_jobs.metrics.host import host_metrics
 from pelbiot_jobs.metrics.mysql import MYSQL_METRICS, database_metrics
 from pelbiot_jobs.metrics.rates import Reading, counter_rates
 from pelbiot_jobs.metrics.redis_info import parse_info, reading_from_info, redis_metrics
-from pelbiot_jobs.metrics.requests import (MinuteAgg, Request, aggregate, normalize_path, parse_access_line,
-                                           parse_stream_fields)
+from pelbiot_jobs.metrics.requests import (
+    MinuteAgg,
+    Request,
+    aggregate,
+    normalize_path,
+    parse_access_line,
+    parse_stream_fields,
+)
 from pelbiot_jobs.metrics.rollup import hours_to_roll, p95, rollup_rows
 from pelbiot_jobs.metrics.view import sparkline
 

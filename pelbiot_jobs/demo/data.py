@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 from sqlalchemy import Engine, func, insert, select
 
-from .app_models import app_metadata
+from ..db.app_models import app_metadata
 
 #: Defaults of ``pelbiot-jobs demo-data``.
 DEFAULT_DEVICES = 200
@@ -214,7 +214,7 @@ def device_count(engine: Engine) -> int:
 def seed(engine: Engine, plan: DemoPlan, now: dt.datetime | None = None,
          progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Create the schema and fill an empty app DB; return rows written per table."""
-    from ..errors import InputError
+    from ..lib.errors import InputError
 
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     create_schema(engine)

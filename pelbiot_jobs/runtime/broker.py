@@ -127,12 +127,11 @@ class Consumer(_Consumer):
     """Celery's consumer, keeping what it rejects on the dead-letter list."""
 
     def _keep(self, message, reason: str) -> None:
-        from .celery_app import app
-        from . import redis_clients
+        from ..lib import redis_clients
 
         try:
             delivery = getattr(message, "delivery_info", None) or {}
-            dead_letter(redis_clients.coordination(app.pelbiot_settings), delivery.get("routing_key") or "?",
+            dead_letter(redis_clients.coordination(self.app.pelbiot_settings), delivery.get("routing_key") or "?",
                         getattr(message, "body", b""), reason)
         except Exception:
             log.exception("could not keep a rejected message")
@@ -157,4 +156,4 @@ class Consumer(_Consumer):
 def install() -> None:
     """Make ``redis://`` and ``rediss://`` URLs use this transport in this process."""
     for scheme in ("redis", "rediss"):
-        TRANSPORT_ALIASES[scheme] = "pelbiot_jobs.broker:Transport"
+        TRANSPORT_ALIASES[scheme] = "pelbiot_jobs.runtime.broker:Transport"

@@ -13,19 +13,18 @@ from pathlib import Path
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
+from ..config import Settings, load_settings
+from ..lib.paths import schedules_dir
 from . import broker
-from .config import Settings, load_settings
 from .heartbeats import REDBEAT_KEY_PREFIX
 from .liveness import Liveness
-from .metrics.hosts import HostRegistry
-from .paths import schedules_dir
-from .scheduling import BEAT_FILE, SHARED_QUEUES, Job, check_dir, parse_beat
+from .schedule import BEAT_FILE, SHARED_QUEUES, Job, check_dir, parse_beat
 
 #: Modules that define tasks, imported by ``load_tasks``.
 #: Each task imports its service when it runs, so the processes that only need the registry
 #: (beat, Flower) load neither SQLAlchemy nor the slices' dependencies.
 TASK_MODULES = tuple(f"pelbiot_jobs.{area}.tasks" for area in (
-    "db", "maintenance", "metrics", "cache", "health", "queries", "reports", "indexes"))
+    "tuning", "maintenance", "metrics", "cache", "health", "queries", "reports", "indexes"))
 #: Time limits of a task that does not set its own (seconds): soft first, then the hard kill.
 DEFAULT_SOFT_TIME_LIMIT = 240
 DEFAULT_TIME_LIMIT = 300
@@ -65,10 +64,9 @@ TASK_ROUTES = {
 }
 
 broker.install()
-app = Celery("pelbiot_jobs", task_cls="pelbiot_jobs.runs:PelbiotTask")
+app = Celery("pelbiot_jobs", task_cls="pelbiot_jobs.runtime.task:PelbiotTask")
 app.pelbiot_settings = None
 app.steps["consumer"].add(Liveness)
-app.steps["consumer"].add(HostRegistry)
 
 
 #: What the worker's main process loads before it forks its pool (``share_with_the_pool``): the
@@ -77,7 +75,7 @@ app.steps["consumer"].add(HostRegistry)
 #: per pool process. pandas and matplotlib are not here: the pool process that first builds a
 #: report loads them.
 POOL_SHARED = tuple(f"pelbiot_jobs.{area}.service" for area in (
-    "db", "maintenance", "metrics", "cache", "health", "queries", "indexes")) + (
+    "tuning", "maintenance", "metrics", "cache", "health", "queries", "indexes")) + (
     "pelbiot_jobs.metrics.host", "pelbiot_jobs.metrics.mysql", "pelbiot_jobs.metrics.redis_info",
     "pelbiot_jobs.metrics.rollup", "pelbiot_jobs.metrics.request_sources", "pelbiot_jobs.health.engine",
     "pelbiot_jobs.cache.warm", "pelbiot_jobs.queries.analyze", "pymysql")
@@ -100,8 +98,7 @@ def load_tasks() -> None:
     """Import every task module so the registry is complete (and every schedule file's checker)."""
     for module in TASK_MODULES:
         importlib.import_module(module)
-    importlib.import_module("pelbiot_jobs.indexes.spec")
-    importlib.import_module("pelbiot_jobs.runs")  # connects the recording signals
+    importlib.import_module("pelbiot_jobs.runtime.task")  # connects the recording signals
 
 
 def task_names() -> set[str]:
@@ -122,7 +119,7 @@ def check_schedules(settings: Settings, directory: Path | None = None, deep: boo
 
 def load_jobs(settings: Settings, deep: bool = True) -> list[Job]:
     """The jobs of beat.yaml; raise ScheduleError listing every problem of the folder."""
-    from .errors import ScheduleError
+    from ..lib.errors import ScheduleError
 
     problems = check_schedules(settings, deep=deep)
     if problems:
@@ -211,7 +208,7 @@ def celery_config(settings: Settings) -> dict:
         # A task whose worker lost the broker goes on and acks after the reconnect; if its message
         # is handed out again meanwhile, the copy waits for the run lease (runs.PelbiotTask).
         "worker_cancel_long_running_tasks_on_connection_loss": False,
-        "worker_consumer": "pelbiot_jobs.broker:Consumer",
+        "worker_consumer": "pelbiot_jobs.runtime.broker:Consumer",
         "task_soft_time_limit": DEFAULT_SOFT_TIME_LIMIT,
         "task_time_limit": DEFAULT_TIME_LIMIT,
         "task_track_started": True,
@@ -228,7 +225,7 @@ def celery_config(settings: Settings) -> dict:
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "beat_max_loop_interval": BEAT_MAX_LOOP_INTERVAL,
-        "beat_scheduler": "pelbiot_jobs.beat:RedBeatScheduler" if redis_broker else "pelbiot_jobs.beat:FileScheduler",
+        "beat_scheduler": "pelbiot_jobs.runtime.beat:RedBeatScheduler" if redis_broker else "pelbiot_jobs.runtime.beat:FileScheduler",
         "beat_schedule_filename": str(settings.var_dir / "beat-schedule"),
         "redbeat_redis_url": redbeat_url,
         "redbeat_key_prefix": REDBEAT_KEY_PREFIX,
@@ -272,9 +269,4 @@ def _drop_connections() -> None:
         pass
 
 
-def current_settings() -> Settings:
-    """The settings of the configured app, configuring from the environment if needed."""
-    if app.pelbiot_settings is None:
-        configure()
-    return app.pelbiot_settings
-
+app.pelbiot_configure = lambda: configure()  # what a task calls when the app was never configured

@@ -10,7 +10,7 @@ within the visibility timeout plus one restore sweep. The run lease (locks.py) c
 a copy that arrives while the first run lives waits, a copy of a finished run is dropped.
 
 The same thread writes this worker's heartbeat (``pelbiot-jobs workers``) and writes job-run
-rows spooled during an ops-DB outage (runs.flush_spool).
+rows spooled during an ops-DB outage (runtime/task.py: flush_spool).
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ class Liveness(bootsteps.StartStopStep):
                          daemon=True).start()
 
     def _run(self, consumer, stop: threading.Event) -> None:
-        from . import redis_clients
-        from .runs import flush_spool
+        from ..lib import redis_clients
+        from .task import flush_spool
 
         settings = consumer.app.pelbiot_settings
         client = redis_clients.coordination(settings)
@@ -119,7 +119,7 @@ class Liveness(bootsteps.StartStopStep):
         self.stop(consumer)
         if consumer.app.pelbiot_settings is None:
             return
-        from . import redis_clients
+        from ..lib import redis_clients
 
         try:
             redis_clients.coordination(consumer.app.pelbiot_settings).delete(WORKER_KEY + consumer.hostname)

@@ -117,7 +117,7 @@ MAX_TEXT = 1000
 
 def one_line(exc: BaseException, secrets: list[str] | tuple[str, ...] = ()) -> str:
     """``Type: message`` on one line, scrubbed of secrets, at most MAX_TEXT characters."""
-    from .config import scrub
+    from .redact import scrub
 
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     text = " ".join(text.split())

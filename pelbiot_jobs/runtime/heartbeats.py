@@ -1,5 +1,6 @@
 """What workers leave in the coordination Redis for everyone else to read, without Celery:
-their heartbeats (liveness.py writes them every 5 s) and the messages they moved aside as dead
+their heartbeats (liveness.py writes them every 5 s; they also say which hosts take host-local
+work) and the messages they moved aside as dead
 letters (broker.py); and beat's (RedBeat's) entries. ``status`` and ``workers`` read them in one
 round trip each.
 """
@@ -29,6 +30,22 @@ def workers(client) -> list[dict]:
             except ValueError:
                 continue
     return sorted(out, key=lambda w: w.get("node", ""))
+
+
+#: A host whose worker has not written a heartbeat for this long (s) is down: it gets no host sample.
+HOST_TIMEOUT = 45.0
+
+
+def live_hosts(client, now: float | None = None, timeout: float = HOST_TIMEOUT) -> list[str]:
+    """The hosts whose worker consumes its host queue (``host.<name>``) and wrote its heartbeat
+    within ``timeout``: where host-local work (metrics.sample_host) may be sent. One record per
+    worker says both that it is alive and where it takes work; there is no second registry."""
+    import time
+
+    now = time.time() if now is None else now
+    return sorted({w["host"] for w in workers(client)
+                   if isinstance(w.get("host"), str) and f"host.{w['host']}" in (w.get("queues") or [])
+                   and now - float(w.get("heartbeat") or 0) <= timeout})
 
 
 def dead_letters(client, limit: int = 20) -> tuple[int, list[dict]]:

@@ -8,10 +8,10 @@ import json
 
 from sqlalchemy import func, select
 
-from .clock import utcnow
-from .db import checkpoints
-from .db.engine import engine_for
-from .db.ops_models import cache_warm_runs, health_scores, incidents, job_runs, metric_samples, query_digests
+from ..db import checkpoints
+from ..db.engine import engine_for
+from ..db.ops_models import cache_warm_runs, health_scores, incidents, job_runs, metric_samples, query_digests
+from ..lib.clock import utcnow
 
 #: A sample older than this is not "the latest value" any more (the host or source is gone).
 FRESH = dt.timedelta(minutes=5)

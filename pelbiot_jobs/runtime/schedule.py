@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .specfile import FILE_CHECKERS, LineMap, checker, load_yaml, parse_duration
+from ..lib.specfile import FILE_CHECKERS, LineMap, checker, load_yaml, parse_duration
 
 #: The schedule file that drives beat.
 BEAT_FILE = "beat.yaml"
@@ -186,7 +186,7 @@ def parse_beat(path: Path, known_tasks: Callable[[str], bool] | set[str],
             elif size > MAX_KWARGS_BYTES:
                 problems.append(f"{at('kwargs')}: kwargs are {size:,} bytes as JSON; at most {MAX_KWARGS_BYTES:,}")
             elif task_params is not None and isinstance(task, str) and task in task_params:
-                from .errors import InputError
+                from ..lib.errors import InputError
                 from .params import check_params
 
                 try:
@@ -249,7 +249,7 @@ def check_dir(directory: Path, known_tasks: Callable[[str], bool] | set[str],
 def scheduled_jobs(settings) -> tuple[list[Job], list[str]]:
     """beat.yaml's jobs and its problems, read without the task registry: which tasks exist is
     for the worker, beat and ``schedules check`` to say (``status`` only reads the schedule)."""
-    from .paths import schedules_dir
+    from ..lib.paths import schedules_dir
 
     problems: list[str] = []
     jobs = parse_beat(schedules_dir(settings) / BEAT_FILE, lambda _name: True, problems)

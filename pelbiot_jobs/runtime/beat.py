@@ -12,10 +12,10 @@ import logging
 
 import redis
 from celery.beat import PersistentScheduler
-from redis.exceptions import LockError
 from redbeat import RedBeatScheduler as _RedBeatScheduler
+from redis.exceptions import LockError
 
-from .runs import publishing
+from .task import publishing
 
 log = logging.getLogger(__name__)
 

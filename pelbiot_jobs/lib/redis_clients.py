@@ -7,6 +7,7 @@ PELBIOT_LOCK_REDIS_URL); the cache Redis is the one the PELBIOT API reads.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 _clients: dict[tuple[int, str, str], Any] = {}
@@ -37,3 +38,19 @@ def coordination(settings):
 def cache(settings, url: str | None = None):
     """The cache Redis the API reads (or another Redis of the same kind, e.g. the request stream's)."""
     return client(url or settings.cache_redis_url, "cache")
+
+
+def answers(socket_path: Path) -> bool:
+    """Tell whether a Redis server answers PING on ``socket_path`` (one round trip, no client library)."""
+    import socket
+
+    if not socket_path.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(str(socket_path))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False

@@ -88,7 +88,7 @@ def analyze_stale(engine: Engine, now: dt.datetime) -> list[str]:
             "WHERE t.TABLE_SCHEMA = DATABASE() AND t.ENGINE = 'InnoDB' AND t.TABLE_TYPE = 'BASE TABLE' "
             "AND (s.last_update IS NULL OR s.last_update < :cutoff) ORDER BY t.TABLE_NAME"),
             {"cutoff": now - dt.timedelta(days=STALE_DAYS)})]
-        from .identifiers import quote
+        from ..db.identifiers import quote
 
         for table in stale:
             conn.exec_driver_sql(f"ANALYZE TABLE {quote(table)}").fetchall()

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..lib.errors import InputError
 
 #: The longest period a retention parameter may name (days): ten years.
 MAX_DAYS = 3650

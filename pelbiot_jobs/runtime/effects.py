@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from .db.engine import engine_for
-from .db.ops_models import effects
-from .clock import utcnow
+from ..db.engine import engine_for
+from ..db.ops_models import effects
+from ..lib.clock import utcnow
 
 NEW, DONE, INTERRUPTED = "new", "done", "interrupted"
 

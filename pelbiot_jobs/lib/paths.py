@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SHIPPED_SCHEDULES = Path(__file__).parent / "schedules"
+SHIPPED_SCHEDULES = Path(__file__).resolve().parents[1] / "schedules"
 
 
 def schedules_dir(settings) -> Path:

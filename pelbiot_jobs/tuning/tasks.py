@@ -1,8 +1,8 @@
-"""db.table_stats and db.optimize: thin shells over db/service.py."""
+"""db.table_stats and db.optimize: thin shells over tuning/service.py (the task names stay as beat.yaml has them)."""
 
 from __future__ import annotations
 
-from ..celery_app import app
+from ..runtime.app import app
 
 
 @app.task(name="db.table_stats", bind=True, exclusive=True, soft_time_limit=240, time_limit=300)

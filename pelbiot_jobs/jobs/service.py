@@ -13,9 +13,9 @@ from typing import Iterable
 
 from sqlalchemy import Engine, and_, func, or_, select
 
-from .clock import utcnow
-from .db.ops_models import FINAL_STATES, job_runs
-from .scheduling import Job, scheduled_jobs
+from ..db.ops_models import FINAL_STATES, job_runs
+from ..lib.clock import utcnow
+from ..runtime.schedule import Job, scheduled_jobs
 
 #: How often ``wait_for_runs`` looks at the ops DB (s).
 POLL_SECONDS = 0.25
@@ -127,7 +127,7 @@ def beat_last_run(client, jobs: Iterable[Job]) -> dict[str, dt.datetime]:
 
     (Not its schedule's scores: RedBeat scores an entry by when to wake up for it, which may be
     earlier than when it is due; the next due time is computed from this and the schedule.)"""
-    from .heartbeats import REDBEAT_KEY_PREFIX
+    from ..runtime.heartbeats import REDBEAT_KEY_PREFIX
 
     jobs = list(jobs)
     with client.pipeline(transaction=False) as pipe:
@@ -151,10 +151,10 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
     Workers come from their heartbeats (one Redis read) unless ``ping`` asks them through the
     broker (waits a second). ``offline`` reads the ops DB only.
     """
-    from . import redis_clients
-    from .errors import ConfigError, auth_failure
-    from .heartbeats import dead_letters, workers as heartbeats
-    from .errors import one_line
+    from ..lib import redis_clients
+    from ..lib.errors import ConfigError, auth_failure, one_line
+    from ..runtime.heartbeats import dead_letters
+    from ..runtime.heartbeats import workers as heartbeats
 
     jobs, problems = scheduled_jobs(settings)
     beat_last, workers, dead, broker_error = {}, [], None, None
@@ -169,7 +169,7 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
             if settings.broker_is_redis and not ping:
                 workers = sorted(w.get("node", "?") for w in heartbeats(client))
             else:
-                from .celery_app import configure
+                from ..runtime.app import configure
 
                 app = configure(settings)
                 workers = sorted(name for reply in app.control.ping(timeout=1.0) for name in reply)
@@ -178,7 +178,7 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
                 raise ConfigError(f"the broker refused the configured account (PELBIOT_BROKER_URL): "
                                   f"{one_line(exc, settings.secrets())}") from None
             broker_error = f"the broker does not answer: {one_line(exc, settings.secrets())}"
-    from .db.engine import engine_for
+    from ..db.engine import engine_for
 
     rows = job_status(engine_for(settings.ops_db_url), jobs, now or utcnow(), beat_last)
     return {"jobs": rows, "workers": workers, "dead_letters": dead, "broker_error": broker_error,
@@ -187,9 +187,9 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
 
 def live_workers(settings, now: float | None = None) -> list[dict]:
     """The workers alive now, from their heartbeats, with what each is running and for how long."""
-    from . import redis_clients
-    from .errors import InputError
-    from .heartbeats import workers
+    from ..lib import redis_clients
+    from ..lib.errors import InputError
+    from ..runtime.heartbeats import workers
 
     if not settings.broker_is_redis:
         raise InputError("`workers` reads the heartbeats workers write in the broker's Redis; with another broker, "
@@ -207,6 +207,6 @@ def live_workers(settings, now: float | None = None) -> list[dict]:
 
 
 def _embedded_answers(settings) -> bool:
-    from .embedded import answers
+    from ..lib.redis_clients import answers
 
     return answers(settings.embedded_socket)
