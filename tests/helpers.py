@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 import json
 import shutil
 import subprocess
@@ -106,70 +107,98 @@ def render_in_chromium(url: str, profile: Path, screenshot: Path | None = None, 
     return done.stdout
 
 
-def click_in_chromium(url: str, selector: str, profile, timeout: float = 60) -> str:
-    """Open ``url`` in headless Chromium, click the first element matching ``selector`` as a user
-    would (Chrome DevTools Protocol), wait for the page it leads to, and return that page's URL."""
-    import asyncio
-    import itertools
-    import socket as sockets
-    import urllib.request
+class DevTools:
+    """Headless Chromium driven through the Chrome DevTools Protocol, as a user's browser: one
+    page, JSON commands over its websocket (``send``), JavaScript evaluated in it (``evaluate``)."""
 
-    from tornado.websocket import websocket_connect
+    def __init__(self, profile, url: str = "about:blank", flags: tuple[str, ...] = ()):
+        import socket as sockets
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)", pytrace=False)
-    with sockets.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                                f"--user-data-dir={profile}", f"--remote-debugging-port={port}", url],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ids = itertools.count(1)
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        if chromium is None:
+            pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)",
+                        pytrace=False)
+        with sockets.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = url
+        self.browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                         "--disable-background-networking", "--disable-component-update",
+                                         "--disable-sync", *flags, f"--user-data-dir={profile}",
+                                         f"--remote-debugging-port={self.port}", url],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ids = itertools.count(1)
+        self.ws = None
 
-    async def send(ws, method, **params):
-        n = next(ids)
-        await ws.write_message(json.dumps({"id": n, "method": method, "params": params}))
-        while True:
-            reply = json.loads(await ws.read_message())
-            if reply.get("id") == n:
-                return reply.get("result", {})
+    async def connect(self, deadline: float):
+        """The page's websocket, once Chromium lists the page (with the URL it was opened on loaded)."""
+        import asyncio
+        import urllib.request
 
-    async def drive():
-        deadline = time.monotonic() + timeout
+        from tornado.websocket import websocket_connect
+
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as resp:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=2) as resp:
                     pages = [t for t in json.load(resp) if t["type"] == "page"]
-                if pages and pages[0]["url"].startswith("http"):
+                if pages and (self.url == "about:blank" or pages[0]["url"].startswith("http")):
                     break
             except OSError:
                 pass
             assert time.monotonic() < deadline, "Chromium did not open the page"
             await asyncio.sleep(0.2)
-        ws = await websocket_connect(pages[0]["webSocketDebuggerUrl"], max_message_size=64 << 20)
+        self.ws = await websocket_connect(pages[0]["webSocketDebuggerUrl"], max_message_size=64 << 20)
+
+    async def send(self, method, **params):
+        n = next(self.ids)
+        await self.ws.write_message(json.dumps({"id": n, "method": method, "params": params}))
+        while True:
+            reply = json.loads(await self.ws.read_message())
+            if reply.get("id") == n:
+                return reply.get("result", {})
+
+    async def evaluate(self, expression):
+        return (await self.send("Runtime.evaluate", expression=expression, returnByValue=True))["result"].get("value")
+
+    def run(self, drive):
+        """Run the coroutine function ``drive(self)``; the browser is stopped after, whatever happens."""
+        import asyncio
+
+        async def main():
+            try:
+                return await drive(self)
+            finally:
+                if self.ws is not None:
+                    self.ws.close()
+        try:
+            return asyncio.run(main())
+        finally:
+            self.browser.terminate()
+            self.browser.wait(30)
+
+
+def click_in_chromium(url: str, selector: str, profile, timeout: float = 60) -> str:
+    """Open ``url`` in headless Chromium, click the first element matching ``selector`` as a user
+    would (Chrome DevTools Protocol), wait for the page it leads to, and return that page's URL."""
+    import asyncio
+
+    async def drive(page):
+        deadline = time.monotonic() + timeout
+        await page.connect(deadline)
         ready = "document.readyState === 'complete' && !!document.querySelector(%s)" % json.dumps(selector)
-        while not (await send(ws, "Runtime.evaluate", expression=ready))["result"].get("value"):
+        while not await page.evaluate(ready):
             assert time.monotonic() < deadline, f"no {selector} on {url}"
             await asyncio.sleep(0.2)
-        before = (await send(ws, "Runtime.evaluate", expression="performance.timeOrigin"))["result"]["value"]
-        await send(ws, "Runtime.evaluate", expression="document.querySelector(%s).click()" % json.dumps(selector))
+        before = await page.evaluate("performance.timeOrigin")
+        await page.evaluate("document.querySelector(%s).click()" % json.dumps(selector))
         while True:  # a new document: the form was submitted and its answer loaded
-            now = await send(ws, "Runtime.evaluate", expression="[performance.timeOrigin, document.readyState, "
-                                                               "location.href]", returnByValue=True)
-            origin, state, href = now["result"]["value"]
+            origin, state, href = await page.evaluate("[performance.timeOrigin, document.readyState, location.href]")
             if origin != before and state == "complete":
-                ws.close()
                 return href
             assert time.monotonic() < deadline, "the click led nowhere"
             await asyncio.sleep(0.2)
 
-    try:
-        return asyncio.run(drive())
-    finally:
-        browser.terminate()
-        browser.wait(30)
+    return DevTools(profile, url).run(drive)
 
 
 def wait_for_port(port: int, proc, log_path, timeout: float = 60) -> None:
@@ -194,83 +223,40 @@ def crawl_in_chromium(start: str, profile: Path, headers: dict[str, str], limit:
     URL to the PNG to save of it."""
     import asyncio
     import base64
-    import itertools
-    import socket as sockets
-    import urllib.request
     from urllib.parse import urldefrag, urlsplit
 
-    from tornado.websocket import websocket_connect
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)", pytrace=False)
-    with sockets.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    browser = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                                "--window-size=1280,1600", f"--user-data-dir={profile}",
-                                f"--remote-debugging-port={port}", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ids = itertools.count(1)
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(start))
 
-    async def send(ws, method, **params):
-        n = next(ids)
-        await ws.write_message(json.dumps({"id": n, "method": method, "params": params}))
-        while True:
-            reply = json.loads(await ws.read_message())
-            if reply.get("id") == n:
-                return reply.get("result", {})
-
-    async def evaluate(ws, expression):
-        return (await send(ws, "Runtime.evaluate", expression=expression, returnByValue=True))["result"].get("value")
-
-    async def drive():
+    async def drive(page):
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as resp:
-                    pages = [t for t in json.load(resp) if t["type"] == "page"]
-                if pages:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "Chromium did not start"
-            await asyncio.sleep(0.2)
-        ws = await websocket_connect(pages[0]["webSocketDebuggerUrl"], max_message_size=64 << 20)
-        await send(ws, "Network.enable")
-        await send(ws, "Network.setExtraHTTPHeaders", headers=headers)
+        await page.connect(deadline)
+        await page.send("Network.enable")
+        await page.send("Network.setExtraHTTPHeaders", headers=headers)
         seen: dict[str, dict] = {}
         queue = [start]
         while queue and len(seen) < limit:
             url = queue.pop(0)
             if url in seen:
                 continue
-            before = await evaluate(ws, "performance.timeOrigin")
-            await send(ws, "Page.navigate", url=url)
+            before = await page.evaluate("performance.timeOrigin")
+            await page.send("Page.navigate", url=url)
             while True:
-                state = await evaluate(ws, "[performance.timeOrigin, document.readyState]")
+                state = await page.evaluate("[performance.timeOrigin, document.readyState]")
                 if state and state[0] != before and state[1] == "complete":
                     break
                 assert time.monotonic() < deadline, f"{url} did not load"
                 await asyncio.sleep(0.05)
-            page = await evaluate(ws, "({status: performance.getEntriesByType('navigation')[0].responseStatus, "
-                                      "text: document.body ? document.body.innerText : '', "
-                                      "links: Array.from(document.querySelectorAll('a[href]'), a => a.href)})")
-            seen[url] = page
+            found = await page.evaluate("({status: performance.getEntriesByType('navigation')[0].responseStatus, "
+                                        "text: document.body ? document.body.innerText : '', "
+                                        "links: Array.from(document.querySelectorAll('a[href]'), a => a.href)})")
+            seen[url] = found
             if screenshots and url in screenshots:
-                shot = await send(ws, "Page.captureScreenshot", format="png", captureBeyondViewport=True)
+                shot = await page.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
                 screenshots[url].write_bytes(base64.b64decode(shot["data"]))
-            for link in page["links"]:
+            for link in found["links"]:
                 link = urldefrag(link)[0]
                 if link.startswith(origin + "/") and link not in seen and link not in queue and not skip(link):
                     queue.append(link)
-        ws.close()
         return seen
 
-    try:
-        return asyncio.run(drive())
-    finally:
-        browser.terminate()
-        browser.wait(30)
+    return DevTools(profile, flags=("--window-size=1280,1600",)).run(drive)

@@ -244,11 +244,11 @@ def _queue_notification(conn, changes: list[Change], notify: dict, now: dt.datet
 
 def _unresolved(conn, incident_id: int) -> None:
     """Raise InputError unless incident ``incident_id`` exists and is not resolved."""
-    from ..lib.errors import InputError
+    from ..lib.errors import InputError, NotFound
 
     row = conn.execute(select(incidents.c.status).where(incidents.c.id == incident_id)).first()
     if row is None:
-        raise InputError(f"no incident #{incident_id}")
+        raise NotFound(f"no incident #{incident_id}")
     if row.status == "resolved":
         raise InputError(f"incident #{incident_id} is already resolved")
 

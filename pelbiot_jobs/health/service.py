@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from ..db.engine import engine_for
 from ..db.ops_models import health_scores, incident_events, incidents, notification_attempts, notifications, silences
 from ..lib.clock import utcnow
-from ..lib.errors import InputError, ScheduleError, TransientError
+from ..lib.errors import InputError, NotFound, ScheduleError, TransientError
 from ..lib.paths import schedules_dir
 from ..runtime import effects
 from .spec import ALERTS_FILE, HEALTH_FILE, parse_alerts, parse_health
@@ -237,7 +237,7 @@ def incident(settings, incident_id: int) -> dict:
     with engine_for(settings.ops_db_url).connect() as conn:
         row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
         if row is None:
-            raise InputError(f"no incident #{incident_id}")
+            raise NotFound(f"no incident #{incident_id}")
         events = conn.execute(select(incident_events).where(e.incident_id == incident_id)
                               .order_by(e.at, e.id)).mappings().all()
     return {**dict(row), "events": [dict(ev) for ev in events]}
@@ -290,7 +290,7 @@ def expire_silence(settings, silence_id: int, who: str, now: dt.datetime | None 
     with engine_for(settings.ops_db_url).begin() as conn:
         row = conn.execute(select(silences).where(s.id == silence_id)).mappings().first()
         if row is None:
-            raise InputError(f"no silence #{silence_id}")
+            raise NotFound(f"no silence #{silence_id}")
         if row["until"] <= now:
             raise InputError(f"silence #{silence_id} already ended at {row['until']:%Y-%m-%d %H:%M:%S} UTC")
         note = f"expired by {who} at {now:%Y-%m-%d %H:%M:%S}"

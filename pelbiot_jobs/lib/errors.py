@@ -20,6 +20,10 @@ class InputError(PelbiotError):
     """A file, argument or spec given by the user is invalid (exit code 2)."""
 
 
+class NotFound(InputError):
+    """What was asked for by its id or name is not there (exit code 2; the web view's 404)."""
+
+
 class ScheduleError(InputError):
     """One or more schedule files are invalid; ``problems`` holds ``FILE:LINE: message`` lines."""
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from ..lib.clock import utcnow
-from ..lib.errors import InputError
+from ..lib.errors import InputError, NotFound
 
 #: A slow-log line longer than this is not a slow log (a query this long would not be logged whole).
 MAX_SLOWLOG_LINE = 32 << 20
@@ -213,7 +213,7 @@ def resolve_query_id(settings, prefix: str) -> str:
     with engine_for(settings.ops_db_url).connect() as conn:
         found = conn.execute(select(q.query_id).where(q.query_id.like(wanted + "%")).distinct().limit(5)).scalars().all()
     if not found:
-        raise InputError(f"no stored digest of a query whose ID starts with {wanted} (`pelbiot-jobs queries` lists them)")
+        raise NotFound(f"no stored digest of a query whose ID starts with {wanted} (`pelbiot-jobs queries` lists them)")
     if len(found) > 1:
         raise InputError(f"{wanted} starts several query IDs ({', '.join(found)}): give more of it")
     return found[0]
@@ -233,7 +233,7 @@ def digest_history(settings, query_id: str) -> dict:
         rows = [dict(r) for r in conn.execute(select(query_digests).where(q.query_id == query_id)
                                               .order_by(q.window_start.desc()).limit(500)).mappings()]
     if not rows:
-        raise InputError(f"no stored digest of query {query_id!r}")
+        raise NotFound(f"no stored digest of query {query_id!r}")
     latest = rows[0]
     explained = next((r for r in rows if r["explain"]), None)
     from ..db.ops_models import index_changes

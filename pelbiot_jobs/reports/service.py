@@ -8,7 +8,7 @@ import datetime as dt
 
 from ..db.engine import engine_for
 from ..lib.clock import utcnow
-from ..lib.errors import InputError, ScheduleError, one_line
+from ..lib.errors import InputError, NotFound, ScheduleError, one_line
 from . import KINDS
 
 
@@ -140,7 +140,7 @@ def report_file(settings, report_id: int, name: str):
     with engine_for(settings.ops_db_url).connect() as conn:
         row = conn.execute(select(reports.c.path, reports.c.files).where(reports.c.id == report_id)).first()
     if row is None:
-        raise InputError(f"no report #{report_id}")
+        raise NotFound(f"no report #{report_id}")
     if name not in {f["name"] for f in json.loads(row.files or "[]")}:
         raise InputError(f"report #{report_id} has no file {name!r}")
     folder = Path(row.path).resolve()

@@ -63,7 +63,6 @@ TASK_ROUTES = {
     "*": "sampling",
 }
 
-broker.install()
 app = Celery("pelbiot_jobs", task_cls="pelbiot_jobs.runtime.task:PelbiotTask")
 app.pelbiot_settings = None
 app.steps["consumer"].add(Liveness)
@@ -239,6 +238,7 @@ def configure(settings: Settings | None = None, *, with_schedule: bool = False, 
     """Point ``app`` at the configured services; with ``with_schedule``, load beat.yaml too
     (refusing a folder with problems; ``deep``: see ``check_schedules``)."""
     settings = settings or load_settings()
+    broker.install()  # redis:// URLs use pelbiot-jobs' transport (the bad-message filter, the QoS) from here on
     load_tasks()
     previous = app.pelbiot_settings
     app.conf.update(celery_config(settings))

@@ -7,16 +7,18 @@ round trip each.
 
 from __future__ import annotations
 
+from . import keys
+
 import json
 
 #: A live worker's record: pelbiot:worker:<node name>, refreshed every 5 s, gone after the TTL.
-WORKER_KEY = "pelbiot:worker:"
+WORKER_KEY = keys.WORKER
 HEARTBEAT_TTL = 60
 #: The dead-letter list, newest first, at most MAX_DEAD_LETTERS long.
-DEAD_LETTERS = "pelbiot:deadletter"
+DEAD_LETTERS = keys.DEAD_LETTERS
 MAX_DEAD_LETTERS = 1000
 #: RedBeat's entries (one hash per job, with when it last sent it) and its lock.
-REDBEAT_KEY_PREFIX = "pelbiot:redbeat:"
+REDBEAT_KEY_PREFIX = keys.REDBEAT
 
 
 def workers(client) -> list[dict]:

@@ -14,13 +14,15 @@ Two kinds live in the coordination Redis (the broker's, which must not evict key
 
 from __future__ import annotations
 
+from . import keys
+
 import logging
 import threading
 
 import redis
 
-KEY_PREFIX = "pelbiot:lock:"
-RUN_PREFIX = "pelbiot:run:"
+KEY_PREFIX = keys.LOCK
+RUN_PREFIX = keys.RUN
 #: Seconds a lease outlives its holder's last renewal.
 LEASE_TTL = 30
 #: Seconds between renewals: three chances before the lease lapses.

@@ -39,7 +39,7 @@ from ..lib.clock import utcnow
 from ..lib.errors import MAX_TEXT, is_transient, one_line
 from ..lib.outcome import is_skipped, skipped
 from ..lib.redact import scrub
-from . import locks
+from . import keys, locks
 from .params import check_params
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ BACKOFF_MAX_SECONDS = 300.0
 H_TRIGGER, H_JOB, H_SCHEDULED = "pelbiot_trigger", "pelbiot_job", "pelbiot_scheduled_at"
 H_SENT, H_EXPIRES = "pelbiot_sent_at", "pelbiot_expires_s"
 #: Keys of a task id's history: it started once (so it never "expires"), and how it ended.
-STARTED_PREFIX, DONE_PREFIX = "pelbiot:started:", "pelbiot:done:"
+STARTED_PREFIX, DONE_PREFIX = keys.STARTED, keys.DONE
 #: How long a task id's history is kept: longer than any message may wait for a retry or redelivery.
 HISTORY_TTL = 3 * 24 * 3600
 
@@ -153,59 +153,88 @@ class PelbiotTask(Task):
         return self.app.pelbiot_settings
 
     def __call__(self, *args, **kwargs):
+        """A run through its guard, one step at a time (as dramatiq's middleware): its parameters,
+        the done check, the expiry, the run lease, then the run itself under the exclusive lock,
+        its leases kept alive, a transient failure retried."""
         # Whoever sent the message (beat, CLI, Flower, another client): a bad parameter fails
         # here, once, with one line, before any lock is taken or anything is touched.
         kwargs = check_params(self.name, self.params, args, kwargs)
         request = self.request
         if request.called_directly or request.is_eager:
             return super().__call__(**kwargs)
-        settings = self.app.pelbiot_settings
-        client = redis_clients.coordination(settings)
-        task_id = request.id
-        token = locks.run_token(_HOST)
-        done = client.get(DONE_PREFIX + task_id)
-        if done is not None:
-            # A copy of a message whose run already ended (its ack was lost): nothing to do, nothing
-            # to record; the first run's row stands.
-            _forget(task_id, request)
-            log.warning("task %s[%s] already ended; a redelivered copy is dropped", self.name, task_id)
+        run = _Run(self.app.pelbiot_settings, request, kwargs)
+        self._drop_if_ended(run)
+        expired = self._skip_if_expired(run)
+        if expired is not None:
+            return expired
+        self._take_run_lease(run)
+        return self._run_leased(run)
+
+    def _drop_if_ended(self, run: _Run) -> None:
+        """A copy of a message whose run already ended (its ack was lost): nothing to do, nothing
+        to record; the first run's row stands."""
+        if run.client.get(DONE_PREFIX + run.task_id) is not None:
+            _forget(run.task_id, run.request)
+            log.warning("task %s[%s] already ended; a redelivered copy is dropped", self.name, run.task_id)
             raise Ignore()
-        expired = _expired(request)
-        if expired and not client.exists(STARTED_PREFIX + task_id):
-            client.set(DONE_PREFIX + task_id, "SKIPPED", ex=HISTORY_TTL)
+
+    def _skip_if_expired(self, run: _Run) -> dict | None:
+        """A message past its expiry that never started: a backlog is dropped, not replayed."""
+        expired = _expired(run.request)
+        if expired and not run.client.exists(STARTED_PREFIX + run.task_id):
+            run.client.set(DONE_PREFIX + run.task_id, "SKIPPED", ex=HISTORY_TTL)
             return skipped(f"expired: not started within {expired} (a backlog is dropped, not replayed)")
-        taken, holder = locks.acquire(client, task_id, token, prefix=locks.RUN_PREFIX)
+        return None
+
+    def _take_run_lease(self, run: _Run) -> None:
+        """The run lease: one live run per message. A holder that died on this host is taken over;
+        one alive elsewhere sends this copy back for when its lease may have lapsed (then the copy
+        finds it ended, or runs it because its holder died), as the same attempt, so the job-run
+        row stays one row."""
+        taken, holder = locks.acquire(run.client, run.task_id, run.token, prefix=locks.RUN_PREFIX)
         if not taken and locks.dead_on_this_host(holder, _HOST):
-            taken = locks.take_over(client, task_id, token, holder, prefix=locks.RUN_PREFIX)
-        if not taken:
-            # The first run of this message is alive elsewhere: come back when its lease may have
-            # lapsed; then the copy either finds it ended (dropped) or runs it (its holder died).
-            # Sent again as the same attempt, so the job-run row stays one row.
-            _forget(task_id, request)
-            log.warning("task %s[%s] is running (%s); this copy comes back in %ss", self.name, task_id, holder,
-                        locks.LEASE_TTL)
-            queue = (request.delivery_info or {}).get("routing_key")
-            self.apply_async(args=(), kwargs=kwargs, countdown=locks.LEASE_TTL,
-                             **{**request.as_execution_options(), "retries": request.retries or 0},
-                             **({"queue": queue} if queue else {}))
-            raise Ignore()
-        leases = [(locks.RUN_PREFIX, task_id, token)]
+            taken = locks.take_over(run.client, run.task_id, run.token, holder, prefix=locks.RUN_PREFIX)
+        if taken:
+            run.leases.append((locks.RUN_PREFIX, run.task_id, run.token))
+            return
+        request = run.request
+        _forget(run.task_id, request)
+        log.warning("task %s[%s] is running (%s); this copy comes back in %ss", self.name, run.task_id, holder,
+                    locks.LEASE_TTL)
+        queue = (request.delivery_info or {}).get("routing_key")
+        self.apply_async(args=(), kwargs=run.kwargs, countdown=locks.LEASE_TTL,
+                         **{**request.as_execution_options(), "retries": request.retries or 0},
+                         **({"queue": queue} if queue else {}))
+        raise Ignore()
+
+    def _take_exclusive_lock(self, run: _Run) -> dict | None:
+        """An exclusive task's lock; skipped while another run holds it. Its token is the task id:
+        a run of the same message after its first run died (its run lease lapsed) takes over the
+        dead run's lock at once."""
+        if not self.exclusive:
+            return None
+        lock_name = exclusive_name(self.name, self.exclusive_by, run.kwargs)
+        held, other = locks.acquire(run.client, lock_name, run.task_id)
+        if not held:
+            return skipped(f"another {self.name} run is in progress (task {other})")
+        run.leases.append((locks.KEY_PREFIX, lock_name, run.task_id))
+        return None
+
+    def _run_leased(self, run: _Run):
+        """Record the start, take the exclusive lock, run with every lease kept alive; a transient
+        failure is retried with backoff; the end is recorded and the leases given back whatever
+        happens (``final``: the run will not come back)."""
         final = False
         try:
-            client.set(STARTED_PREFIX + task_id, token, ex=HISTORY_TTL)
-            _record_start(self, task_id, request)
-            if self.exclusive:
-                # The lock's token is the task id: a run of the same message after its first run
-                # died (its run lease lapsed) takes over the dead run's lock at once.
-                lock_name = exclusive_name(self.name, self.exclusive_by, kwargs)
-                held, other = locks.acquire(client, lock_name, task_id)
-                if not held:
-                    final = True
-                    return skipped(f"another {self.name} run is in progress (task {other})")
-                leases.append((locks.KEY_PREFIX, lock_name, task_id))
-            keeper = locks.Keeper(client, leases).start()
+            run.client.set(STARTED_PREFIX + run.task_id, run.token, ex=HISTORY_TTL)
+            _record_start(self, run.task_id, run.request)
+            busy = self._take_exclusive_lock(run)
+            if busy is not None:
+                final = True
+                return busy
+            keeper = locks.Keeper(run.client, run.leases).start()
             try:
-                result = super().__call__(**kwargs)
+                result = super().__call__(**run.kwargs)
             finally:
                 keeper.stop()
             final = True
@@ -214,12 +243,26 @@ class PelbiotTask(Task):
             raise
         except Exception as exc:
             if is_transient(exc):
-                countdown = compute_backoff(request.retries or 0, base=self.backoff_base, maximum=self.backoff_max)
+                countdown = compute_backoff(run.request.retries or 0, base=self.backoff_base,
+                                            maximum=self.backoff_max)
                 raise self.retry(exc=exc, countdown=countdown)
             final = True
             raise
         finally:
-            _end_run(client, settings, task_id, leases, final)
+            _end_run(run.client, run.settings, run.task_id, run.leases, final)
+
+
+class _Run:
+    """One run as its guard sees it: the message, its parameters, this run's token and leases."""
+
+    __slots__ = ("settings", "request", "kwargs", "client", "task_id", "token", "leases")
+
+    def __init__(self, settings, request, kwargs: dict):
+        self.settings, self.request, self.kwargs = settings, request, kwargs
+        self.client = redis_clients.coordination(settings)
+        self.task_id = request.id
+        self.token = locks.run_token(_HOST)
+        self.leases: list[tuple[str, str, str]] = []
 
 
 def exclusive_name(task: str, by: tuple[str, ...], kwargs: dict) -> str:

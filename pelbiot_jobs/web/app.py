@@ -22,7 +22,7 @@ import tornado.web
 from markupsafe import Markup
 
 from ..lib.clock import utcnow
-from ..lib.errors import InputError, ScheduleError
+from ..lib.errors import InputError, NotFound, ScheduleError
 from ..lib.templates import environment
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Page(tornado.web.RequestHandler):
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None))[1]
         if isinstance(exc, (InputError, ScheduleError)):
-            status_code = 400 if not str(exc).startswith("no ") else 404
+            status_code = 404 if isinstance(exc, NotFound) else 400
             self.set_status(status_code)
             text = "\n".join(exc.problems) if isinstance(exc, ScheduleError) else str(exc)
         elif isinstance(exc, tornado.web.HTTPError):

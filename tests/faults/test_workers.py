@@ -8,6 +8,7 @@ import time
 import uuid
 
 import psutil
+import pytest
 
 from .conftest import VISIBILITY, record
 
@@ -176,3 +177,26 @@ def test_an_effect_done_before_the_worker_died_is_not_done_again(stack):
         row = conn.execute(select(effects).where(effects.c.effect_key == f"fault-effect:{task_id}")).mappings().one()
     assert row["state"] == "done" and row["attempts"] == 1
     record("kill -9 of a pool child after its task's effect (e-mail) was done", 2, 0, 0, recovered)
+
+
+@pytest.mark.timeout(420)
+def test_a_task_of_150_s_on_a_live_worker_is_never_handed_to_a_second_worker(stack):
+    """The visibility timeout is 20 s; the task runs 150 s on a live worker while a second, idle
+    worker consumes the same queue. The live worker refreshes the message it holds (liveness.py),
+    so the restore sweep never hands it out again: one start, one end, one job-run row."""
+    busy = stack.worker("w1", concurrency=1)
+    idle = stack.worker("w2", concurrency=1)
+    key = _key()
+    started_at = time.monotonic()
+    task_id = stack.send("faults.work", key=key, seconds=150)
+    stack.wait(lambda: stack.events(key, "start"), 30, "the task to start", busy)
+    stack.wait(lambda: stack.events(key, "end"), 150 + 60, "the long task to end", busy)
+    took = time.monotonic() - started_at
+    time.sleep(VISIBILITY / 2)  # a copy handed out late would start here
+    starts, ends = stack.events(key, "start"), stack.events(key, "end")
+    assert len(starts) == 1 and len(ends) == 1, stack.log_rows(key)
+    assert stack.wait(lambda: _final(stack, task_id) == "SUCCESS", 30, "SUCCESS recorded")
+    assert len(stack.runs(task_id)) == 1, stack.runs(task_id)
+    assert busy.poll() is None and idle.poll() is None
+    record(f"a 150 s task, visibility timeout {VISIBILITY} s, a second worker idle", len(starts), 0,
+           len(ends) - 1, took)

@@ -10,8 +10,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_dependency_is_pinned_in_the_lock_within_its_range():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    pins = dict(line.split("==") for line in (ROOT / "requirements.lock").read_text().splitlines()
-                if line and not line.startswith("#"))
+    pins = {name.replace("_", "-"): version for name, version in (
+        line.split("==") for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line and not line.startswith("#"))}
     for dep in deps:
         req = Requirement(dep)
         name = req.name.lower().replace("_", "-")

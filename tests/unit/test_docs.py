@@ -138,3 +138,13 @@ def test_every_picture_of_the_docs_is_made_by_the_screenshot_script():
     for name in images:
         assert f'images / "{name}"' in text, name  # the script writes it
     assert "scripts/screenshots.py" in (ROOT / "README.md").read_text()
+
+
+def test_every_source_file_the_docs_name_exists():
+    """A file moved (the layout of docs/architecture.md) leaves no doc pointing at its old place."""
+    named = set()
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        named |= {(doc.name, path) for path in re.findall(r"\bpelbiot_jobs/[\w/]+\.py\b", doc.read_text())}
+    assert named, "the docs name no source file any more: check this test"
+    missing = sorted((doc, path) for doc, path in named if not (ROOT / path).is_file())
+    assert not missing, missing

@@ -1,0 +1,17 @@
+"""Every Redis key prefix the runtime writes, in one place (the coordination Redis: the broker's
+by default). A cache.yaml warmer may not write under any of them (cache/spec.RESERVED_KEY_PREFIXES)."""
+
+#: A run that started (its lease, while its worker lives) and a run that finished (the done check).
+STARTED = "pelbiot:started:"
+DONE = "pelbiot:done:"
+#: The lock of an exclusive task, and the lease of a run.
+LOCK = "pelbiot:lock:"
+RUN = "pelbiot:run:"
+#: A live worker's heartbeat (which also says which host queue it consumes).
+WORKER = "pelbiot:worker:"
+#: Messages moved aside as dead letters, newest first.
+DEAD_LETTERS = "pelbiot:deadletter"
+#: RedBeat's entries (a hash per job: when beat last sent it) and its lock.
+REDBEAT = "pelbiot:redbeat:"
+#: What every key above starts with.
+ALL = "pelbiot:"
