@@ -138,8 +138,10 @@ def test_two_workers_on_two_hosts_sample_their_own_host_and_are_listed(stack):
     hosts = {"w1": "pjt-host-a", "w2": "pjt-host-b"}
     for node, host in hosts.items():
         stack.worker(node, concurrency=1, env={"PELBIOT_HOSTNAME": host})
-    stack.wait(lambda: set(hosts.values()) <= {h.decode() for h in stack.redis.hkeys("pelbiot:hosts")}, 30,
-               "both hosts to register their queues")
+    from pelbiot_jobs.runtime.heartbeats import live_hosts
+
+    # Their heartbeats say they are alive and which host queue each consumes (no second registry).
+    stack.wait(lambda: set(hosts.values()) <= set(live_hosts(stack.redis)), 30, "both hosts' heartbeats")
     stack.send("metrics.sample_hosts")
 
     def sampled():
