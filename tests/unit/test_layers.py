@@ -254,3 +254,13 @@ def test_a_shallow_check_still_finds_structure_problems_and_a_deep_one_the_sql(t
     deep: list[str] = []
     parse_cache_file(path, deep, prove_sql=True)
     assert any(":4: warmer 'w': SQL is not a plain read" in p for p in deep), deep
+
+
+def test_no_module_imports_another_slices_task_module():
+    """A slice sends another slice's task by its name (app.tasks[...]); it never imports it."""
+    for path, tree in modules():
+        where = place(path)
+        for name in imported(path, tree):
+            parts = name.split(".")
+            if len(parts) >= 3 and parts[2] == "tasks" and parts[1] != where:
+                raise AssertionError(f"{rel(path)} imports {name}")
