@@ -274,7 +274,7 @@ def make_app(settings, credentials: tuple[str, str] | None, cookie_secret: str) 
         (r"/healthz", Healthz), (r"/favicon.ico", Favicon),
     ]
     return tornado.web.Application(
-        [(pattern, handler, kw) for pattern, handler in routes], default_handler_class=NotFound,
+        [(pattern, handler, kw) for pattern, handler in routes], default_handler_class=NoSuchPage,
         default_handler_args=kw, xsrf_cookies=True, cookie_secret=cookie_secret,
         xsrf_cookie_kwargs={"samesite": "Strict", "httponly": True}, compress_response=True,
         log_function=log_request)
@@ -317,7 +317,7 @@ class Healthz(tornado.web.RequestHandler):
         self.finish("ok\n")
 
 
-class NotFound(Page):
+class NoSuchPage(Page):
     def prepare(self):
         super().prepare()
         if not self._finished:

@@ -257,3 +257,13 @@ def test_flower_serves_the_web_view_from_its_own_process(web, tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_what_is_not_there_is_a_404_and_a_bad_parameter_a_400(web):
+    """A typed NotFound from the services is the web view's 404 (never matched by its text)."""
+    for path in ("/queries/FFFFFFFFFFFFFFFF", f"/reports/{10**15}/report.html", "/no/such/page"):
+        status, _, body = fetch(web["url"] + path)
+        assert status == 404, (path, status)
+        assert "internal error" not in body
+    status, _, body = fetch(web["url"] + "/samples?window=3y")
+    assert status == 400 and "window" in body
