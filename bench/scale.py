@@ -41,7 +41,7 @@ from pelbiot_jobs.db import migrate  # noqa: E402
 from pelbiot_jobs.db.engine import dispose_all, engine_for  # noqa: E402
 from pelbiot_jobs.db.ops_models import FINAL_STATES, job_runs  # noqa: E402
 from pelbiot_jobs.runtime.app import configure  # noqa: E402
-from pelbiot_jobs.runtime.task import publishing  # noqa: E402
+from pelbiot_jobs.runtime.headers import publishing  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "mariadb-slow.log"
 

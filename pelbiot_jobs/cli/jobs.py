@@ -107,7 +107,7 @@ def cmd_run(settings, args) -> int:
     from ..jobs.service import wait_for_runs
     from ..lib.outcome import is_skipped
     from ..runtime.params import check_params
-    from ..runtime.task import publishing
+    from ..runtime.headers import publishing
     from ..stack.supervisor import new_task_id
 
     app = celery_app(settings)

@@ -404,7 +404,7 @@ def up_once(settings, supervisor, jobs, args, out) -> int:
     from ..db.engine import engine_for
     from ..jobs.service import wait_for_runs
     from ..runtime.app import EXTERNAL_EFFECTS
-    from ..runtime.task import publishing
+    from ..runtime.headers import publishing
     from ..stack.supervisor import new_task_id
 
     enabled = jobs

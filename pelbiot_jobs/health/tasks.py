@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..runtime.app import app
 from ..runtime.params import Name, PositiveInt
-from ..runtime.task import publishing
+from ..runtime.headers import publishing
 from . import spec  # noqa: F401 (registers its schedule file's checker)
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from ..lib.clock import utcnow
 from ..runtime.app import app
-from ..runtime.task import publishing, scheduled_at, scheduled_header
+from ..runtime.headers import publishing, scheduled_at, scheduled_header
 
 #: Samplers run every 15 s. Retries (2, 4, 8, 16, 30 s: 60 s in all) span a typical database or
 #: Redis restart; a retried sample is still written under the slot it was due for (sample_slot).

@@ -13,7 +13,7 @@ from . import KINDS
           params={"kind": Choice(KINDS), "date": IsoDate(), "email": Bool()})
 def reports_export(self, kind: str = "daily", date: str | None = None, email: bool = True) -> dict:
     """Build the daily, weekly or monthly operations report (or PELBIOT's summary); e-mail it."""
-    from ..runtime.task import publishing
+    from ..runtime.headers import publishing
     from . import service
 
     day = dt.date.fromisoformat(date) if date else None

@@ -97,7 +97,7 @@ def load_tasks() -> None:
     """Import every task module so the registry is complete (and every schedule file's checker)."""
     for module in TASK_MODULES:
         importlib.import_module(module)
-    importlib.import_module("pelbiot_jobs.runtime.task")  # connects the recording signals
+    importlib.import_module("pelbiot_jobs.runtime.recording")  # connects the recording signals
 
 
 def task_names() -> set[str]:

@@ -15,7 +15,7 @@ from celery.beat import PersistentScheduler
 from redbeat import RedBeatScheduler as _RedBeatScheduler
 from redis.exceptions import LockError
 
-from .task import publishing
+from .headers import publishing
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ round trip each.
 
 from __future__ import annotations
 
-from . import keys
-
 import json
+
+from . import keys
 
 #: A live worker's record: pelbiot:worker:<node name>, refreshed every 5 s, gone after the TTL.
 WORKER_KEY = keys.WORKER

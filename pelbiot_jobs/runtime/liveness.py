@@ -10,7 +10,7 @@ within the visibility timeout plus one restore sweep. The run lease (locks.py) c
 a copy that arrives while the first run lives waits, a copy of a finished run is dropped.
 
 The same thread writes this worker's heartbeat (``pelbiot-jobs workers``) and writes job-run
-rows spooled during an ops-DB outage (runtime/task.py: flush_spool).
+rows spooled during an ops-DB outage (runtime/recording.py: flush_spool).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Liveness(bootsteps.StartStopStep):
 
     def _run(self, consumer, stop: threading.Event) -> None:
         from ..lib import redis_clients
-        from .task import flush_spool
+        from .recording import flush_spool
 
         settings = consumer.app.pelbiot_settings
         client = redis_clients.coordination(settings)

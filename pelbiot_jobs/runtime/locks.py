@@ -14,12 +14,12 @@ Two kinds live in the coordination Redis (the broker's, which must not evict key
 
 from __future__ import annotations
 
-from . import keys
-
 import logging
 import threading
 
 import redis
+
+from . import keys
 
 KEY_PREFIX = keys.LOCK
 RUN_PREFIX = keys.RUN

@@ -27,7 +27,7 @@ from pelbiot_jobs.db import migrate
 from pelbiot_jobs.db.engine import dispose_all, engine_for
 from pelbiot_jobs.db.ops_models import job_runs
 from pelbiot_jobs.runtime.app import configure
-from pelbiot_jobs.runtime.task import publishing
+from pelbiot_jobs.runtime.headers import publishing
 from tests.conftest import ROOT, PrivateRedis, clean_environ, service_env
 
 from .fault_tasks import fault_log, metadata

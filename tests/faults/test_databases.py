@@ -13,7 +13,8 @@ from pelbiot_jobs.db import migrate
 from pelbiot_jobs.db.engine import dispose_all, engine_for
 from pelbiot_jobs.db.ops_models import job_runs, metric_samples
 from pelbiot_jobs.metrics.service import source_label
-from pelbiot_jobs.runtime.task import SPOOL_DIR, publishing
+from pelbiot_jobs.runtime.headers import publishing
+from pelbiot_jobs.runtime.recording import SPOOL_DIR
 from tests.conftest import PrivateMariaDB
 
 from .conftest import Stack, record, stack_env

@@ -9,7 +9,7 @@ from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import job_runs, table_stats
 from pelbiot_jobs.demo.data import DemoPlan, seed
 from pelbiot_jobs.jobs.service import wait_for_runs
-from pelbiot_jobs.runtime.task import publishing
+from pelbiot_jobs.runtime.headers import publishing
 
 from .conftest import runs_of
 

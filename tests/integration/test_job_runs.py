@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import job_runs
 from pelbiot_jobs.jobs.service import wait_for_runs
-from pelbiot_jobs.runtime.task import publishing
+from pelbiot_jobs.runtime.headers import publishing
 
 from .conftest import runs_of
 from .testing_tasks import LEAKED_SECRET

@@ -24,7 +24,7 @@ from pelbiot_jobs.metrics.service import source_label
 from pelbiot_jobs.metrics.tasks import SAMPLER_OPTIONS
 from pelbiot_jobs.runtime import heartbeats as hosts
 from pelbiot_jobs.runtime.app import configure
-from pelbiot_jobs.runtime.task import publishing
+from pelbiot_jobs.runtime.headers import publishing
 
 from .conftest import runs_of
 

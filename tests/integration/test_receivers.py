@@ -24,7 +24,7 @@ from pelbiot_jobs.jobs.service import wait_for_runs
 from pelbiot_jobs.lib.clock import utcnow
 from pelbiot_jobs.lib.paths import SHIPPED_SCHEDULES
 from pelbiot_jobs.runtime.app import configure
-from pelbiot_jobs.runtime.task import publishing
+from pelbiot_jobs.runtime.headers import publishing
 from tests.conftest import free_port, service_env
 
 RULES = """\

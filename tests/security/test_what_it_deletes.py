@@ -14,7 +14,7 @@ from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import job_runs, query_digests
 from pelbiot_jobs.jobs.service import wait_for_runs
 from pelbiot_jobs.lib.clock import utcnow
-from pelbiot_jobs.runtime.task import publishing
+from pelbiot_jobs.runtime.headers import publishing
 from tests.conftest import clean_environ, service_env
 from tests.e2e.conftest import pj
 from tests.integration.conftest import runs_of

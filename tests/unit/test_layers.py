@@ -21,7 +21,7 @@ FLOORS = [("lib",), ("config", "logs"), ("db",), ("runtime",), SLICES + ("demo",
 #: What a slice may take from the runtime: the task base (the app it registers on, parameter
 #: types, the publishing stamp, when beat meant a run), the effects done once, the heartbeats' reading.
 SLICE_RUNTIME = {"pelbiot_jobs.runtime.app": {"app"}, "pelbiot_jobs.runtime.params": None,
-                 "pelbiot_jobs.runtime.task": {"publishing", "scheduled_at", "scheduled_header"},
+                 "pelbiot_jobs.runtime.headers": {"publishing", "scheduled_at", "scheduled_header"},
                  "pelbiot_jobs.runtime.effects": None, "pelbiot_jobs.runtime.heartbeats": {"live_hosts"}}
 FACES = ("cli", "web")
 HEAVY = ("pandas", "matplotlib", "sqlglot", "alembic")

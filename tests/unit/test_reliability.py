@@ -14,17 +14,10 @@ from sqlalchemy import create_engine, select
 from pelbiot_jobs.db.ops_models import job_runs, metadata
 from pelbiot_jobs.runtime import locks
 from pelbiot_jobs.runtime.broker import problem_of
-from pelbiot_jobs.runtime.task import (
-    H_EXPIRES,
-    H_SCHEDULED,
-    H_SENT,
-    _expired,
-    exclusive_name,
-    flush_spool,
-    upsert_run,
-    utcnow,
-    write_runs,
-)
+from pelbiot_jobs.lib.clock import utcnow
+from pelbiot_jobs.runtime.headers import H_EXPIRES, H_SCHEDULED, H_SENT
+from pelbiot_jobs.runtime.recording import flush_spool, upsert_run, write_runs
+from pelbiot_jobs.runtime.task import _expired, exclusive_name
 from pelbiot_jobs.stack.supervisor import RESTART_MAX_DELAY, Supervisor
 
 

@@ -4,7 +4,8 @@ from pelbiot_jobs.jobs.service import next_due
 from pelbiot_jobs.lib.errors import one_line
 from pelbiot_jobs.lib.outcome import is_skipped, skipped
 from pelbiot_jobs.runtime.schedule import Job
-from pelbiot_jobs.runtime.task import compute_backoff, summarize
+from pelbiot_jobs.runtime.recording import summarize
+from pelbiot_jobs.runtime.task import compute_backoff
 
 
 def test_one_line_scrubs_secrets_and_newlines():
@@ -49,7 +50,7 @@ def test_a_long_result_is_summarized_whole_keys_first_never_cut_in_a_key():
     import json
 
     from pelbiot_jobs.lib.errors import MAX_TEXT
-    from pelbiot_jobs.runtime.task import summarize
+    from pelbiot_jobs.runtime.recording import summarize
 
     result = {"classes": 144, "events": 80751, "rows": [{"query_id": f"{i:032X}", "calls": i} for i in range(400)],
               "source": "file", "note": "x" * 300, **{f"k{i:03d}": i for i in range(200)}}
