@@ -36,7 +36,8 @@ def figures(settings, now: dt.datetime | None = None) -> dict:
         runs: dict[tuple[str, str], int] = {}
         for task, state, n in conn.execute(select(j.task, j.state, func.count()).group_by(j.task, j.state)):
             runs[(task, state)] = n
-        for key, n in (checkpoints.get(conn, checkpoints.PRUNED_JOB_RUNS) or {}).items():  # what retention deleted still counts
+        # What retention deleted still counts: the counter never goes down.
+        for key, n in (checkpoints.get(conn, checkpoints.PRUNED_JOB_RUNS) or {}).items():
             task, _, state = key.rpartition("|")
             runs[(task, state)] = runs.get((task, state), 0) + n
         out["runs"] = [{"task": t, "state": st, "n": n} for (t, st), n in sorted(runs.items())]

@@ -180,7 +180,8 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
         oldest = conn.execute(select(func.min(q.window_start))).scalar()
         # The window before is compared only when the stored history covers most of it, and a class
         # only when it ran there at all: a week against the day the history began is "new", not +21,000 %.
-        covered = oldest is not None and _as_datetime(oldest) <= before + dt.timedelta(seconds=window_s * (1 - MIN_COVER))
+        covered = oldest is not None and \
+            _as_datetime(oldest) <= before + dt.timedelta(seconds=window_s * (1 - MIN_COVER))
         earlier = {(r["source"], r["query_id"]): r for r in summed(before, since)
                    if (r["calls"] or 0) >= MIN_CALLS_COMPARED} if covered else {}
     total = sum(r["time_s"] or 0 for r in rows) or 1.0

@@ -56,7 +56,8 @@ def compute(ops: Engine, app: Engine | None, p: Period, rules=()) -> dict:
     from ..lib.clock import utcnow
 
     return {"period": p, "kpis": kpi_rows(kpis(data, p, utcnow()), kpis(before, p.previous())),
-            "charts": build_charts(data, (p.start, p.end), rules), "queries": top_queries(data["queries"]), "incidents": data["incidents"],
+            "charts": build_charts(data, (p.start, p.end), rules), "queries": top_queries(data["queries"]),
+            "incidents": data["incidents"],
             "index_changes": changes[changes["outcome"] != "suggested"] if not changes.empty else changes,
             "index_suggestions": (changes[changes["outcome"] == "suggested"].drop_duplicates(["table_name", "index_name"],
                                                                                          keep="last")

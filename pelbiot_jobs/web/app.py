@@ -118,7 +118,8 @@ class Overview(Page):
         late_after = dt.timedelta(minutes=5)
         trouble = [j for j in jobs if j["last_state"] == "FAILURE" or (
             j["next_due"] and dt.datetime.fromisoformat(j["next_due"]).replace(tzinfo=None) < now - late_after)]
-        self.page("overview.html.j2", health=health, charts=charts, units=await self.call(component_units), incidents=await self.call(list_incidents),
+        self.page("overview.html.j2", health=health, charts=charts, units=await self.call(component_units),
+                  incidents=await self.call(list_incidents),
                   trouble=trouble, reports=(await self.call(list_reports, 1)))
 
 
