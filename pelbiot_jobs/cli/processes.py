@@ -192,7 +192,6 @@ def app_db_answers(settings) -> bool:
     web view show their errors; the terminal shows the first only)."""
     from ..db.engine import engine_for
     from ..lib.errors import auth_failure, one_line
-    from ..lib.redact import scrub
 
     try:
         with engine_for(settings.app_db_url).connect():
@@ -201,7 +200,7 @@ def app_db_answers(settings) -> bool:
         kind = "refuses the account of" if auth_failure(exc) else "does not answer at"
         console(stderr=True).print(
             f"[yellow]warning: the app DB {kind} PELBIOT_APP_DB_URL ({escaped(mask_url(settings.app_db_url))}): "
-            f"{escaped(scrub(one_line(exc, settings.secrets())))}; the database samplers, slow queries and "
+            f"{escaped(one_line(exc, settings.secrets()))}; the database samplers, slow queries and "
             "indexes fail until it is fixed (`pelbiot-jobs status` shows them)[/]", soft_wrap=True)
         return False
 

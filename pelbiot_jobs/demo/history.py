@@ -328,7 +328,7 @@ def feed_requests(settings, now: dt.datetime | None = None) -> int:
     from ..db.engine import engine_for
     from ..db.ops_models import metric_samples
     from ..db.ops_models import request_minutes as table
-    from ..lib.clock import utcnow
+    from ..lib.clock import as_datetime, utcnow
 
     if not settings.embedded_default:
         return 0
@@ -345,8 +345,7 @@ def feed_requests(settings, now: dt.datetime | None = None) -> int:
         c = metric_samples.c
         last = conn.execute(select(func.max(c.ts)).where(c.host == HOSTS[0], c.metric == "host.cpu_percent")).scalar()
         if last is not None:  # only after the history: a configured ops DB never has demo hosts
-            last = last if isinstance(last, dt.datetime) else dt.datetime.fromisoformat(str(last))
-            first = max(last + dt.timedelta(seconds=15), now - dt.timedelta(minutes=FEED_MAX_MINUTES))
+            first = max(as_datetime(last) + dt.timedelta(seconds=15), now - dt.timedelta(minutes=FEED_MAX_MINUTES))
             first = first.replace(second=first.second // 15 * 15, microsecond=0)
             fed = list(samples(first, now, rnd))
             if fed:

@@ -12,3 +12,8 @@ import datetime as dt
 def utcnow() -> dt.datetime:
     """Now, in UTC, without tzinfo (the ops tables' convention)."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def as_datetime(value) -> dt.datetime:
+    """A time read from an ops table: SQLite hands aggregates (MIN, MAX) back as text."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from ..db import checkpoints
 from ..db.engine import engine_for
 from ..lib import redis_clients
-from ..lib.clock import utcnow
+from ..lib.clock import as_datetime, utcnow
 from .rates import Reading
 from .store import sample_rows, write_samples
 
@@ -161,6 +161,5 @@ def series(settings, host: str, window_s: float, now: dt.datetime | None = None)
     out: dict[str, list] = {}
     with engine.connect() as conn:
         for metric, ts, value in conn.execute(query):
-            out.setdefault(metric, []).append((ts if isinstance(ts, dt.datetime) else dt.datetime.fromisoformat(str(ts)),
-                                               value))
+            out.setdefault(metric, []).append((as_datetime(ts), value))
     return out

@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from ..lib.clock import utcnow
+from ..lib.clock import as_datetime, utcnow
 from ..lib.errors import InputError, NotFound
 
 #: A slow-log line longer than this is not a slow log (a query this long would not be logged whole).
@@ -134,10 +134,6 @@ MIN_COVER = 0.2
 MIN_CALLS_COMPARED = 10
 
 
-def _as_datetime(value) -> dt.datetime:
-    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-
-
 #: How the stored digests may be sorted, and by what.
 SORTS = {"total": "time_s", "p95": "p95_s", "calls": "calls"}
 
@@ -181,7 +177,7 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
         # The window before is compared only when the stored history covers most of it, and a class
         # only when it ran there at all: a week against the day the history began is "new", not +21,000 %.
         covered = oldest is not None and \
-            _as_datetime(oldest) <= before + dt.timedelta(seconds=window_s * (1 - MIN_COVER))
+            as_datetime(oldest) <= before + dt.timedelta(seconds=window_s * (1 - MIN_COVER))
         earlier = {(r["source"], r["query_id"]): r for r in summed(before, since)
                    if (r["calls"] or 0) >= MIN_CALLS_COMPARED} if covered else {}
     total = sum(r["time_s"] or 0 for r in rows) or 1.0

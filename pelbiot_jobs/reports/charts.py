@@ -112,7 +112,7 @@ def period_label(start, end) -> str:
 def rule_lines(rules, metric: str, unit: str) -> tuple[tuple[float, str], ...]:
     """The dashed lines of the alert rules on ``metric`` (alerts.yaml), labelled with the rule."""
     return tuple((r.threshold, f"{'crit' if r.severity == 'critical' else 'warn'} {r.name} {r.threshold:g}{unit}")
-                 for r in rules if r.metric == metric and r.op in (">", ">=") and getattr(r, "enabled", True))
+                 for r in rules if r.metric == metric and r.op in (">", ">="))
 
 
 def build_charts(data: dict, period=None, rules=()) -> list[Chart]:
