@@ -220,15 +220,42 @@ def _from_files(env: dict[str, str]) -> dict[str, str]:
         target = key[:-len("_FILE")]
         if env.get(target, "").strip():
             raise ConfigError(f"{target} and {key} are both set: set one")
-        try:
-            file = Path(path.strip())
-            if file.stat().st_size > MAX_SECRET_FILE:
-                raise ConfigError(f"{key}={path!r} is not valid: the file is larger than {MAX_SECRET_FILE // 1024} KB")
-            out[target] = file.read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
-        except OSError as exc:
-            raise ConfigError(f"{key}={path!r} is not valid: {exc.strerror or exc}") from None
+        out[target] = _secret_file(key, path.strip()).removesuffix("\n").removesuffix("\r")
         del out[key]
     return out
+
+
+def _secret_file(key: str, path: str) -> str:
+    """The text of a secret file: a regular file (a symlink to one, as Kubernetes mounts them, is
+    followed), at most MAX_SECRET_FILE bytes, UTF-8. A device (/dev/zero), a FIFO (it would block)
+    or a directory is refused without reading; an error never quotes a byte of the content."""
+    import os
+    import stat
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"{key}={path!r} is not valid: {why}")
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise refuse(exc.strerror or type(exc).__name__) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+            raise refuse(f"{kind}, not a regular file holding the secret")
+        data = os.read(fd, MAX_SECRET_FILE + 1)
+    except OSError as exc:
+        raise refuse(exc.strerror or type(exc).__name__) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SECRET_FILE:
+        raise refuse(f"the file is larger than {MAX_SECRET_FILE // 1024} KB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("the file is not UTF-8 text") from None
 
 
 class _Reader:

@@ -59,8 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.celery_args = unknown
     settings = None
+    from ..lib.paths import private_files
+
+    private_files()  # outbox mails, reports, var/: for this user only (and for what up starts)
     try:
         settings = load_settings()
+        for folder in (settings.var_dir, settings.reports_dir):  # made by an earlier version, or by hand
+            if folder.is_dir():
+                from ..lib.paths import private_dir
+
+                private_dir(folder, follow=True)
         from ..logs import setup_logging
 
         setup_logging(settings)

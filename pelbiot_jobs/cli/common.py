@@ -255,8 +255,10 @@ def group(sub, name: str, help: str, examples: str = "", default=None, reads: bo
 def prepare(settings, *, upgrade: bool = True):
     """Folders, the embedded Redis when in use, and (for commands that write) the ops schema.
     Returns the embedded Redis handle when this process started it."""
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
-    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    from ..lib.paths import private_dir
+
+    private_dir(settings.var_dir, follow=True)
+    private_dir(settings.reports_dir, follow=True)
     embedded = None
     if settings.embedded_redis:
         from ..stack.embedded import ensure_running

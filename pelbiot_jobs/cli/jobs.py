@@ -172,6 +172,7 @@ def cmd_status(settings, args) -> int:
     if args.json:
         print_json({"jobs": data["jobs"], "workers": data["workers"], "settings": settings.describe(),
                     **({"dead_letters": data["dead_letters"]} if data["dead_letters"] is not None else {}),
+                    **({"rejected_runs": data["rejected_runs"]} if data["rejected_runs"] is not None else {}),
                     **({"broker_error": broker_error} if broker_error else {}),
                     **({"schedule_problems": data["schedule_problems"]} if data["schedule_problems"] else {})})
         return EXIT_UNAVAILABLE if broker_error else EXIT_OK
@@ -193,6 +194,10 @@ def cmd_status(settings, args) -> int:
         out.print(f"[red]dead letters: {dead['count']}[/] messages on the queues were not tasks and were moved "
                   f"to the Redis list pelbiot:deadletter (newest: queue {escaped(newest['queue'])}, "
                   f"{escaped(newest['reason'])}); `status --json` lists them")
+    if data.get("rejected_runs"):
+        out.print(f"[red]job runs not recorded: {data['rejected_runs']}[/] rows the ops DB refused (a value it cannot "
+                  "hold, from a message sent from outside) are kept, not retried, in var/job-runs-rejected/ on "
+                  "their workers' hosts")
     if data["schedule_problems"]:
         out.print(f"[red]schedules: {len(data['schedule_problems'])} problems[/]; `pelbiot-jobs schedules check` "
                   "lists them")

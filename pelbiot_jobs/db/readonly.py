@@ -1,6 +1,14 @@
 """Run a checked read on the app DB: read-only transaction, statement time limit, rolled back.
 
-The text must have passed ``sqlguard.check_read``; this module adds what the server enforces:
+The text must have passed ``sqlguard.check_read``; this module adds what the server enforces and
+what only the server can tell:
+
+- the text goes to the driver as it was checked, with no parameter interpolation (a ``%`` in a
+  literal stays a ``%``: ``LIKE 'abc%'`` is explained, ``'100%%'`` stays two signs);
+- no function it calls may be a stored function of the schema or a loadable function (UDF): a
+  name the allow-list holds that this server lacks as a built-in (``ANY_VALUE``, ``CBRT`` on
+  MariaDB 10.11) would otherwise resolve to a routine of that name, and EXPLAIN evaluates some
+  (``refuse_shadowed``, checked in the read's own transaction right before it runs);
 
 - MySQL/MariaDB: ``START TRANSACTION READ ONLY`` (a write fails in the server, whatever slipped
   through), a statement time limit (MariaDB ``SET STATEMENT max_statement_time=N FOR``, MySQL the
@@ -59,6 +67,45 @@ class _ReadOnly:
         return False
 
 
+def _driver_rows(conn, sql: str) -> list[dict]:
+    """Run ``sql`` on the connection's DB-API cursor with no parameters: the driver sends the text
+    as it is (SQLAlchemy and the MySQL drivers would %-format it)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql)
+        names = [d[0] for d in cursor.description] if cursor.description else []
+        return [dict(zip(names, row)) for row in cursor.fetchall()] if names else []
+    finally:
+        cursor.close()
+
+
+def shadowing_routines(conn, names) -> list[str]:
+    """The stored functions of the current schema, and the loadable functions (UDFs) where the
+    account may read ``mysql.func``, that bear one of ``names`` (compared without case)."""
+    wanted = {n.lower() for n in names}
+    if not wanted or flavor(conn) == "sqlite":
+        return []
+    found = [r["ROUTINE_NAME"] for r in _driver_rows(
+        conn, "SELECT ROUTINE_NAME FROM information_schema.ROUTINES "
+              "WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_TYPE = 'FUNCTION'")]
+    try:
+        found += [r["name"].decode() if isinstance(r["name"], bytes) else r["name"]
+                  for r in _driver_rows(conn, "SELECT name FROM mysql.func")]
+    except Exception:  # pragma: no cover - depends on the account: a read account may not see mysql.func
+        pass  # loading a UDF takes a file in the server's plugin_dir and INSERT on mysql.*: an administrator
+    return sorted({name for name in found if name.lower() in wanted})
+
+
+def refuse_shadowed(conn, checked: CheckedRead) -> None:
+    """Raise UnsafeSQL when a function ``checked`` calls is a stored function or UDF here."""
+    from ..lib.sqlguard import UnsafeSQL
+
+    shadowed = shadowing_routines(conn, checked.called)
+    if shadowed:
+        raise UnsafeSQL(f"calls {', '.join(n.upper() for n in shadowed)}, which this server resolves to a stored "
+                        "or loadable function, not a built-in")
+
+
 def read_only(conn):
     """Context: the statements inside run in a read-only transaction that is rolled back."""
     return _ReadOnly(conn)
@@ -73,6 +120,9 @@ def run_read(conn, checked: CheckedRead, params: dict | None = None, *, original
     """
     kind = flavor(conn)
     sql = original if (kind == "sqlite" and original) else limited(checked.sql, kind, time_limit_s)
+    refuse_shadowed(conn, checked)
+    if not checked.placeholders:  # as checked, not %-formatted
+        return _driver_rows(conn, sql)
     return conn.execute(text(sql), params or {}).mappings().all()
 
 
@@ -85,7 +135,8 @@ def explain_read(conn, checked: CheckedRead, *, time_limit_s: float = DEFAULT_TI
     if kind == "mariadb":  # MariaDB may evaluate derived tables while explaining: bound it too
         statement = limited(statement, kind, time_limit_s)
     with read_only(conn):
-        return [dict(r) for r in conn.exec_driver_sql(statement).mappings()]
+        refuse_shadowed(conn, checked)
+        return _driver_rows(conn, statement)
 
 
 def time_read(conn, checked: CheckedRead, *, time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> float:
@@ -95,6 +146,7 @@ def time_read(conn, checked: CheckedRead, *, time_limit_s: float = DEFAULT_TIME_
     kind = flavor(conn)
     statement = limited(checked.sql, kind, time_limit_s)
     with read_only(conn):
+        refuse_shadowed(conn, checked)
         started = time.perf_counter()
-        conn.exec_driver_sql(statement).fetchall()
+        _driver_rows(conn, statement)
         return (time.perf_counter() - started) * 1000.0

@@ -117,13 +117,23 @@ def _sargable(cond, sample: str | None) -> tuple[exp.Column, str, str, str, str]
 
 
 def _alternative(table: str, col: str, kind: str) -> str:
+    """The DDL text for where the query cannot change. Every name in it is quoted exactly as the DDL
+    pelbiot-jobs runs quotes it (``quote``), and one it would refuse (a column name from a slow log
+    such as ``c DATE; DROP TABLE devices; --``) gives no such advice: a DBA may paste it."""
+    from ..db.identifiers import quote, valid_identifier
+
     if kind in ("add", "sub"):
         return ""
-    expr = {"date": f"DATE({col})", "year": f"YEAR({col})", "lower": f"LOWER({col})", "upper": f"UPPER({col})"}[kind]
+    virtual, index = f"{col}_{kind}", f"idx_{col}_{kind}"
+    if not all(valid_identifier(name) for name in (table, col, virtual, index)):
+        return ""
+    q_col = quote(col)
+    expr = {"date": f"DATE({q_col})", "year": f"YEAR({q_col})", "lower": f"LOWER({q_col})",
+            "upper": f"UPPER({q_col})"}[kind]
     vtype = {"date": "DATE", "year": "SMALLINT", "lower": "VARCHAR(255)", "upper": "VARCHAR(255)"}[kind]
-    return (f"if the query cannot change: MySQL 8.0.13+: CREATE INDEX idx_{col}_{kind} ON {table} (({expr})); "
-            f"MariaDB: ALTER TABLE {table} ADD COLUMN {col}_{kind} {vtype} AS ({expr}) VIRTUAL, "
-            f"ADD INDEX idx_{col}_{kind} ({col}_{kind})")
+    return (f"if the query cannot change: MySQL 8.0.13+: CREATE INDEX {quote(index)} ON {quote(table)} (({expr})); "
+            f"MariaDB: ALTER TABLE {quote(table)} ADD COLUMN {quote(virtual)} {vtype} AS ({expr}) VIRTUAL, "
+            f"ADD INDEX {quote(index)} ({quote(virtual)})")
 
 
 def propose_for(sql: str, schema: Schema, query_id: str = "", sample_date: str | None = None) -> list[Proposal]:

@@ -91,6 +91,8 @@ def measure(app: Engine, query: str) -> tuple[int | None, float | None, str | No
         try:
             rows = sum(int(r.get("rows") or 0) for r in explain_read(conn, checked, time_limit_s=MEASURE_TIME_LIMIT))
             return rows, time_read(conn, checked, time_limit_s=MEASURE_TIME_LIMIT), None
+        except UnsafeSQL as exc:
+            return None, None, f"target query refused, not run: {exc}"
         except Exception as exc:
             return None, None, f"target query not measured: {one_line(exc)}"[:1000]
 

@@ -155,9 +155,10 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
     from ..lib.errors import ConfigError, auth_failure, one_line
     from ..runtime.heartbeats import dead_letters
     from ..runtime.heartbeats import workers as heartbeats
+    from ..runtime.recording import rejected_count
 
     jobs, problems = scheduled_jobs(settings)
-    beat_last, workers, dead, broker_error = {}, [], None, None
+    beat_last, workers, dead, broker_error, rejected = {}, [], None, None, None
     broker_up = not settings.embedded_redis or _embedded_answers(settings)
     if broker_up and not offline:
         try:
@@ -166,6 +167,7 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
                 beat_last = beat_last_run(client, jobs)
                 count, newest = dead_letters(client, limit=10)
                 dead = {"count": count, "newest": newest}
+                rejected = rejected_count(client)
             if settings.broker_is_redis and not ping:
                 workers = sorted(w.get("node", "?") for w in heartbeats(client))
             else:
@@ -182,7 +184,7 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
 
     rows = job_status(engine_for(settings.ops_db_url), jobs, now or utcnow(), beat_last)
     return {"jobs": rows, "workers": workers, "dead_letters": dead, "broker_error": broker_error,
-            "schedule_problems": problems}
+            "schedule_problems": problems, "rejected_runs": rejected}
 
 
 def live_workers(settings, now: float | None = None) -> list[dict]:

@@ -11,6 +11,7 @@ import smtplib
 import ssl
 import uuid
 from email.message import EmailMessage
+from pathlib import Path
 
 from .errors import ConfigError, TransientError
 from .redact import scrub
@@ -32,16 +33,33 @@ def build_message(settings, recipients: list[str], subject: str, text: str,
     return msg
 
 
+def _to_outbox(settings, msg: EmailMessage) -> Path:
+    """Write ``msg`` to var/outbox/ atomically: a new 0600 file of a random name (O_EXCL, O_NOFOLLOW:
+    nothing planted there is followed or overwritten) renamed over the final name (a rename
+    replaces a link planted there, never its target), in a folder only this user may write."""
+    import secrets
+
+    from .paths import private_dir
+
+    private_dir(settings.var_dir, follow=True)
+    outbox = private_dir(settings.var_dir / "outbox")
+    name = f"{msg['Message-ID'].strip('<>').split('@')[0]}.eml"
+    tmp = outbox / f".{name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(bytes(msg))
+        os.replace(tmp, outbox / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return outbox / name
+
+
 def deliver(settings, msg: EmailMessage) -> str:
     """Send ``msg``; return "sent" or "outbox:<path>". Raise TransientError for what a retry may fix."""
     if not settings.smtp.configured:
-        outbox = settings.var_dir / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
-        name = f"{msg['Message-ID'].strip('<>').split('@')[0]}.eml"
-        tmp = outbox / f".{name}.tmp"
-        tmp.write_bytes(bytes(msg))
-        os.replace(tmp, outbox / name)
-        return f"outbox:{outbox / name}"
+        return f"outbox:{_to_outbox(settings, msg)}"
     smtp = settings.smtp
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=SMTP_TIMEOUT) as server:

@@ -7,8 +7,13 @@ import re
 
 # In running text a password ends at the last '@' of its whitespace-free run (a raw '@' in it
 # must not leave its tail visible); passwords with spaces are caught by their values (scrub).
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>\S*)(?P<at>@)")
-_WHOLE_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?P<rest>[^\n]*)")
+# The work is linear in the text whatever it holds: the scheme and user are bounded repeats, and the
+# end of a run and its last '@' are found once per run, not once per URL head in it (an unbounded
+# scheme pattern rescanned a run of letters from each of its positions: 100 KB of letters, 20 s).
+_SCHEME = r"[a-zA-Z][a-zA-Z0-9+.-]{0,31}"
+_URL_HEAD = re.compile(_SCHEME + r"://[^:/@\s]{0,256}:")
+_SPACE = re.compile(r"\s")
+_WHOLE_URL = re.compile(r"(?P<scheme>" + _SCHEME + r")://(?P<rest>[^\n]*)")
 
 
 def mask_url(url: str) -> str:
@@ -26,7 +31,26 @@ def mask_url(url: str) -> str:
             return f"{whole['scheme']}://{user}:***@{rest[at + 1:]}"
         if at == -1:
             return url
-    return _URL_PASSWORD.sub(r"\g<head>***\g<at>", url)
+    return _mask_running(url)
+
+
+def _mask_running(text: str) -> str:
+    out, pos = [], 0
+    run_end, last_at = -1, -1
+    for head in _URL_HEAD.finditer(text):
+        end = head.end()
+        if head.start() < pos:
+            continue  # inside a password already masked
+        if end > run_end:  # a new whitespace-free run: its end and its last '@', once
+            space = _SPACE.search(text, end)
+            run_end = space.start() if space else len(text)
+            last_at = text.rfind("@", end, run_end)
+        if last_at < end:
+            continue
+        out += (text[pos:end], "***@")
+        pos = last_at + 1
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def password_forms(password: str) -> list[str]:

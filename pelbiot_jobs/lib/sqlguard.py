@@ -18,6 +18,7 @@ Pure: no database, no network.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -82,6 +83,16 @@ class CheckedRead:
     sql: str
     placeholders: tuple[str, ...]
     columns: tuple[str, ...]  # output names of the first SELECT ("*" for a star)
+
+    @property
+    def called(self) -> frozenset[str]:
+        """Every name in ``sql`` followed by ``(`` (lower case): a superset of the functions the
+        server will call, for the check that no stored function or UDF has one of these names
+        (``readonly.refuse_shadowed``). Linear: a name starts only at a word boundary."""
+        return frozenset(m.lower() for m in _CALLED.findall(self.sql))
+
+
+_CALLED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_$]{0,63})\s*\(")
 
 
 def _function_name(node: exp.Func) -> str:

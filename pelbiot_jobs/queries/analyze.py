@@ -237,6 +237,8 @@ def _read_events(path: Path, offset: int, final: bool) -> tuple[list[Event], int
         while cut >= 0 and not is_safe_separator(data, cut):
             cut = data.rfind(SEPARATOR, 0, cut)
         usable = data[:cut + 2] if cut >= 0 else b""
+    if not usable and len(data) == MAX_READ:  # one record larger than a read: it would stall every run
+        return [], _past_oversized(path, offset, final), 1
     events, skipped = [], 0
     for event in parse_records(usable.split(SEPARATOR)):
         if event is None:
@@ -244,6 +246,32 @@ def _read_events(path: Path, offset: int, final: bool) -> tuple[list[Event], int
         else:
             events.append(event)
     return events, offset + len(usable), skipped
+
+
+def _past_oversized(path: Path, offset: int, final: bool) -> int:
+    """Where to read on after a record at ``offset`` larger than MAX_READ: just after the next
+    separator, found by a forward scan (8 MB at a time); the end of the file if the server has
+    left it; else ``offset`` (the record is still being written). The record is logged, counted as
+    skipped, and never read whole."""
+    import logging
+
+    block, at = 8 << 20, offset + MAX_READ
+    with open(path, "rb") as fh:
+        while True:
+            fh.seek(at)
+            chunk = fh.read(block)
+            found = chunk.find(SEPARATOR)
+            if found >= 0:
+                new = at + found + 2
+                break
+            if len(chunk) < block:
+                new = at + len(chunk) if final else offset
+                break
+            at += len(chunk) - (len(SEPARATOR) - 1)
+    if new != offset:
+        logging.getLogger(__name__).error("%s: a record at byte %d is larger than %d MB; skipped (%d bytes), "
+                                          "the digest goes on after it", path, offset, MAX_READ >> 20, new - offset)
+    return new
 
 
 _SLOW_LOG = text("""
@@ -393,6 +421,8 @@ def explain(app_engine: Engine, query: bytes, db: str | None) -> tuple[list[dict
             return None  # another schema: not ours to explain
         try:
             rows = explain_read(conn, checked, time_limit_s=EXPLAIN_TIME_LIMIT)
+        except UnsafeSQL as exc:  # a function this server resolves to a stored one: refused, on record
+            return [{"refused": str(exc)}], ["refused"]
         except Exception:
             return None
     flags = set()
@@ -471,7 +501,7 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
                 checkpoints.put(conn, state_name, new_state, now)
         with ops_engine.begin() as conn:
             explained, refused = explain_worst(conn, app_engine, "file", grouped, rows)
-        return {"source": "file", "events": len(events), "classes": len(rows), "skipped": skipped,
+        return {"source": "file", "events": len(events), "classes": len(rows), "skipped_records": skipped,
                 "explained": explained, "refused": refused}
     if source == "table":
         with ops_engine.connect() as conn, storing(conn, "table"):

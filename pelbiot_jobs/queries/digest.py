@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import logging
 import math
 import os
 from array import array
@@ -23,7 +24,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .fingerprint import FingerprintCache, mask_literals, query_id
-from .slowlog import FLAGS, SEPARATOR, chunk_bounds, parse_records, without_banners
+from .slowlog import FLAGS, MAX_RECORD, SEPARATOR, chunk_bounds, parse_records, without_banners
+
+log = logging.getLogger(__name__)
 
 #: Bytes read at a time by each process.
 BLOCK = 8 << 20
@@ -281,20 +284,34 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: F
 def _records_of_blocks(read):
     """Records of a stream read in blocks by ``read(size)``: each block is cut at its last separator,
     the rest waits for the next block (records never hold their separators, wherever a block ends)."""
-    tail = b""
+    pending: list[bytes] = []  # the start of a record no block has ended yet (joined once it ends)
+    held, dropping = 0, False
     while True:
         block = read(BLOCK)
         if not block:
             break
-        data = tail + block
-        cut = data.rfind(SEPARATOR)
-        if cut < 0:
-            tail = data
+        cut = block.rfind(SEPARATOR)
+        if cut < 0 and not (pending and SEPARATOR in pending[-1][-2:] + block[:2]):
+            held += len(block)
+            if held > MAX_RECORD:  # never held whole: dropped up to its end
+                pending, held, dropping = [], 0, True
+            else:
+                pending.append(block)
             continue
-        yield from without_banners(data[:cut]).split(SEPARATOR)
-        tail = data[cut + len(SEPARATOR):]
-    if tail:
+        data = b"".join(pending) + block
+        cut = data.rfind(SEPARATOR)
+        records = without_banners(data[:cut]).split(SEPARATOR)
+        if dropping:  # the rest of a record larger than MAX_RECORD
+            log.error("a slow-log record larger than %d MB was skipped", MAX_RECORD >> 20)
+            records, dropping = records[1:], False
+        yield from records
+        rest = data[cut + len(SEPARATOR):]
+        pending, held = ([rest], len(rest)) if rest else ([], 0)
+    tail = b"".join(pending)
+    if tail and not dropping:
         yield from without_banners(tail).split(SEPARATOR)
+    elif dropping:
+        log.error("a slow-log record larger than %d MB was skipped", MAX_RECORD >> 20)
 
 
 def _records_of_range(path: str, start: int, end: int):
@@ -311,9 +328,42 @@ def _records_of_range(path: str, start: int, end: int):
         yield from _records_of_blocks(read)
 
 
+#: A .gz slow log may hold at most this many times its own size (deflate reaches about 1000 on
+#: one repeated byte; slow logs compress 10-50 times): more is a decompression bomb, not a log.
+MAX_GZIP_RATIO = 200
+
+
 def _records_of_gzip(path: str):
+    """Records of a .gz slow log, under the rule of plain files: no line longer than
+    MAX_SLOWLOG_LINE; and no more than MAX_GZIP_RATIO times the file's size in all. Either is an
+    InputError as soon as it is read past, not after the whole bomb is inflated."""
+    from ..lib.errors import InputError
+    from .slowlog import MAX_SLOWLOG_LINE
+
+    limit = max(os.path.getsize(path), 1 << 20) * MAX_GZIP_RATIO
+    seen, run = 0, 0
+
+    def read(size: int) -> bytes:
+        nonlocal seen, run
+        block = fh.read(size)
+        seen += len(block)
+        last = block.rfind(b"\n")
+        if last == -1:
+            run += len(block)
+        else:
+            first = block.find(b"\n")
+            if run + first > MAX_SLOWLOG_LINE:
+                run += first
+            else:  # the lines inside one block are shorter than the block, itself below the limit
+                run = len(block) - last - 1
+        if run > MAX_SLOWLOG_LINE:
+            raise InputError(f"{path}: a line is longer than {MAX_SLOWLOG_LINE >> 20} MB; not a slow log")
+        if seen > limit:
+            raise InputError(f"{path}: inflates to more than {MAX_GZIP_RATIO} times its size; not a slow log")
+        return block
+
     with gzip.open(path, "rb") as fh:
-        yield from _records_of_blocks(fh.read)
+        yield from _records_of_blocks(read)
 
 
 def _digest_part(args) -> Digest:

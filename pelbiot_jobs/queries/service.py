@@ -11,15 +11,13 @@ from pathlib import Path
 
 from ..lib.clock import as_datetime, utcnow
 from ..lib.errors import InputError, NotFound
-
-#: A slow-log line longer than this is not a slow log (a query this long would not be logged whole).
-MAX_SLOWLOG_LINE = 32 << 20
+from .slowlog import MAX_SLOWLOG_LINE
 
 
 def analyze(settings, source: str | None = None, path: str | None = None, now: dt.datetime | None = None) -> dict:
     """Digest the slow-query events that are new since the last run (file, table or performance_schema)."""
     from ..db.engine import engine_for
-    from ..lib.outcome import skipped
+    from ..lib.outcome import is_skipped, skipped
     from ..runtime.params import allowed_slow_log
     from .analyze import analyze as run
 
@@ -33,7 +31,7 @@ def analyze(settings, source: str | None = None, path: str | None = None, now: d
         source = "file"
     result = run(engine_for(settings.app_db_url), engine_for(settings.ops_db_url), now or utcnow(), source, path,
                  mask=not settings.show_query_literals, slow_s=settings.slow_threshold_ms / 1000.0)
-    if result.get("skipped"):
+    if is_skipped(result):
         return skipped(result["reason"])
     return result
 

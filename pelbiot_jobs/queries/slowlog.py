@@ -15,6 +15,10 @@ import datetime as dt
 import re
 
 SEPARATOR = b";\n#"
+#: A slow-log line longer than this is not a slow log (a query this long would not be logged whole).
+MAX_SLOWLOG_LINE = 32 << 20
+#: A record larger than this is skipped by the digest of files, never held whole.
+MAX_RECORD = 64 << 20
 #: A file smaller than this is read by one process.
 MIN_SPLIT = 1 << 20
 _HEADER_LINE = re.compile(

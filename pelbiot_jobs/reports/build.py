@@ -39,7 +39,8 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
     from ..lib.textsafe import csv_value
 
     for col in f.columns:  # text from outside (rule names, hosts, queries) must not become a formula
-        if f[col].dtype == object:
+        # by value, whatever the dtype: pandas 3 gives text the `str` dtype, older pandas `object`
+        if not (pd.api.types.is_numeric_dtype(f[col]) or pd.api.types.is_bool_dtype(f[col])):
             f[col] = f[col].map(csv_value)
     f.to_csv(path, index=False, encoding="utf-8")
 

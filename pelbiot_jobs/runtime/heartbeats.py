@@ -53,10 +53,25 @@ def live_hosts(client, now: float | None = None, timeout: float = HOST_TIMEOUT) 
 def dead_letters(client, limit: int = 20) -> tuple[int, list[dict]]:
     """(how many are kept, the newest ``limit``)."""
     count = client.llen(DEAD_LETTERS)
-    out = []
-    for raw in client.lrange(DEAD_LETTERS, 0, limit - 1):
-        try:
-            out.append(json.loads(raw))
-        except ValueError:
-            continue
-    return count, out
+    return count, [_dead_record(raw) for raw in client.lrange(DEAD_LETTERS, 0, limit - 1)]
+
+
+def _dead_record(raw) -> dict:
+    """A kept dead letter as the faces show it, whatever another client pushed on the list: the
+    fields pelbiot-jobs writes, each of its own type, "?" where it is missing or not of that type."""
+    try:
+        record = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict):
+        return {"at": None, "queue": "?", "reason": "not a record pelbiot-jobs wrote", "size": len(raw),
+                "message": ""}
+    at, size = record.get("at"), record.get("size")
+    return {"at": at if isinstance(at, (int, float)) and not isinstance(at, bool) else None,
+            "queue": _text(record.get("queue"), 200), "reason": _text(record.get("reason"), 500),
+            "size": size if isinstance(size, int) and not isinstance(size, bool) else None,
+            "message": _text(record.get("message"), 4096, missing="")}
+
+
+def _text(value, limit: int, missing: str = "?") -> str:
+    return value[:limit] if isinstance(value, str) else missing

@@ -11,6 +11,8 @@ RUN = "pelbiot:run:"
 WORKER = "pelbiot:worker:"
 #: Messages moved aside as dead letters, newest first.
 DEAD_LETTERS = "pelbiot:deadletter"
+#: How many job-run rows the ops DB refused (each kept in var/job-runs-rejected/ on its worker's host).
+REJECTED_RUNS = "pelbiot:job-runs-rejected"
 #: RedBeat's entries (a hash per job: when beat last sent it) and its lock.
 REDBEAT = "pelbiot:redbeat:"
 #: What every key above starts with.

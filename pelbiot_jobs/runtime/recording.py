@@ -20,7 +20,8 @@ from ..lib.clock import utcnow
 from ..lib.errors import MAX_TEXT, one_line
 from ..lib.outcome import is_skipped
 from ..lib.redact import scrub
-from .headers import H_JOB, H_SCHEDULED, H_TRIGGER, header, parse_time
+from .headers import job_of, parse_time, plain_name, run_id, scheduled_of, trigger_of
+from .keys import REJECTED_RUNS
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ def _compact(value: dict) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+#: The longest arguments text recorded (scrubbed, then cut to MAX_TEXT); longer is only sized.
+MAX_ARGS_SCRUBBED = 16 * 1024
+
 _inflight: dict[tuple[str, int], dict] = {}
 _errors: dict[tuple[str, int], str] = {}
 _guard = threading.Lock()
@@ -94,9 +98,7 @@ def write_runs(settings, items: list[tuple[dict, tuple[str, ...] | None]]) -> bo
     spool = _spool_file(settings, os.getpid())
     try:
         flush_spool(settings, only=spool)
-        with _ops(settings).begin() as conn:
-            for row, update in items:
-                upsert_run(conn, row, update)
+        _write_or_set_aside(settings, items)
         return True
     except Exception as exc:
         log.error("could not record job run %s (spooled to %s, written when the ops DB answers): %s",
@@ -143,6 +145,80 @@ def upsert_run(conn, row: dict, update: tuple[str, ...] | None = None) -> None:
 
 
 SPOOL_DIR = "job-runs-spool"
+#: Rows the ops DB refuses while it answers (a value it cannot hold): kept here, never retried, so
+#: that they never block the rows behind them; counted in Redis (keys.REJECTED_RUNS) for `status`.
+REJECTED_DIR = "job-runs-rejected"
+
+
+def _write_or_set_aside(settings, items) -> int:
+    """Write the rows in one transaction; when the ops DB answers but refuses it, write them one by
+    one and set aside each row it refuses. The rows written; raises when the ops DB does not
+    answer (the caller spools them)."""
+    engine = _ops(settings)
+    try:
+        with engine.begin() as conn:
+            for row, update in items:
+                upsert_run(conn, row, update)
+        return len(items)
+    except Exception as exc:
+        if not _refused(engine, exc):
+            raise
+    written = 0
+    for row, update in items:  # rows already written are written again harmlessly (an upsert of the same event)
+        try:
+            with engine.begin() as conn:
+                upsert_run(conn, row, update)
+            written += 1
+        except Exception as exc:
+            if not _refused(engine, exc):
+                raise
+            _set_aside(settings, row, update, exc)
+    return written
+
+
+def _refused(engine, exc: BaseException) -> bool:
+    """True when the ops DB answers and the failure is the rows' own (too long, out of range, a
+    value it cannot bind), not the connection's, a lock's or a deadlock's."""
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy import text
+
+    from ..lib.errors import TRANSIENT_MYSQL_CODES
+
+    if not isinstance(exc, sa_exc.StatementError) or getattr(exc, "connection_invalidated", False):
+        return False
+    orig = getattr(exc, "orig", None)
+    code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
+    if code in TRANSIENT_MYSQL_CODES or (code is None and isinstance(exc, sa_exc.OperationalError)):
+        return False  # SQLite's "database is locked" and the like have no code: they pass
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+def _set_aside(settings, row: dict, update, exc: BaseException) -> None:
+    error = one_line(exc, settings.secrets())
+    path = Path(settings.var_dir) / REJECTED_DIR / f"{_HOST}-{os.getpid()}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"at": utcnow().isoformat(), "error": error, "update": update,
+              "row": {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in row.items()}}
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, default=str) + "\n")
+    log.error("the ops DB refuses the job-run row of %s[%.64s] (kept in %s, not retried): %s",
+              row.get("task"), row.get("task_id"), path, error)
+    try:
+        from ..lib import redis_clients
+
+        redis_clients.coordination(settings).incr(REJECTED_RUNS)
+    except Exception:
+        pass  # the file keeps it; the count is only what `status` shows
+
+
+def rejected_count(client) -> int:
+    """How many job-run rows the ops DB refused, on every worker (`status`)."""
+    return int(client.get(REJECTED_RUNS) or 0)
 
 
 def _spool_file(settings, pid: int) -> Path:
@@ -189,28 +265,31 @@ def flush_spool(settings, only: Path | None = None) -> int:
             row = {k: (parse_time(v) if k in _DATE_COLUMNS else v) for k, v in item["row"].items()}
             items.append((row, tuple(item["update"]) if item.get("update") else None))
         try:
-            with _ops(settings).begin() as conn:
-                for row, update in items:
-                    upsert_run(conn, row, update)
+            written += _write_or_set_aside(settings, items)
         except Exception:
             _spool(path, items)
             taken.unlink()
             raise
         taken.unlink()
-        written += len(items)
     return written
+
+
+def _attempt(request) -> int:
+    """The attempt a run is recorded as: Celery's retry count, bounded to what the column holds."""
+    value = getattr(request, "retries", 0)
+    return min(max(value, 0), 2**31 - 1) if isinstance(value, int) else 0
 
 
 def _forget(task_id: str, request) -> None:
     """Drop what prerun prepared for a copy that does not run (its row is not ours to write)."""
     with _guard:
-        _inflight.pop((task_id, request.retries or 0), None)
-        _errors.pop((task_id, request.retries or 0), None)
+        _inflight.pop((task_id, _attempt(request)), None)
+        _errors.pop((task_id, _attempt(request)), None)
 
 
 def _record_start(task, task_id: str, request) -> None:
     with _guard:
-        row = _inflight.get((task_id, request.retries or 0))
+        row = _inflight.get((task_id, _attempt(request)))
     if row is not None:
         _write(task, dict(row))
 
@@ -219,6 +298,8 @@ def _args_text(args, kwargs, secrets) -> str | None:
     if not args and not kwargs:
         return None
     text = json.dumps({"args": list(args or ()), "kwargs": dict(kwargs or {})}, default=str, sort_keys=True)
+    if len(text) > MAX_ARGS_SCRUBBED:  # sized before anything reads it: no task takes arguments this long
+        return f"[{len(text)} characters of arguments, not recorded]"
     return scrub(text, secrets)[:MAX_TEXT]
 
 
@@ -228,17 +309,17 @@ def _on_prerun(task_id=None, task=None, args=None, kwargs=None, **_):
     if settings is None:
         return
     request = task.request
-    attempt = request.retries or 0
+    attempt = _attempt(request)
     delivery = request.delivery_info or {}
-    row = {
-        "task_id": task_id,
+    row = {  # what comes from the message is bounded: a row that cannot be written must not exist
+        "task_id": run_id(task_id),
         "attempt": attempt,
         "task": task.name,
-        "job": header(request, H_JOB),
-        "trigger": "local" if request.is_eager else (header(request, H_TRIGGER) or "manual"),
+        "job": job_of(request),
+        "trigger": "local" if request.is_eager else trigger_of(request),
         "args": _args_text(args, kwargs, settings.secrets()),
-        "queue": delivery.get("routing_key"),
-        "scheduled_at": parse_time(header(request, H_SCHEDULED)),
+        "queue": plain_name(delivery.get("routing_key")),
+        "scheduled_at": scheduled_of(request),
         "started_at": utcnow(),
         "finished_at": None,
         "state": "STARTED",
@@ -260,7 +341,7 @@ def _on_retry(request=None, reason=None, sender=None, **_):
     with _guard:
         # `reason` is Celery's Retry wrapper; the operator wants the error that caused it.
         cause = getattr(reason, "exc", None) or reason
-        _errors[(request.id, request.retries or 0)] = one_line(cause, settings.secrets())
+        _errors[(request.id, _attempt(request))] = one_line(cause, settings.secrets())
 
 
 @signals.task_failure.connect
@@ -268,7 +349,7 @@ def _on_failure(task_id=None, exception=None, sender=None, **_):
     settings = _settings_of(sender)
     if settings is None:
         return
-    attempt = (sender.request.retries or 0) if sender.request.id == task_id else 0
+    attempt = _attempt(sender.request) if sender.request.id == task_id else 0
     error = one_line(exception, settings.secrets())
     with _guard:
         known = (task_id, attempt) in _inflight
@@ -277,7 +358,7 @@ def _on_failure(task_id=None, exception=None, sender=None, **_):
     if not known:
         # Failures seen by the parent process only (hard time limit, worker lost): no postrun follows.
         # Update only what the parent knows; the child's row keeps its trigger, start and args.
-        _write(sender, {"task_id": task_id, "attempt": attempt, "task": sender.name,
+        _write(sender, {"task_id": run_id(task_id), "attempt": attempt, "task": sender.name,
                         "trigger": "manual", "state": "FAILURE", "error": error,
                         "finished_at": utcnow(), "host": _HOST},
                update=("state", "error", "finished_at"))
@@ -288,7 +369,7 @@ def _on_postrun(task_id=None, task=None, retval=None, state=None, **_):
     settings = _settings_of(task)
     if settings is None:
         return
-    attempt = task.request.retries or 0
+    attempt = _attempt(task.request)
     with _guard:
         row = _inflight.pop((task_id, attempt), None)
         error = _errors.pop((task_id, attempt), None)
@@ -320,9 +401,9 @@ def _on_revoked(request=None, terminated=None, expired=None, sender=None, **_):
         state, text = "SKIPPED", "expired: not started before its expiry (a backlog is dropped, not replayed)"
     else:
         state, text = "FAILURE", "revoked" + (" and terminated" if terminated else "")
-    row = {"task_id": request.id, "attempt": getattr(request, "retries", 0) or 0, "task": sender.name,
-           "job": header(request, H_JOB), "trigger": header(request, H_TRIGGER) or "manual",
-           "scheduled_at": parse_time(header(request, H_SCHEDULED)),
+    row = {"task_id": run_id(request.id), "attempt": _attempt(request), "task": sender.name,
+           "job": job_of(request), "trigger": trigger_of(request),
+           "scheduled_at": scheduled_of(request),
            "state": state, "finished_at": now, "host": _HOST}
     row["result" if state == "SKIPPED" else "error"] = text
     _write(sender, row)

@@ -14,34 +14,16 @@ from pelbiot_jobs.db.engine import engine_for
 from pelbiot_jobs.db.ops_models import query_digests
 from pelbiot_jobs.indexes.apply import measure
 from pelbiot_jobs.queries.analyze import analyze, explain
-from tests.helpers import mysql
+from tests.security.conftest import writing_function
 
 OUTFILE = f"/tmp/pjt-outfile-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
 def side_effects(demo_app_db, ops_schema):
-    """A stored function that writes a row each time it runs, and the table it writes to."""
-    db = ops_schema["names"]["app"]
-    conn = mysql(db)
-    with conn.cursor() as cur:
-        cur.execute("SET GLOBAL log_bin_trust_function_creators = 1")
-        cur.execute("CREATE TABLE IF NOT EXISTS pjt_side (id INT AUTO_INCREMENT PRIMARY KEY)")
-        cur.execute("DROP FUNCTION IF EXISTS pjt_touch")
-        cur.execute("CREATE FUNCTION pjt_touch() RETURNS INT MODIFIES SQL DATA "
-                    "BEGIN INSERT INTO pjt_side VALUES (NULL); RETURN 1; END")
-        cur.execute("DELETE FROM pjt_side")
-
-    def count() -> int:
-        with conn.cursor() as cur:
-            cur.execute("SELECT COUNT(*) FROM pjt_side")
-            return cur.fetchone()[0]
-
-    yield count
-    with conn.cursor() as cur:
-        cur.execute("DROP FUNCTION IF EXISTS pjt_touch")
-        cur.execute("DROP TABLE IF EXISTS pjt_side")
-    conn.close()
+    """A stored function that writes a row each time it runs; the count of rows it wrote."""
+    with writing_function(ops_schema["names"]["app"], "pjt_touch", "", "1") as count:
+        yield count
 
 
 HOSTILE = [
