@@ -55,7 +55,7 @@ def job_status(engine: Engine, jobs: Iterable[Job], now: dt.datetime,
         finished = last["finished_at"] if last else None
         # Beat's own record of its last send wins; else the last run beat sent, by its due time.
         last_sent = (beat_last_run or {}).get(job.name)
-        if last_sent is None and last and last.get("trigger") == "beat":
+        if last_sent is None and last and last.get("trigger") in ("beat", "late"):
             last_sent = last.get("scheduled_at") or last.get("started_at")
         due = next_due(job, last_sent, now)
         out.append({

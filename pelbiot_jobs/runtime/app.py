@@ -15,7 +15,7 @@ from kombu import Exchange, Queue
 
 from ..config import Settings, load_settings
 from ..lib.paths import schedules_dir
-from . import broker
+from . import broker, ledger  # noqa: F401 (ledger: connects its publish and prerun signals)
 from .heartbeats import REDBEAT_KEY_PREFIX
 from .liveness import Liveness
 from .schedule import BEAT_FILE, SHARED_QUEUES, Job, check_dir, parse_beat
@@ -33,10 +33,11 @@ DEFAULT_TIME_LIMIT = 300
 #: back within minutes: live workers refresh the messages they hold (liveness.py), so a long task
 #: is not handed out again while it runs.
 RESTORE_INTERVAL, RESTORE_THROTTLE = 5, 2
-#: Beat wakes at least this often (s); RedBeat's lock expires after LOCK_TIMEOUT without a tick,
-#: and a standby beat takes over.
-BEAT_MAX_LOOP_INTERVAL = 5
-REDBEAT_LOCK_TIMEOUT = 30
+#: Beat wakes at least this often (s) and extends RedBeat's lock at each wake-up; the lock expires
+#: after LOCK_TIMEOUT without one, and a standby beat (which looks every BEAT_MAX_LOOP_INTERVAL)
+#: takes over: a killed beat's successor sends within LOCK_TIMEOUT + BEAT_MAX_LOOP_INTERVAL (8 s).
+BEAT_MAX_LOOP_INTERVAL = 2
+REDBEAT_LOCK_TIMEOUT = 6
 #: Task results (for Flower and ``run --wait``) are kept this long in the backend (s).
 RESULT_EXPIRES = 24 * 3600
 

@@ -30,11 +30,46 @@ def _due_iso(entry) -> str:
     return due.astimezone(dt.timezone.utc).isoformat()
 
 
+#: A slot passed by more than this when beat sends it was missed (beat or the broker was down),
+#: not merely picked up at the next wake-up (beat wakes at least every BEAT_MAX_LOOP_INTERVAL).
+LATE_AFTER_S = 4.0
+
+
+def missed_slot(entry, now: dt.datetime | None = None) -> tuple[dt.datetime, float, int] | None:
+    """(the latest slot of ``entry`` at or before now, seconds since it, slots missed) when beat
+    sends the entry after it missed slots (an outage of beat or the broker), else None. For an
+    interval the latest slot is on the entry's own grid; for a crontab, the one it was due at."""
+    last = entry.last_run_at
+    if last is None:
+        return None
+    delta = entry.schedule.remaining_estimate(last)  # from now to the slot after last (negative: passed)
+    if delta is None:
+        return None
+    now = now or entry.default_now()
+    slot = now + delta
+    late = (now - slot).total_seconds()
+    if late <= LATE_AFTER_S:
+        return None
+    every = getattr(entry.schedule, "run_every", None)
+    missed = 1
+    if every is not None and every.total_seconds() > 0:
+        steps = int(late // every.total_seconds())
+        slot, missed = slot + steps * every, steps + 1
+    return slot, (now - slot).total_seconds(), missed
+
+
 class _Stamping:
     def apply_async(self, entry, producer=None, advance=True, **kwargs):
         expires = (self.app.conf.get("pelbiot_job_expiries") or {}).get(entry.name)
-        with publishing("beat", job=entry.name, scheduled_at=_due_iso(entry),
-                        expires_s=f"{expires:g}" if expires else None):
+        late = missed_slot(entry)
+        trigger, due = "beat", _due_iso(entry)
+        if late is not None:  # sent once, for the latest slot, marked late; a backlog is not replayed
+            slot, behind, missed = late
+            trigger, due = "late", slot.astimezone(dt.timezone.utc).isoformat()
+            expires = expires + behind if expires else None  # counted from now, not from the slot
+            log.warning("beat: %s missed %d slot%s (beat or the broker was down); sending the latest, of %s, "
+                        "once, marked late", entry.name, missed, "s" if missed != 1 else "", due)
+        with publishing(trigger, job=entry.name, scheduled_at=due, expires_s=f"{expires:g}" if expires else None):
             return super().apply_async(entry, producer=producer, advance=advance, **kwargs)
 
 

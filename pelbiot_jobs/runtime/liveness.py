@@ -24,6 +24,7 @@ import time
 
 from celery import bootsteps
 
+from . import ledger
 from .heartbeats import HEARTBEAT_TTL, WORKER_KEY
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Liveness(bootsteps.StartStopStep):
         client = redis_clients.coordination(settings)
         node = consumer.hostname
         index_key = None
+        swept = 0.0
         while not stop.is_set():
             try:
                 if settings.broker_is_redis:
@@ -101,6 +103,9 @@ class Liveness(bootsteps.StartStopStep):
                     if index_key:
                         refresh(client, index_key, held_tags())
                 heartbeat(client, consumer, node)
+                if settings.broker_is_redis and time.monotonic() - swept >= ledger.SWEEP_EVERY:
+                    swept = time.monotonic()
+                    ledger.sweep(consumer.app, client, settings.visibility_timeout)
             except Exception as exc:  # the broker is down: the consumer reconnects; try again next turn
                 log.warning("liveness: %s", type(exc).__name__)
             try:

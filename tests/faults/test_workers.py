@@ -202,3 +202,34 @@ def test_a_task_of_150_s_on_a_live_worker_is_never_handed_to_a_second_worker(sta
     assert busy.poll() is None and idle.poll() is None
     record(f"a 150 s task, visibility timeout {VISIBILITY} s, a second worker idle", len(starts), 0,
            len(ends) - 1, took)
+
+
+def test_a_message_a_frozen_worker_took_comes_back_when_it_is_killed(stack):
+    """A worker frozen (SIGSTOP) with its BRPOP pending takes the next message into its socket: it
+    is on no queue and in no unacked set. Killed so, the worker takes the message with it; the
+    sent-message ledger sees it is nowhere and sends it again, and it runs once on another worker."""
+    from pelbiot_jobs.runtime import ledger
+
+    frozen = stack.worker("w1", concurrency=1)
+    time.sleep(2)  # idle: its consumer waits in BRPOP
+    os.killpg(frozen.pid, signal.SIGSTOP)
+    key = "hostage" + uuid.uuid4().hex[:6]
+    sent = time.monotonic()
+    task_id = stack.send("faults.work", key=key, seconds=0)
+    time.sleep(1.5)
+    assert stack.held([task_id]) == [], "the frozen worker did not take the message (its BRPOP had ended)"
+    assert stack.redis.exists(ledger.ENTRY + task_id)  # only the ledger knows of it
+    other = stack.worker("w2", concurrency=1)
+    os.killpg(frozen.pid, signal.SIGKILL)
+    frozen.wait(10)
+    stack.wait(lambda: stack.events(key, "end"), VISIBILITY + ledger.MARGIN_S + 3 * ledger.SWEEP_EVERY + 30,
+               "the lost message to be sent again and run", other)
+    recovered = time.monotonic() - sent
+    time.sleep(3)
+    assert len(stack.events(key, "start")) == 1 and len(stack.events(key, "end")) == 1
+    runs = stack.runs(task_id)
+    assert [r["state"] for r in runs] == ["SUCCESS"], runs
+    assert "never read it" in stack.tail(other)
+    assert not stack.redis.exists(ledger.ENTRY + task_id) and stack.redis.zscore(ledger.INDEX, task_id) is None
+    record("worker frozen (SIGSTOP) with a BRPOP pending takes a message, then kill -9 (sent again from the ledger)",
+           1, 0, 0, recovered)

@@ -100,3 +100,30 @@ def test_parse_duration(value, seconds):
 def test_parse_cron_builds_a_celery_crontab():
     cron = parse_cron("30 3 * * 0")
     assert cron.minute == {30} and cron.hour == {3} and cron.day_of_week == {0}
+
+
+def test_a_slot_missed_by_an_outage_is_the_latest_on_the_grid_and_a_wake_up_is_not_late():
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from celery.schedules import crontab, schedule
+
+    from pelbiot_jobs.runtime.beat import missed_slot
+
+    utc = dt.timezone.utc
+    last = dt.datetime(2026, 12, 7, 10, 0, 0, tzinfo=utc)
+    now = last + dt.timedelta(seconds=47)  # slots at :15 and :30 and :45 passed while nothing could send
+    every = schedule(dt.timedelta(seconds=15))
+    every.nowfun = lambda: now
+    entry = SimpleNamespace(last_run_at=last, schedule=every, default_now=lambda: now)
+    slot, behind, missed = missed_slot(entry, now)
+    assert (slot, round(behind), missed) == (last + dt.timedelta(seconds=45), 2, 3)
+    on_time = now.replace(second=17)  # picked up 2 s after its slot at the next wake-up: not late
+    every.nowfun = lambda: on_time
+    assert missed_slot(SimpleNamespace(last_run_at=last, schedule=every, default_now=lambda: on_time), on_time) is None
+    daily = crontab(minute=0, hour=3)
+    late_night = dt.datetime(2026, 12, 8, 3, 5, tzinfo=utc)
+    daily.nowfun = lambda: late_night
+    slot, _, missed = missed_slot(SimpleNamespace(last_run_at=last, schedule=daily, default_now=lambda: late_night),
+                                  late_night)
+    assert (slot, missed) == (dt.datetime(2026, 12, 8, 3, 0, tzinfo=utc), 1)
