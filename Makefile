@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: up once test unit lock bench check-compose clean help
+.PHONY: up once test unit chaos lock bench check-compose clean help
 
 help:
 	@echo "make up     install into $(VENV) and run worker + beat + Flower on the embedded default"
 	@echo "make once   a smoke test: each enabled job that changes nothing outside pelbiot-jobs, once, then exit"
 	@echo "make test   install, make sure MariaDB and Redis answer, run the whole test suite"
 	@echo "make unit   the pure unit tests only (no services)"
+	@echo "make chaos  10 minutes of faults (seeded) on private Redis and MariaDB: lost, duplicated, stuck, e-mail twice"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,11 @@ test: $(VENV)/.test
 
 unit: $(VENV)/.test
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# CHAOS_ARGS: --minutes 10 --seed 1 --every 30 (seconds between faults)
+chaos: $(VENV)/.test
+	bash scripts/ensure-services.sh
+	$(BIN)/python -m tests.faults.chaos $(CHAOS_ARGS)
 
 # requirements.lock: what the Docker image installs, resolved from pyproject.toml (embedded extra).
 lock: | $(BIN)/python

@@ -168,11 +168,33 @@ def lost(client, visibility_timeout: float, now: float | None = None, limit: int
     return [(task_id, entry) for task_id, entry in entries.items() if task_id not in present]
 
 
+def _ended(settings, task_ids: list[str]) -> set[str]:
+    """Which of ``task_ids`` the ops DB records as ended well (SUCCESS, SKIPPED): a message whose
+    run ended while Redis was down (no done mark, no ledger delete) is not lost."""
+    from sqlalchemy import select
+
+    from ..db.engine import engine_for
+    from ..db.ops_models import job_runs
+    from .headers import run_id
+
+    if not task_ids:
+        return set()
+    by_recorded = {run_id(t): t for t in task_ids}
+    c = job_runs.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return {by_recorded[r] for r in conn.execute(select(c.task_id).where(
+            c.task_id.in_(list(by_recorded)), c.state.in_(("SUCCESS", "SKIPPED")))).scalars()}
+
+
 def sweep(app, client, visibility_timeout: float) -> int:
     """Send again every message lost in a socket (``lost``), once; one worker at a time. How many."""
     if not client.set(SWEEP_LOCK, "1", nx=True, ex=int(SWEEP_EVERY * 2)):
         return 0
     found = lost(client, visibility_timeout)
+    ended = _ended(app.pelbiot_settings, [task_id for task_id, _ in found]) if found else set()
+    if ended:
+        forget(app.pelbiot_settings, sorted(ended))
+        found = [(task_id, entry) for task_id, entry in found if task_id not in ended]
     for task_id, entry in found:
         headers = dict(entry.get("headers") or {}) | {"pelbiot_resent": "1"}
         log.error("message %s[%s] was taken off queue %s by a worker that never read it (frozen, then gone?); "

@@ -280,6 +280,23 @@ def _attempt(request) -> int:
     return min(max(value, 0), 2**31 - 1) if isinstance(value, int) else 0
 
 
+def ended_in_ops_db(settings, task_id: str, request) -> bool:
+    """Whether the ops DB records this attempt of the run as ended well (SUCCESS or SKIPPED). A
+    FAILURE does not count: a worker lost mid-run is recorded so by its parent, and runs again.
+    False when the ops DB does not answer (the run goes on, as it did before this check)."""
+    from sqlalchemy import select
+
+    from ..db.ops_models import job_runs
+
+    c = job_runs.c
+    try:
+        with _ops(settings).connect() as conn:
+            return conn.execute(select(c.id).where(c.task_id == run_id(task_id), c.attempt == _attempt(request),
+                                                   c.state.in_(("SUCCESS", "SKIPPED")))).first() is not None
+    except Exception:
+        return False
+
+
 def _forget(task_id: str, request) -> None:
     """Drop what prerun prepared for a copy that does not run (its row is not ours to write)."""
     with _guard:

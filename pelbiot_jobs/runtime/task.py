@@ -33,7 +33,7 @@ from ..lib.outcome import skipped
 from . import keys, locks
 from .headers import H_EXPIRES, H_SCHEDULED, H_SENT, header, parse_time
 from .params import check_params
-from .recording import _HOST, _forget, _record_start
+from .recording import _HOST, _forget, _record_start, ended_in_ops_db
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,11 @@ class PelbiotTask(Task):
 
     def _drop_if_ended(self, run: _Run) -> None:
         """A copy of a message whose run already ended (its ack was lost): nothing to do, nothing
-        to record; the first run's row stands."""
-        if run.client.get(DONE_PREFIX + run.task_id) is not None:
+        to record; the first run's row stands. The done mark lives in Redis; when Redis was down
+        as the run ended (no mark, and no ack either: the message comes back), the ops DB's row
+        of this attempt, SUCCESS or SKIPPED, says it all the same."""
+        if run.client.get(DONE_PREFIX + run.task_id) is not None or \
+                (_a_copy(run.request) and ended_in_ops_db(run.settings, run.task_id, run.request)):
             _forget(run.task_id, run.request)
             log.warning("task %s[%s] already ended; a redelivered copy is dropped", self.name, run.task_id)
             raise Ignore()
@@ -176,6 +179,13 @@ class PelbiotTask(Task):
             raise
         finally:
             _end_run(run.client, run.settings, run.task_id, run.leases, final)
+
+
+def _a_copy(request) -> bool:
+    """A message the broker handed out again (restored after the visibility timeout, redelivered
+    by RabbitMQ) or the ledger sent again: only such a copy may find its run ended already."""
+    info = request.delivery_info or {}
+    return bool(info.get("redelivered") or header(request, "redelivered") or header(request, "pelbiot_resent"))
 
 
 class _Run:

@@ -74,3 +74,22 @@ def flaky(self, key: str) -> dict:
         raise redis.exceptions.ConnectionError("Error 111 connecting to cache:6379. Connection refused.")
     log(key, "end", self.request.id)
     return {"key": key, "attempts": self.request.retries + 1}
+
+
+@app.task(name="faults.mail", bind=True, params={"key": Name()})
+def mail(self, key: str) -> dict:
+    """An e-mail sent once through effects.py, as alert and report mails are: a run killed after
+    the send and before the record sends it again with the same Message-ID."""
+    from pelbiot_jobs.lib.mail import build_message, deliver
+
+    settings = app.pelbiot_settings
+    log(key, "start", self.request.id)
+    claim_key = f"fault-mail:{self.request.id}"  # one e-mail per message, whatever its copies
+    if effects.claim(settings, claim_key, "a chaos run's e-mail", self.request.id) != effects.DONE:
+        msg = build_message(settings, ["ops@example.com"], f"chaos {key}", "a chaos run's e-mail\n")
+        msg.replace_header("Message-ID", effects.message_id(claim_key))
+        deliver(settings, msg)
+        log(key, "effect", self.request.id)
+        effects.done(settings, claim_key)
+    log(key, "end", self.request.id)
+    return {"key": key}

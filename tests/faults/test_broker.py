@@ -85,7 +85,7 @@ def test_broker_restart_across_a_beat_tick_with_tasks_in_flight(beat_stack, brok
     doubled = [slot for slot in _slots(stack) if slot[1] > 1]
     assert not doubled, doubled
     record(f"broker kill -9 and restart {'with AOF' if aof else 'empty (no persistence)'}, beat tick and "
-           "2 tasks in flight (slots of the outage not sent)", max(starts), 0, len(doubled), recovered)
+           "2 tasks in flight (the outage's slots not replayed)", max(starts), 0, len(doubled), recovered)
 
 
 def test_two_beats_one_sends_the_other_takes_over(beat_stack):
@@ -168,3 +168,26 @@ def test_bad_messages_go_to_the_dead_letter_list_and_the_worker_goes_on(stack):
     assert status["dead_letters"]["count"] == 2, out.stdout + out.stderr
     assert [w for w in status["workers"] if w.startswith("w1@")], status["workers"]  # from its heartbeat
     record("a non-JSON message, a non-message JSON and a bad-kwargs message", 1, 0, 0, recovered)
+
+
+def test_a_task_that_ends_while_the_broker_is_down_does_not_run_again(stack, broker):
+    """The run ends in the outage: no done mark in Redis, no ack. The message comes back after the
+    visibility timeout; the ops DB's SUCCESS row of that attempt drops the copy (the chaos run
+    found this doing work twice)."""
+    worker = stack.worker("w1", concurrency=1)
+    key = "ends-in-outage" + uuid.uuid4().hex[:6]
+    task_id = stack.send("faults.work", key=key, seconds=3)
+    stack.wait(lambda: stack.events(key, "start"), 30, "the task to start", worker)
+    broker.kill()
+    killed = time.monotonic()
+    stack.wait(lambda: stack.events(key, "end"), 30, "the task to end with the broker down", worker)
+    time.sleep(max(0.0, 8 - (time.monotonic() - killed)))
+    broker.start()
+    back = time.monotonic()
+    stack.wait(lambda: not stack.held([task_id]), VISIBILITY + 60, "the broker to let go of the message", worker)
+    time.sleep(5)
+    assert len(stack.events(key, "start")) == 1 and len(stack.events(key, "end")) == 1, stack.log_rows(key)
+    assert [r["state"] for r in stack.runs(task_id)] == ["SUCCESS"]
+    assert worker.poll() is None
+    record("broker kill -9 while a task ends (no done mark, no ack; the copy is dropped)", 1, 0, 0,
+           time.monotonic() - back)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -233,3 +234,30 @@ def test_a_message_a_frozen_worker_took_comes_back_when_it_is_killed(stack):
     assert not stack.redis.exists(ledger.ENTRY + task_id) and stack.redis.zscore(ledger.INDEX, task_id) is None
     record("worker frozen (SIGSTOP) with a BRPOP pending takes a message, then kill -9 (sent again from the ledger)",
            1, 0, 0, recovered)
+
+
+def test_a_run_that_ended_while_redis_was_down_is_not_sent_again(stack):
+    """The state a Redis crash leaves behind a run that ended meanwhile: its ledger entry still
+    there, no done mark, the message on no queue. The ledger does not send it again (the ops DB
+    has its SUCCESS), and a copy sent anyway is dropped by the run guard, from the same row."""
+    from pelbiot_jobs.runtime import keys, ledger
+
+    worker = stack.worker("w1", concurrency=1)
+    key = "ended" + uuid.uuid4().hex[:6]
+    task_id = stack.send("faults.work", key=key, seconds=0)
+    stack.wait(lambda: [r for r in stack.runs(task_id) if r["state"] == "SUCCESS"], 30, "the run", worker)
+    entry = {"task": "faults.work", "args": [], "kwargs": {"key": key, "seconds": 0}, "queue": "sampling",
+             "retries": 0, "eta": None, "headers": {"pelbiot_trigger": "cli"}}
+    stack.redis.set(ledger.ENTRY + task_id, json.dumps(entry))
+    stack.redis.zadd(ledger.INDEX, {task_id: time.time() - 3600})
+    stack.redis.delete(keys.DONE + task_id, keys.STARTED + task_id)
+    stack.wait(lambda: stack.redis.zscore(ledger.INDEX, task_id) is None, 3 * ledger.SWEEP_EVERY + 10,
+               "the sweep to settle the entry", worker)
+    # A copy sent all the same (as by a sweep that ran before the row was written) is dropped.
+    with stack.app.connection_for_write() as conn:
+        stack.app.send_task("faults.work", kwargs={"key": key, "seconds": 0}, task_id=task_id, queue="sampling",
+                            headers={"pelbiot_resent": "1"}, connection=conn)
+    time.sleep(8)
+    assert len(stack.events(key, "end")) == 1, stack.log_rows(key)
+    assert "never read it" not in stack.tail(worker) and "already ended" in stack.tail(worker)
+    record("a run that ended while Redis was down: neither the ledger nor a copy runs it again", 1, 0, 0, None)
