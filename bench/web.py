@@ -105,6 +105,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_web(env: dict, home: Path, port: int) -> subprocess.Popen:
+    """`pelbiot-jobs web` with ``env``, once its port answers."""
+    web = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "web"], env=env, cwd=home,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return web
+        except OSError:
+            if time.monotonic() > deadline or web.poll() is not None:
+                raise SystemExit("the web view did not start")
+            time.sleep(0.2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10)
@@ -128,17 +143,7 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")} | {
             "PELBIOT_OPS_DB_URL": url, "PELBIOT_APP_DB_URL": url, "PELBIOT_BROKER_URL": "redis://127.0.0.1:6379/15",
             "PELBIOT_WEB_USER": "bench", "PELBIOT_WEB_PASSWORD": "bench-pw", "PELBIOT_WEB_PORT": str(port)}
-        web = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "web"], env=env, cwd=home,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or web.poll() is not None:
-                    raise SystemExit("the web view did not start")
-                time.sleep(0.2)
+        web = start_web(env, home, port)
         auth = "Basic " + base64.b64encode(b"bench:bench-pw").decode()
         host = "web00"
         times: dict[str, list[float]] = {p: [] for p in PAGES}

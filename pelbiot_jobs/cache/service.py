@@ -58,3 +58,25 @@ def invalidate(settings, pattern: str, dry_run: bool = False) -> int:
 
     namespaces = invalidation_namespaces(settings, pattern)
     return run(redis_clients.cache(settings), pattern, namespaces, dry_run=dry_run)
+
+
+def warm_stats(settings, window_s: float = 86400, now: dt.datetime | None = None) -> list[dict]:
+    """Per warmer over the window: runs, failed runs, keys and bytes written by the last run, when."""
+    from sqlalchemy import func, select
+
+    from ..db.ops_models import cache_warm_runs
+
+    c = cache_warm_runs.c
+    since = (now or utcnow()) - dt.timedelta(seconds=window_s)
+    with engine_for(settings.ops_db_url).connect() as conn:
+        totals = conn.execute(select(c.warmer, func.count(), func.sum(func.coalesce(c.error, "") != ""),
+                                     func.max(c.started_at)).where(c.started_at >= since)
+                              .group_by(c.warmer).order_by(c.warmer)).all()
+        out = []
+        for warmer, runs, failed, last in totals:
+            row = conn.execute(select(c["keys"], c.bytes, c.duration_s, c.error).where(
+                c.warmer == warmer, c.started_at == last)).mappings().first()
+            out.append({"warmer": warmer, "runs": runs, "failed": int(failed or 0), "last_run": last,
+                        "last_keys": row["keys"], "last_bytes": row["bytes"], "last_duration_s": row["duration_s"],
+                        "last_error": row["error"]})
+    return out

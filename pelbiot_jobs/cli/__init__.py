@@ -14,11 +14,11 @@ from .. import __version__
 from ..config import load_settings
 from ..lib.errors import ConfigError, InputError, ScheduleError, ServiceUnavailable, is_transient
 from ..lib.redact import scrub
-from . import cache, db, incidents, indexes, jobs, observe, processes, queries, reports
+from . import api, cache, db, incidents, indexes, jobs, observe, processes, queries, reports
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE, Exit, Fail
 
 #: The command groups, in the order ``--help`` lists them.
-GROUPS = (processes, jobs, observe, incidents, queries, reports, indexes, cache, db)
+GROUPS = (processes, jobs, observe, incidents, queries, reports, indexes, cache, db, api)
 
 EPILOG = """\
 examples:

@@ -339,3 +339,29 @@ effects = Table(
     Column("attempts", Integer, nullable=False, default=1),
     Column("detail", String(1000)),
 )
+
+api_tokens = Table(
+    "ops_api_tokens", metadata,
+    # Who may call the REST API: a token is shown once when created; only its SHA-256 is kept.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("scope", String(8), nullable=False),  # read, write (write includes read)
+    Column("token_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(100)),
+    Column("expires_at", UtcDateTime),
+    Column("last_used_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+    UniqueConstraint("name"),
+    UniqueConstraint("token_hash"),
+)
+
+rule_toggles = Table(
+    "ops_rule_toggles", metadata,
+    # An alert rule switched off (or on again) at run time, over what alerts.yaml says: who, when, why.
+    Column("rule", String(100), primary_key=True),
+    Column("enabled", Integer, nullable=False),
+    Column("changed_by", String(100), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("reason", String(500)),
+)

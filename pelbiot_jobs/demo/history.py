@@ -254,21 +254,29 @@ def _events(now: dt.datetime, fixed_at: dt.datetime, incident_at: dt.datetime) -
 def seed_history(settings, now: dt.datetime | None = None) -> dict[str, int] | None:
     """Write the demo history into the embedded default's ops DB, once; None when not written (a
     configured database, or written before)."""
+    from ..db.engine import engine_for
+
+    if not settings.embedded_default:
+        return None  # a configured database never gets demo rows
+    written = write_history(engine_for(settings.ops_db_url), now)
+    if written is not None:
+        create_the_index(settings)
+    return written
+
+
+def write_history(engine, now: dt.datetime | None = None) -> dict[str, int] | None:
+    """The demo week's rows into ``engine``'s ops tables, once (None: written before). Only the
+    embedded default (``seed_history``) and the tests write it."""
     from sqlalchemy import insert
 
     from ..db import checkpoints
     from ..db import ops_models as m
-    from ..db.engine import engine_for
     from ..db.ops_models import incident_events, incidents
     from ..lib.clock import utcnow
 
     tables = {"metric_rollups": m.metric_rollups, "metric_samples": m.metric_samples, "health_scores": m.health_scores,
               "request_minutes": m.request_minutes, "query_digests": m.query_digests, "job_runs": m.job_runs,
               "index_changes": m.index_changes, "recommendations": m.recommendations}
-
-    if not settings.embedded_default:
-        return None  # a configured database never gets demo rows
-    engine = engine_for(settings.ops_db_url)
     now = now or utcnow()
     with engine.begin() as conn:
         if checkpoints.get(conn, MARK):
@@ -291,7 +299,6 @@ def seed_history(settings, now: dt.datetime | None = None) -> dict[str, int] | N
                  "detail": "(demo) CPU back under 70 %"}])
             written["incidents"] = written.get("incidents", 0) + 1
         checkpoints.put(conn, MARK, {"written": written, "at": now.isoformat()}, now)
-    create_the_index(settings)
     return written
 
 

@@ -42,6 +42,40 @@ def load_alerts(settings):
     return rules, notify
 
 
+def rules_in_force(settings) -> tuple[list, dict, dict[str, dict]]:
+    """alerts.yaml's rules with the run-time toggles applied (``toggle_rule``), its notify block,
+    and the toggles by rule name. A toggle of a rule no longer in the file is ignored."""
+    from dataclasses import replace
+
+    from ..db.ops_models import rule_toggles
+
+    rules, notify = load_alerts(settings)
+    with engine_for(settings.ops_db_url).connect() as conn:
+        toggled = {r["rule"]: dict(r) for r in conn.execute(select(rule_toggles)).mappings()}
+    return ([replace(r, enabled=bool(toggled[r.name]["enabled"])) if r.name in toggled else r for r in rules],
+            notify, toggled)
+
+
+def toggle_rule(settings, name: str, enabled: bool | None, who: str, reason: str | None = None,
+                now: dt.datetime | None = None) -> dict:
+    """Switch an alert rule off or on at run time (``enabled`` None: the other way round), over
+    what alerts.yaml says, recorded with who, when and why; the evaluator honours it from its next run."""
+    from ..db.ops_models import rule_toggles
+    from ..db.upsert import upsert
+
+    rules, _, _ = rules_in_force(settings)
+    rule = next((r for r in rules if r.name == name), None)
+    if rule is None:
+        raise NotFound(f"no alert rule {name!r:.100} in alerts.yaml (`pelbiot-jobs rules list`)")
+    enabled = (not rule.enabled) if enabled is None else bool(enabled)
+    row = {"rule": name, "enabled": int(enabled), "changed_by": who[:100], "changed_at": now or utcnow(),
+           "reason": (reason or "")[:500] or None}
+    with engine_for(settings.ops_db_url).begin() as conn:
+        upsert(conn, rule_toggles, [row], key=("rule",))
+    return {"rule": name, "enabled": enabled, "was_enabled": rule.enabled, "changed_by": row["changed_by"],
+            "changed_at": row["changed_at"], "reason": row["reason"]}
+
+
 def score(settings, now: dt.datetime | None = None) -> dict:
     """Score every host and the installation (0-100) from the last window of metrics; store it."""
     from .engine import compute_scores, store_scores
@@ -65,7 +99,7 @@ def evaluate(settings, now: dt.datetime | None = None) -> tuple[dict, list[int],
     from .engine import evaluate as step_rules
 
     now = now or utcnow()
-    rules, notify = load_alerts(settings)
+    rules, notify, _ = rules_in_force(settings)
     engine = engine_for(settings.ops_db_url)
     result = step_rules(engine, rules, notify, now)
     to_send = [result["notification_id"]] if result["notification_id"] else []
@@ -303,7 +337,7 @@ def rule_states(settings) -> list[dict]:
     """Every alert rule with its definition and, per host, its current state."""
     from ..db.ops_models import alert_states
 
-    rules, _ = load_alerts(settings)
+    rules, _, toggled = rules_in_force(settings)
     a = alert_states.c
     with engine_for(settings.ops_db_url).connect() as conn:
         states = conn.execute(select(alert_states).order_by(a.rule, a.host)).mappings().all()
@@ -312,7 +346,9 @@ def rule_states(settings) -> list[dict]:
         by_rule.setdefault(s["rule"], []).append(dict(s))
     return [{"name": r.name, "metric": r.metric, "op": r.op, "threshold": r.threshold, "aggregate": r.aggregate,
              "window_s": r.window, "for_s": r.for_s, "severity": r.severity, "enabled": r.enabled,
-             "description": r.description, "states": by_rule.get(r.name, [])} for r in rules]
+             "description": r.description, "states": by_rule.get(r.name, []),
+             "toggled": {k: toggled[r.name][k] for k in ("changed_by", "changed_at", "reason")}
+             if r.name in toggled else None} for r in rules]
 
 
 def score_history(settings, hours: float = 24, now: dt.datetime | None = None) -> dict[str, list]:
@@ -324,3 +360,64 @@ def score_history(settings, hours: float = 24, now: dt.datetime | None = None) -
         for host, ts, value in conn.execute(select(h.host, h.ts, h.score).where(h.ts >= since).order_by(h.host, h.ts)):
             out.setdefault(host, []).append((ts, value))
     return out
+
+
+def active_alerts(settings) -> list[dict]:
+    """The (rule, host) pairs firing or pending now, firing first."""
+    from ..db.ops_models import alert_states
+
+    a = alert_states.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        rows = conn.execute(select(alert_states).where(a.state.in_(("firing", "pending")))
+                            .order_by(a.state, a.rule, a.host)).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def notification_history(settings, limit: int = 100, before: int | None = None) -> list[dict]:
+    """Notifications newest first (what was sent, to whom, how it went), without their bodies;
+    ``before``: only those with a smaller id (the next page)."""
+    n = notifications.c
+    query = select(n.id, n.created_at, n.kind, n.subject, n.recipients, n.status, n.attempts, n.sent_at,
+                   n.last_error).order_by(n.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(n.id < before)
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+#: The rule name a manual incident is recorded under (no rule of alerts.yaml may take it: none evaluates it).
+MANUAL_RULE = "manual"
+MANUAL_SEVERITIES = ("warning", "critical")
+
+
+def open_manual_incident(settings, title: str, severity: str, host: str | None, description: str | None,
+                         who: str, now: dt.datetime | None = None) -> dict:
+    """An incident an operator (or a script) opens: recorded as the rule ``manual``, held open until
+    resolved by hand, its opening in the incident's history, and a notification queued to the
+    recipients of alerts.yaml, sent by alerts.notify as an alert's would be."""
+    from ..lib.textsafe import plain
+
+    if not isinstance(title, str) or not title.strip() or len(title) > 200:
+        raise InputError("title must be text of 1 to 200 characters")
+    if severity not in MANUAL_SEVERITIES:
+        raise InputError(f"severity {str(severity)[:20]!r} is not valid: use warning or critical")
+    host = (host or "*").strip() or "*"
+    if len(host) > 120:
+        raise InputError("host must be at most 120 characters")
+    description = (description or "").strip()[:1000] or None
+    _, notify = load_alerts(settings)
+    now = now or utcnow()
+    subject = f"[pelbiot-jobs] {severity.upper()} (opened by hand): {plain(title)}"[:500]
+    text = (f"{who} opened an incident at {now:%Y-%m-%d %H:%M} UTC\n\nhost: {host}\nseverity: {severity}\n"
+            f"title: {plain(title)}\n" + (f"\n{plain(description)}\n" if description else ""))
+    with engine_for(settings.ops_db_url).begin() as conn:
+        incident_id = conn.execute(insert(incidents).values(
+            rule=MANUAL_RULE, host=host, severity=severity, status="open", opened_at=now, hold=1,
+            summary=title[:500])).inserted_primary_key[0]
+        conn.execute(insert(incident_events).values(incident_id=incident_id, at=now, kind="opened", actor=who[:100],
+                                                    detail=(description or title)[:1000]))
+        notification_id = conn.execute(insert(notifications).values(
+            created_at=now, kind="alerts", subject=subject, body_text=text, body_html=None,
+            recipients=", ".join(notify["recipients"]), status="pending", attempts=0)).inserted_primary_key[0]
+    return {"incident_id": incident_id, "notification_id": notification_id, "rule": MANUAL_RULE, "host": host,
+            "severity": severity, "title": title}

@@ -212,3 +212,92 @@ def _embedded_answers(settings) -> bool:
     from ..lib.redis_clients import answers
 
     return answers(settings.embedded_socket)
+
+
+def queue_depths(settings) -> dict[str, int]:
+    """Messages waiting on each queue: the shared ones and each live worker's host queue (a Redis
+    broker: its lists, priorities included); {} with another broker."""
+    from ..lib import redis_clients
+    from ..runtime.heartbeats import workers
+    from ..runtime.schedule import SHARED_QUEUES
+
+    if not settings.broker_is_redis or (settings.embedded_redis and not _embedded_answers(settings)):
+        return {}
+    client = redis_clients.coordination(settings)
+    names = sorted(set(SHARED_QUEUES) | {q for w in workers(client) for q in (w.get("queues") or [])})
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            for suffix in ("", "\x06\x163", "\x06\x166", "\x06\x169"):
+                pipe.llen(name + suffix)
+        counts = pipe.execute()
+    return {name: sum(counts[i * 4:i * 4 + 4]) for i, name in enumerate(names)}
+
+
+def beat_lock(settings) -> dict:
+    """Whether a beat holds RedBeat's lock (one beat sends, the others stand by) and for how long yet."""
+    from ..lib import redis_clients
+    from ..runtime.heartbeats import REDBEAT_KEY_PREFIX
+
+    if not settings.broker_is_redis:
+        return {"held": None, "note": "with this broker beat keeps its schedule in a file: run one beat"}
+    if settings.embedded_redis and not _embedded_answers(settings):
+        return {"held": False, "expires_in_s": None}
+    ttl = redis_clients.coordination(settings).pttl(REDBEAT_KEY_PREFIX + ":lock")
+    return {"held": ttl is not None and ttl > 0, "expires_in_s": round(ttl / 1000, 1) if ttl and ttl > 0 else None}
+
+
+def runs_of(settings, task_id: str) -> list[dict]:
+    """Every attempt of one run, oldest first; NotFound when the ops DB has none."""
+    from ..db.engine import engine_for
+    from ..lib.errors import NotFound
+
+    c = job_runs.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        rows = [dict(r) for r in conn.execute(select(job_runs).where(c.task_id == task_id)
+                                              .order_by(c.attempt)).mappings()]
+    if not rows:
+        raise NotFound(f"no run {task_id!r:.80} in ops_job_runs (sent, not started yet, or not sent)")
+    return rows
+
+
+def recent_runs(settings, job: str | None = None, limit: int = 100, before: int | None = None) -> list[dict]:
+    """Runs newest first (of one job, or of all); ``before``: only those with a smaller id (next page)."""
+    from ..db.engine import engine_for
+
+    c = job_runs.c
+    query = select(job_runs).order_by(c.id.desc()).limit(limit)
+    if job is not None:
+        query = query.where(c.job == job)
+    if before is not None:
+        query = query.where(c.id < before)
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def start(settings, name: str, params: dict | None = None, trigger: str = "api") -> dict:
+    """Send a task, or a job of beat.yaml by its name, through the broker, as `run` does; its
+    parameters are checked here first (InputError naming the bad one). The task id, to follow it."""
+    import uuid
+
+    from ..runtime.app import configure, load_jobs
+    from ..runtime.headers import publishing
+    from ..runtime.params import check_params
+
+    app = configure(settings)
+    params = dict(params or {})
+    jobs = {j.name: j for j in load_jobs(settings, deep=False)}
+    job = jobs.get(name)
+    if name in app.tasks and not name.startswith("celery."):
+        task, queue, job_name = app.tasks[name], None, None
+    elif job is not None and job.task in app.tasks:
+        task, queue, job_name = app.tasks[job.task], job.queue, job.name
+        params = dict(job.kwargs) | params
+    else:
+        from ..lib.errors import NotFound
+
+        raise NotFound(f"no task or job {name!r:.80}")
+    check_params(task.name, task.params, (), params)
+    task_id = str(uuid.uuid4())
+    with publishing(trigger, job=job_name):
+        task.apply_async(kwargs=params, task_id=task_id, **({"queue": queue} if queue else {}))
+    return {"task_id": task_id, "task": task.name, "job": job_name}

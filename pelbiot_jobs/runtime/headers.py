@@ -46,7 +46,7 @@ def header(request, name: str) -> Any:
 
 #: The triggers a run is recorded with; a header naming another came from outside (Flower's API, any
 #: broker client) and is recorded as "manual".
-TRIGGERS = frozenset({"beat", "late", "cli", "once", "dispatch", "manual", "local", "api"})
+TRIGGERS = frozenset({"beat", "late", "cli", "once", "dispatch", "manual", "local", "api", "web"})
 #: What a task id, a job or a queue name recorded from a message may look like (the job-run columns
 #: hold 64 and 100 characters).
 _PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}")

@@ -65,3 +65,20 @@ def optimize(settings, record_stats=record_table_stats) -> dict:
                                         "message": a["message"][:1000], "evidence": json.dumps(a["evidence"])}
                                        for a in found], key=("day", "code"))
     return {"analyzed": len(analyzed), "tables": stats["tables"], "recommendations": [a["code"] for a in found]}
+
+
+def latest_table_stats(settings) -> list[dict]:
+    """Each table's newest ops_table_stats row (rows, data, index and free bytes), largest first."""
+    from sqlalchemy import func, select
+
+    from ..db.engine import engine_for
+    from ..db.ops_models import table_stats
+
+    t = table_stats.c
+    newest = (select(t.schema_name, t.table_name, func.max(t.captured_at).label("at"))
+              .group_by(t.schema_name, t.table_name).subquery())
+    query = (select(table_stats).join(newest, (t.schema_name == newest.c.schema_name)
+                                      & (t.table_name == newest.c.table_name) & (t.captured_at == newest.c.at))
+             .order_by((func.coalesce(t.data_bytes, 0) + func.coalesce(t.index_bytes, 0)).desc(), t.table_name))
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]

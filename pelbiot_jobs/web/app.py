@@ -214,6 +214,15 @@ class IncidentAction(Page):
         self.redirect("/incidents", status=303)
 
 
+class RuleToggle(Page):
+    async def post(self):
+        from ..health.service import toggle_rule
+
+        await self.call(toggle_rule, self.get_argument("rule", ""), self.get_argument("enabled", "") == "1",
+                        f"web:{self.user}", self.get_argument("reason", "").strip() or None)
+        self.redirect("/incidents", status=303)
+
+
 class Silences(Page):
     async def post(self):
         from ..health.service import add_silence
@@ -271,6 +280,76 @@ class Indexes(Page):
         self.page("indexes.html.j2", plan=plan, problem=problem, changes=await self.call(changes))
 
 
+class Jobs(Page):
+    async def get(self):
+        from ..jobs.service import overview, queue_depths, recent_runs
+        from ..runtime.app import EXTERNAL_EFFECTS
+
+        data = await self.call(overview, offline=True)
+        looked = 200
+        failures = [r for r in await self.call(recent_runs, None, looked) if r["state"] == "FAILURE"][:20]
+        queues, broker_error, dead = {}, None, None
+        try:
+            queues = await self.call(queue_depths)
+            dead = (await self.call(overview))["dead_letters"]
+        except Exception as exc:  # the broker is down: the page still shows what the ops DB holds
+            from ..lib.errors import one_line
+
+            queues, broker_error = None, one_line(exc, self.settings_.secrets())
+        self.page("jobs.html.j2", jobs=data["jobs"], failures=failures, looked=looked, queues=queues,
+                  broker_error=broker_error, dead=dead, effects=EXTERNAL_EFFECTS,
+                  sent=self.get_argument("sent", None), sent_job=self.get_argument("job", ""))
+
+
+def _job_named(settings, name: str):
+    from ..runtime.app import load_jobs
+
+    job = next((j for j in load_jobs(settings, deep=False) if j.name == name), None)
+    if job is None:
+        raise NotFound(f"no job {name!r:.80} in beat.yaml")
+    return job
+
+
+class Job(Page):
+    async def get(self, name: str):
+        from ..jobs.service import recent_runs
+        from ..lib.svgchart import line_chart
+        from ..runtime.app import EXTERNAL_EFFECTS
+
+        job = await self.call(_job_named, name)
+        before = self.get_argument("before", None)
+        if before is not None and not before.isdigit():
+            raise InputError("parameter before must be a run id")
+        page_size = 50
+        runs = await self.call(recent_runs, name, page_size + 1, int(before) if before else None)
+        now = utcnow()
+        week = [r for r in await self.call(recent_runs, name, 5000) if r["started_at"] and r["duration_s"] is not None
+                and r["started_at"] >= now - dt.timedelta(days=7)]
+        chart = Markup(line_chart(sorted((r["started_at"], r["duration_s"]) for r in week),
+                                  now - dt.timedelta(days=7), now, f"{name}: run duration, 7 days", unit="s"))
+        self.page("job.html.j2", job=job, runs=runs[:page_size], chart=chart, effect=EXTERNAL_EFFECTS.get(job.task),
+                  next_page=runs[page_size - 1]["id"] if len(runs) > page_size else None,
+                  sent=self.get_argument("sent", None))
+
+
+class JobRun(Page):
+    """Run now: a job with effects outside pelbiot-jobs (DDL, ANALYZE, cache writes, e-mail, deletes)
+    first asks, naming the effect; the confirmation must name it back."""
+
+    async def post(self, name: str):
+        from ..jobs.service import start
+        from ..runtime.app import EXTERNAL_EFFECTS
+
+        job = await self.call(_job_named, name)
+        effect = EXTERNAL_EFFECTS.get(job.task)
+        if effect and self.get_argument("confirm", "") != effect:
+            self.page("confirm.html.j2", job=name, effect=effect)
+            return
+        sent = await self.call(start, name, None, "web")
+        log.info("web: %s started %s [%s]", self.user, name, sent["task_id"])
+        self.redirect(f"/jobs/{name}?sent={sent['task_id']}", status=303)
+
+
 class Reports(Page):
     async def get(self):
         from ..reports.service import list_reports
@@ -306,7 +385,7 @@ class PrometheusMetrics(Page):
 
 
 NAV = [("/", "Overview"), ("/samples", "Metrics"), ("/incidents", "Incidents"), ("/queries", "Queries"),
-       ("/indexes", "Indexes"), ("/reports", "Reports")]
+       ("/indexes", "Indexes"), ("/jobs", "Jobs"), ("/reports", "Reports")]
 
 
 def make_app(settings, credentials: tuple[str, str] | None, cookie_secret: str) -> tornado.web.Application:
@@ -314,13 +393,16 @@ def make_app(settings, credentials: tuple[str, str] | None, cookie_secret: str) 
     routes = [
         (r"/", Overview), (r"/samples", Metrics), (r"/incidents", Incidents),
         (r"/incidents/(\d{1,18})/(ack|resolve)", IncidentAction), (r"/silences", Silences),
-        (r"/silences/(\d{1,18})/expire", SilenceExpire), (r"/queries", Queries),
+        (r"/silences/(\d{1,18})/expire", SilenceExpire), (r"/rules/toggle", RuleToggle), (r"/queries", Queries),
         (r"/queries/([0-9A-Fa-f]{1,32})", Query), (r"/indexes", Indexes), (r"/reports", Reports),
-        (r"/reports/(\d{1,18})/([A-Za-z0-9_.-]{1,200})", ReportFile), (r"/metrics", PrometheusMetrics),
+        (r"/reports/(\d{1,18})/([A-Za-z0-9_.-]{1,200})", ReportFile), (r"/jobs", Jobs),
+        (r"/jobs/([A-Za-z0-9][A-Za-z0-9_.:-]{0,99})", Job), (r"/jobs/([A-Za-z0-9][A-Za-z0-9_.:-]{0,99})/run", JobRun), (r"/metrics", PrometheusMetrics),
         (r"/healthz", Healthz), (r"/favicon.ico", Favicon),
     ]
+    from .api import routes as api_routes
+
     return tornado.web.Application(
-        [(pattern, handler, kw) for pattern, handler in routes], default_handler_class=NoSuchPage,
+        api_routes(kw) + [(pattern, handler, kw) for pattern, handler in routes], default_handler_class=NoSuchPage,
         default_handler_args=kw, xsrf_cookies=True, cookie_secret=cookie_secret,
         compress_response=True,
         log_function=log_request)
@@ -349,7 +431,10 @@ def log_request(handler) -> None:
     and a server error is an error."""
     status = handler.get_status()
     level = logging.ERROR if status >= 500 else logging.WARNING if status == 403 else logging.INFO
-    access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), 1000.0 * handler.request.request_time())
+    from ..lib.textsafe import plain
+
+    access_log.log(level, "%d %s %.2fms", status, plain(handler._request_summary()[:500]),
+                   1000.0 * handler.request.request_time())
 
 
 class Healthz(tornado.web.RequestHandler):

@@ -25,7 +25,7 @@ from pelbiot_jobs.db.ops_models import cache_warm_runs, incidents, index_changes
 from pelbiot_jobs.lib.clock import utcnow
 from tests.conftest import ROOT, clean_environ, free_port, service_env
 from tests.e2e.conftest import pj
-from tests.helpers import click_in_chromium, open_incident, wait_for_port
+from tests.helpers import click_in_chromium, open_incident, render_in_chromium, wait_for_port
 
 USER, PASSWORD = "ops", "w3b-test-pässword"
 
@@ -267,3 +267,64 @@ def test_what_is_not_there_is_a_404_and_a_bad_parameter_a_400(web):
         assert "internal error" not in body
     status, _, body = fetch(web["url"] + "/samples?window=3y")
     assert status == 400 and "window" in body
+
+
+def test_a_rule_is_switched_off_and_on_through_its_form(web):
+    from pelbiot_jobs.db.ops_models import rule_toggles
+
+    jar = CookieJar()
+    page = fetch(web["url"] + "/incidents", cookies=jar)[2]
+    token = re.search(r'action="/rules/toggle">\s*<input type="hidden" name="_xsrf" value="([^"]+)"', page).group(1)
+    try:
+        status, headers, _ = fetch(web["url"] + "/rules/toggle", data={"_xsrf": token, "rule": "memory_high",
+                                                                       "enabled": "0", "reason": "swap test"})
+        assert status == 303
+        with engine_for(web["ops"]).connect() as conn:
+            row = conn.execute(select(rule_toggles).where(rule_toggles.c.rule == "memory_high")).mappings().one()
+        assert (row["enabled"], row["changed_by"], row["reason"]) == (0, f"web:{USER}", "swap test")
+        page = fetch(web["url"] + "/incidents")[2]
+        assert "off by web:ops" in page and "swap test" in page and "Switch on" in page
+        assert fetch(web["url"] + "/rules/toggle", data={"_xsrf": token, "rule": "no_such_rule",
+                                                         "enabled": "0"})[0] == 404
+    finally:
+        with engine_for(web["ops"]).begin() as conn:  # the session's other tests evaluate this rule
+            conn.execute(rule_toggles.delete().where(rule_toggles.c.rule == "memory_high"))
+
+
+def test_the_jobs_page_lists_the_jobs_their_runs_and_asks_before_an_effect(web, tmp_path):
+    import redis
+
+    from pelbiot_jobs.db.ops_models import job_runs
+
+    now = utcnow()
+    with engine_for(web["ops"]).begin() as conn:
+        conn.execute(insert(job_runs), [
+            {"task_id": f"webjob-{uuid.uuid4().hex[:8]}", "attempt": 0, "task": "db.table_stats",
+             "job": "db.table_stats", "trigger": "beat", "state": state, "started_at": now - dt.timedelta(hours=k),
+             "finished_at": now - dt.timedelta(hours=k) + dt.timedelta(seconds=2), "duration_s": 2.0 + k / 10,
+             "error": "OperationalError: (2013) Lost connection" if state == "FAILURE" else None}
+            for k, state in enumerate(["SUCCESS", "FAILURE", "SUCCESS", "SUCCESS"])])
+    status, _, page = fetch(web["url"] + "/jobs")
+    assert status == 200 and 'href="/jobs/db.table_stats"' in page and "Run now" in page
+    assert "Lost connection" in page  # the failure, with its error
+    status, _, page = fetch(web["url"] + "/jobs/db.table_stats")
+    assert status == 200 and page.count("<tr>") >= 5 and "run duration, 7 days" in page
+    assert fetch(web["url"] + "/jobs/no.such.job")[0] == 404
+    token = re.search(r'action="/jobs/db.optimize/run">\s*<input type="hidden" name="_xsrf" value="([^"]+)"',
+                      fetch(web["url"] + "/jobs")[2]).group(1)
+    broker = redis.Redis.from_url("redis://127.0.0.1:6379/14")
+    queued = broker.llen("maintenance")
+    # db.optimize runs ANALYZE on the app DB: the first POST asks, naming it; nothing is sent
+    status, _, page = fetch(web["url"] + "/jobs/db.optimize/run", data={"_xsrf": token})
+    assert status == 200 and "ANALYZE TABLE on the app DB" in page and broker.llen("maintenance") == queued
+    status, headers, _ = fetch(web["url"] + "/jobs/db.optimize/run",
+                               data={"_xsrf": token, "confirm": "ANALYZE TABLE on the app DB"})
+    assert status == 303 and headers["Location"].startswith("/jobs/db.optimize?sent=")
+    assert broker.llen("maintenance") == queued + 1
+    # one without an outside effect is sent at once
+    status, headers, _ = fetch(web["url"] + "/jobs/db.table_stats/run", data={"_xsrf": token})
+    assert status == 303 and broker.llen("maintenance") == queued + 2
+    broker.delete("maintenance")
+    dom = render_in_chromium(f"http://{USER}:{parse.quote(PASSWORD)}@127.0.0.1:{web['port']}/jobs",
+                             tmp_path / "profile", tmp_path / "jobs.png")
+    assert "db.table_stats" in dom and "Failures" in dom and "<script" not in dom.lower()

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pelbiot_jobs"
 SLICES = ("tuning", "maintenance", "metrics", "cache", "queries", "indexes", "health", "reports")
 #: The folders of the package from the ground up (docs/architecture.md): nothing imports a folder
 #: above its own. The slices stand side by side on one floor (a slice may read another's core).
-FLOORS = [("lib",), ("config", "logs"), ("db",), ("runtime",), SLICES + ("demo",), ("jobs",), ("web",),
+FLOORS = [("lib",), ("config", "logs"), ("db",), ("runtime",), SLICES + ("demo",), ("jobs", "access"), ("web",),
           ("stack",), ("cli",), ("celery",)]
 #: What a slice may take from the runtime: the task base (the app it registers on, parameter
 #: types, the publishing stamp, when beat meant a run), the effects done once, the heartbeats' reading.
