@@ -43,6 +43,7 @@ job_runs = Table(
     Column("worker", String(255)),
     UniqueConstraint("task_id", "attempt"),
     Index(None, "task", "started_at"),
+    Index(None, "job", "started_at"),  # a job's latest run (status, the Jobs page, the API)
     Index(None, "state", "finished_at"),
     Index(None, "started_at"),
 )

@@ -421,3 +421,31 @@ def open_manual_incident(settings, title: str, severity: str, host: str | None, 
             recipients=", ".join(notify["recipients"]), status="pending", attempts=0)).inserted_primary_key[0]
     return {"incident_id": incident_id, "notification_id": notification_id, "rule": MANUAL_RULE, "host": host,
             "severity": severity, "title": title}
+
+
+#: A score trend has at most this many points per host: each bucket's average, made in the database.
+TREND_POINTS = 360
+
+
+def score_trend(settings, minutes: float, now: dt.datetime | None = None) -> dict[str, list[dict]]:
+    """Each host's score (and the overall one, "*") over the window, at most TREND_POINTS points
+    per host (the average of each bucket, computed in the database), oldest first."""
+    from sqlalchemy import Integer, cast, func, literal_column
+
+    from ..lib.clock import as_datetime
+
+    h = health_scores.c
+    since = (now or utcnow()) - dt.timedelta(minutes=minutes)
+    engine = engine_for(settings.ops_db_url)
+    step = max(60, int(minutes * 60 // TREND_POINTS))
+    seconds = (func.timestampdiff(literal_column("SECOND"), "2000-01-01", h.ts)
+               if engine.dialect.name in ("mysql", "mariadb")
+               else cast((func.julianday(h.ts) - 2451544.5) * 86400, Integer))
+    bucket = func.floor(seconds / step).label("bucket")
+    query = (select(h.host, func.min(h.ts), func.avg(h.score)).where(h.ts >= since)
+             .group_by(h.host, bucket).order_by(h.host, func.min(h.ts)))
+    out: dict[str, list[dict]] = {}
+    with engine.connect() as conn:
+        for host, ts, score in conn.execute(query):
+            out.setdefault(host, []).append({"at": as_datetime(ts), "score": float(score) if score is not None else None})
+    return out

@@ -163,3 +163,43 @@ def series(settings, host: str, window_s: float, now: dt.datetime | None = None)
         for metric, ts, value in conn.execute(query):
             out.setdefault(metric, []).append((as_datetime(ts), value))
     return out
+
+
+def latest(settings, window_s: float, host: str | None = None, prefix: str | None = None,
+           now: dt.datetime | None = None) -> list[dict]:
+    """Per host and metric over the window, computed in the database: the latest value and when,
+    min, max, avg and how many samples (``prefix``: only metrics that start so, e.g. ``mysql.``).
+    What the API answers: a summary of a fleet's window without carrying its samples over."""
+    from sqlalchemy import and_, func, select
+
+    from ..db.ops_models import metric_samples
+
+    c = metric_samples.c
+    since = (now or utcnow()) - dt.timedelta(seconds=window_s)
+    where = [c.ts >= since] + ([c.host == host] if host else []) + ([c.metric.like(prefix + "%")] if prefix else [])
+    stats = (select(c.host, c.metric, func.max(c.ts).label("last_ts"), func.min(c.value).label("min"),
+                    func.max(c.value).label("max"), func.avg(c.value).label("avg"), func.count().label("samples"))
+             .where(*where).group_by(c.host, c.metric).subquery())
+    query = (select(stats, c.value.label("latest")).join(
+        metric_samples, and_(c.host == stats.c.host, c.metric == stats.c.metric, c.ts == stats.c.last_ts))
+        .order_by(stats.c.host, stats.c.metric))
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return [{"host": r.host, "metric": r.metric, "latest": r.latest, "latest_at": as_datetime(r.last_ts),
+                 "min": r.min, "max": r.max, "avg": float(r.avg) if r.avg is not None else None,
+                 "samples": r.samples} for r in conn.execute(query)]
+
+
+def request_summary(settings, window_s: float, now: dt.datetime | None = None) -> dict:
+    """API requests over the window, from the per-minute rows: minutes, requests, 5xx, worst p95."""
+    from sqlalchemy import func, select
+
+    from ..db.ops_models import request_minutes
+
+    r = request_minutes.c
+    since = (now or utcnow()) - dt.timedelta(seconds=window_s)
+    with engine_for(settings.ops_db_url).connect() as conn:
+        row = conn.execute(select(func.count(), func.sum(r.requests), func.sum(r.c5xx), func.max(r.p95_ms))
+                           .where(r.minute >= since)).one()
+    minutes, requests, errors, p95 = row
+    return {"minutes": minutes, "requests": int(requests or 0), "c5xx": int(errors or 0), "worst_p95_ms": p95,
+            "requests_per_minute": (int(requests or 0) / minutes) if minutes else None}

@@ -136,7 +136,9 @@ PATH_PARTS = {"id": r"[0-9]{1,18}", "task_id": r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,
 
 LIMIT = Param("limit", default=DEFAULT_LIMIT, low=1, high=MAX_LIMIT, doc="at most this many items")
 CURSOR = Param("cursor", kind="str", max_length=40, doc="the next page: the `next_cursor` of the previous answer")
-MINUTES = Param("minutes", default=60, low=1, high=MAX_MINUTES, doc="the window, in minutes back from now")
+MINUTES = Param("minutes", default=5, low=1, high=MAX_MINUTES,
+                doc="the window, in minutes back from now, of each metric's min, max and average (the samplers "
+                    "run every 15 s: 5 minutes hold every live host's latest sample)")
 
 
 def _page(rows: list[dict], limit: int, key: str = "id") -> dict:
@@ -161,22 +163,19 @@ def _cursor(value: str | None) -> int | None:
 
 # --- what each route answers (the services do the work) ----------------------------------------
 
-def _metrics(settings, minutes: int = 60, host: str | None = None) -> dict:
-    from ..metrics.service import read
+def _metrics(settings, minutes: int = 5, host: str | None = None) -> dict:
+    from ..metrics.service import latest, request_summary
 
-    return read(settings, minutes * 60, host)
+    return {"metrics": latest(settings, minutes * 60, host), "requests": request_summary(settings, minutes * 60)}
 
 
-def _metrics_summary(settings, minutes: int = 60) -> dict:
-    from ..metrics.service import read
+def _metrics_summary(settings, minutes: int = 5) -> dict:
+    from ..metrics.service import latest, request_summary
 
-    data = read(settings, minutes * 60)
     by_host: dict[str, dict] = {}
-    for m in data["metrics"]:
+    for m in latest(settings, minutes * 60):
         by_host.setdefault(m["host"], {})[m["metric"]] = m["latest"]
-    requests = data["requests"]
-    return {"hosts": by_host, "requests_per_minute": (sum(r["requests"] or 0 for r in requests) / len(requests))
-            if requests else None, "minutes": len(requests)}
+    return {"hosts": by_host, "requests": request_summary(settings, minutes * 60)}
 
 
 def _analysis(settings) -> dict:
@@ -198,10 +197,9 @@ def _tuning(settings) -> dict:
 
 
 def _trend(settings, minutes: int = 1440) -> dict:
-    from ..health.service import score_history
+    from ..health.service import score_trend
 
-    return {"scores": {host: [{"at": t, "score": s} for t, s in points]
-                       for host, points in score_history(settings, minutes / 60).items()}}
+    return {"scores": score_trend(settings, minutes)}
 
 
 def _slow_queries(settings, minutes: int = 1440, sort: str = "total", limit: int = DEFAULT_LIMIT) -> Any:
@@ -225,10 +223,9 @@ def _query_stats(settings, minutes: int = 1440) -> dict:
 
 
 def _db_health(settings, minutes: int = 15) -> dict:
-    from ..metrics.service import read
+    from ..metrics.service import latest
 
-    data = read(settings, minutes * 60)
-    mysql = [m for m in data["metrics"] if m["metric"].startswith("mysql.")]
+    mysql = latest(settings, minutes * 60, prefix="mysql.")
     up = [m for m in mysql if m["metric"] == "mysql.uptime_s"]
     return {"available": bool(up) and all(m["latest"] is not None for m in up), "metrics": mysql}
 
@@ -247,12 +244,14 @@ def _table_stats(settings) -> list:
 
 def _pool_stats(settings, minutes: int = 15) -> dict:
     from ..db.engine import engine_for
-    from ..metrics.service import read
+    from ..metrics.service import latest
 
     wanted = ("mysql.threads_connected", "mysql.threads_running", "mysql.connection_usage_percent",
               "mysql.aborted_clients_per_s", "mysql.aborted_connects_per_s")
-    app = {m["host"] + " " + m["metric"]: m["latest"] for m in read(settings, minutes * 60)["metrics"]
-           if m["metric"] in wanted}
+    app: dict[str, dict] = {}
+    for m in latest(settings, minutes * 60, prefix="mysql."):
+        if m["metric"] in wanted:
+            app.setdefault(m["host"], {})[m["metric"]] = m["latest"]
     pool = engine_for(settings.app_db_url).pool
     own = {"size": getattr(pool, "size", lambda: None)(), "checked_out": getattr(pool, "checkedout", lambda: None)(),
            "overflow": getattr(pool, "overflow", lambda: None)(), "status": pool.status()}
@@ -303,10 +302,10 @@ def _clear(settings, who: str, dry_run: bool = False) -> dict:
 
 def _cache_stats(settings, minutes: int = 1440) -> dict:
     from ..cache.service import warm_stats
-    from ..metrics.service import read
+    from ..metrics.service import latest
 
-    redis = [m for m in read(settings, min(minutes, 60) * 60)["metrics"] if m["metric"].startswith("redis.")]
-    return {"warmers": warm_stats(settings, minutes * 60), "redis": redis}
+    return {"warmers": warm_stats(settings, minutes * 60), "redis": latest(settings, min(minutes, 60) * 60,
+                                                                           prefix="redis.")}
 
 
 def _cluster(settings) -> dict:
@@ -412,15 +411,19 @@ def _run(settings, task_id: str) -> dict:
 
 def _complete(settings) -> dict:
     """Everything above in one answer; a part that fails says why instead of failing the whole."""
+    from concurrent.futures import ThreadPoolExecutor
+
     parts = {"dashboard": _dashboard, "metrics": _metrics_summary, "cluster": _cluster, "alerts": _alerts_active,
              "rules": _rules, "tuning": _tuning, "cache": _cache_stats, "tables": _table_stats}
-    out = {}
-    for name, fn in parts.items():
+
+    def one(fn):
         try:
-            out[name] = fn(settings)
+            return fn(settings)
         except Exception as exc:  # noqa: BLE001 - one part's trouble is reported in its place
-            out[name] = {"error": one_line(exc, settings.secrets())}
-    return out
+            return {"error": one_line(exc, settings.secrets())}
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # side by side: the answer takes as long as the slowest part
+        return dict(zip(parts, pool.map(one, parts.values())))
 
 
 REPORT_KINDS = ("daily", "weekly", "monthly", "summary")
