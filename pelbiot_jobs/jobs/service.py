@@ -272,14 +272,19 @@ def runs_of(settings, task_id: str) -> list[dict]:
     return rows
 
 
-def recent_runs(settings, job: str | None = None, limit: int = 100, before: int | None = None) -> list[dict]:
-    """Runs newest first (of one job, or of all); ``before``: only those with a smaller id (next page)."""
+def recent_runs(settings, job: str | None = None, limit: int = 100, before: int | None = None,
+                task: str | None = None) -> list[dict]:
+    """Runs newest first (of one job, or of all); ``task``: with the job's, the runs of its task sent
+    by name (`run db.optimize`, the API), as `status` counts them; ``before``: only those with a
+    smaller id (the next page)."""
+    from sqlalchemy import or_
+
     from ..db.engine import engine_for
 
     c = job_runs.c
     query = select(job_runs).order_by(c.id.desc()).limit(limit)
     if job is not None:
-        query = query.where(c.job == job)
+        query = query.where(or_(c.job == job, and_(c.job.is_(None), c.task == task)) if task else c.job == job)
     if before is not None:
         query = query.where(c.id < before)
     with engine_for(settings.ops_db_url).connect() as conn:

@@ -321,10 +321,10 @@ class Job(Page):
         if before is not None and not before.isdigit():
             raise InputError("parameter before must be a run id")
         page_size = 50
-        runs = await self.call(recent_runs, name, page_size + 1, int(before) if before else None)
+        runs = await self.call(recent_runs, name, page_size + 1, int(before) if before else None, job.task)
         now = utcnow()
-        week = [r for r in await self.call(recent_runs, name, 5000) if r["started_at"] and r["duration_s"] is not None
-                and r["started_at"] >= now - dt.timedelta(days=7)]
+        week = [r for r in await self.call(recent_runs, name, 5000, None, job.task)
+                if r["started_at"] and r["duration_s"] is not None and r["started_at"] >= now - dt.timedelta(days=7)]
         chart = Markup(line_chart(sorted((r["started_at"], r["duration_s"]) for r in week),
                                   now - dt.timedelta(days=7), now, f"{name}: run duration, 7 days", unit="s"))
         self.page("job.html.j2", job=job, runs=runs[:page_size], chart=chart, effect=EXTERNAL_EFFECTS.get(job.task),

@@ -57,15 +57,20 @@ def api(ops_schema, demo_app_db, fresh_mysql_db, tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "web"], env=env, cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     wait_for_port(port, proc, tmp / "web.log")
-    worker_log = open(tmp / "worker.log", "wb")
-    worker = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "worker", "-c", "2"], env=env, cwd=ROOT,
-                              stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True)
+    workers = [start_worker(env, tmp)]
     yield {"url": f"http://127.0.0.1:{port}", "tokens": tokens, "env": env, "tmp": tmp, "ops": ops,
-           "settings": load_settings(env, cwd=tmp), "log": tmp / "web.log"}
-    for p in (proc, worker):
-        p.terminate()
-    for p in (proc, worker):
+           "settings": load_settings(env, cwd=tmp), "log": tmp / "web.log", "workers": workers}
+    for p in [proc] + workers:
+        if p.poll() is None:
+            p.terminate()
+    for p in [proc] + workers:
         p.wait(60)
+
+
+def start_worker(env, tmp):
+    log = open(tmp / "worker.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "worker", "-c", "2"], env=env, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def call(api, method, path, token="reader", body=None, headers=None, raw: bytes | None = None):
@@ -288,3 +293,26 @@ def test_every_curl_example_of_the_docs_answers_as_the_docs_say(api):
         assert answer["success"] is expected, (line, answer)
         ran += 1
     assert ran >= 11
+
+
+def test_the_jobs_page_keeps_the_runs_across_a_worker_restart(api, tmp_path):
+    """Flower's task list lives in its memory; the Jobs page reads ops_job_runs."""
+    import base64
+
+    from tests.helpers import render_in_chromium
+
+    status, answer = call(api, "POST", BASE + "/database/optimize", token="writer")
+    task_id = answer["data"]["task_id"]
+    _wait_success(api, task_id)
+    worker = api["workers"][-1]
+    worker.terminate()
+    worker.wait(60)
+    api["workers"].append(start_worker(api["env"], api["tmp"]))
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
+    with request.urlopen(request.Request(api["url"] + "/jobs/db.optimize", headers=basic), timeout=60) as resp:
+        page = resp.read().decode()
+    assert "SUCCESS" in page and "api" in page
+    port = api["url"].rsplit(":", 1)[1]
+    dom = render_in_chromium(f"http://{USER}:{PASSWORD}@127.0.0.1:{port}/jobs", tmp_path / "profile",
+                             tmp_path / "jobs.png")
+    assert "db.optimize" in dom and "Run now" in dom
