@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, text
 
+from .duplicates import ForeignKey
 from .model import Column, Index
 
 
@@ -17,6 +18,7 @@ class Schema:
     columns: dict = field(default_factory=dict)  # table -> [column names]
     indexes: dict = field(default_factory=dict)  # table -> [Index]
     engines: dict = field(default_factory=dict)  # table -> storage engine
+    foreign_keys: dict = field(default_factory=dict)  # table -> [duplicates.ForeignKey]
 
 
 _STATS = text("""
@@ -28,6 +30,15 @@ _COLS = text("""
     SELECT c.TABLE_NAME, c.COLUMN_NAME, t.ENGINE FROM information_schema.COLUMNS c
     JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
     WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE' ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION
+""")
+
+
+_FKS = text("""
+    SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME,
+           REFERENCED_COLUMN_NAME
+    FROM information_schema.KEY_COLUMN_USAGE
+    WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_NAME IS NOT NULL
+    ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION
 """)
 
 
@@ -44,6 +55,12 @@ def read_schema(engine: Engine) -> Schema:
         for table, name, non_unique, _seq, column, sub_part, index_type in conn.execute(_STATS):
             parts[(table, name)].append(Column(column, int(sub_part) if sub_part else None))
             meta[(table, name)] = (not int(non_unique), index_type)
+        fks: dict[tuple, list] = defaultdict(list)
+        for table, name, column, ref_schema, ref_table, ref_column in conn.execute(_FKS):
+            fks[(table, name, f"`{ref_schema}`.`{ref_table}`")].append((column, ref_column))
+        for (table, name, parent), pairs in sorted(fks.items()):
+            schema.foreign_keys.setdefault(table, []).append(ForeignKey(
+                table, name, tuple(c for c, _ in pairs), parent, tuple(r for _, r in pairs)))
         for (table, name), cols in parts.items():
             unique, index_type = meta[(table, name)]
             schema.indexes.setdefault(table, []).append(Index(

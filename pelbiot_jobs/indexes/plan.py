@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .duplicates import find_duplicates
+from .duplicates import duplicate_foreign_keys, find_duplicates
 from .live import Schema
 from ..db.identifiers import quote, valid_identifier
 from .model import Column, Index
@@ -110,4 +110,6 @@ def plan(wanted: list[Wanted], schema: Schema, suggestions=()) -> dict:
         out["duplicates"] += [d.as_dict() for d in find_duplicates(
             schema.indexes[table], schema.name if schema.dialect != "sqlite" else None, clustered=clustered,
             dialect=schema.dialect)]
+        out["duplicates"] += [d.as_dict() for d in duplicate_foreign_keys(schema.foreign_keys.get(table, []),
+                                                                          schema.name)]
     return out
