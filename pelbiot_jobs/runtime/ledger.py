@@ -96,6 +96,14 @@ def _taken(task_id=None, task=None, **_):
     forget(settings, [task_id])
 
 
+@signals.task_revoked.connect
+def _revoked(request=None, sender=None, **_):
+    """A revoked message is not lost: the ledger lets go of it (it is never sent again)."""
+    settings = getattr(getattr(sender, "app", None), "pelbiot_settings", None)
+    if settings is not None and settings.broker_is_redis and request is not None and request.id:
+        forget(settings, [request.id])
+
+
 def forget(settings, task_ids) -> None:
     from ..lib import redis_clients
 
@@ -169,8 +177,9 @@ def lost(client, visibility_timeout: float, now: float | None = None, limit: int
 
 
 def _ended(settings, task_ids: list[str]) -> set[str]:
-    """Which of ``task_ids`` the ops DB records as ended well (SUCCESS, SKIPPED): a message whose
-    run ended while Redis was down (no done mark, no ledger delete) is not lost."""
+    """Which of ``task_ids`` the ops DB records as ended (SUCCESS, SKIPPED, or FAILURE: a revoked
+    one too): a message whose run ended while Redis was down (no done mark, no ledger delete)
+    reached a worker and is not lost."""
     from sqlalchemy import select
 
     from ..db.engine import engine_for
@@ -183,7 +192,7 @@ def _ended(settings, task_ids: list[str]) -> set[str]:
     c = job_runs.c
     with engine_for(settings.ops_db_url).connect() as conn:
         return {by_recorded[r] for r in conn.execute(select(c.task_id).where(
-            c.task_id.in_(list(by_recorded)), c.state.in_(("SUCCESS", "SKIPPED")))).scalars()}
+            c.task_id.in_(list(by_recorded)), c.state.in_(("SUCCESS", "SKIPPED", "FAILURE")))).scalars()}
 
 
 def sweep(app, client, visibility_timeout: float) -> int:
