@@ -12,7 +12,7 @@ import sys
 
 from .. import __version__
 from ..config import load_settings
-from ..lib.errors import ConfigError, InputError, ScheduleError, ServiceUnavailable, is_transient
+from ..lib.errors import ConfigError, InputError, ScheduleError, ServiceUnavailable, is_transient, unreachable
 from ..lib.redact import scrub
 from . import api, cache, db, incidents, indexes, jobs, observe, processes, queries, reports
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE, Exit, Fail
@@ -129,7 +129,7 @@ def _unexpected(settings, exc: BaseException) -> int:
         return _error(settings, "error: the ops database is not at this version's schema (run `pelbiot-jobs db "
                                 f"upgrade`, or start `pelbiot-jobs up`): {one_line(getattr(exc, 'orig', exc), secrets)}",
                       EXIT_USAGE)
-    if is_transient(exc) or _unreachable(exc):
+    if is_transient(exc) or unreachable(exc):
         return _error(settings, f"error: a service does not answer: {one_line(exc, secrets)}", EXIT_UNAVAILABLE)
     if settings is not None and settings.log_level == "DEBUG":
         import traceback
@@ -150,15 +150,6 @@ def _schema_missing(exc: BaseException) -> bool:
     text = str(exc)
     return type(exc).__name__ in ("OperationalError", "ProgrammingError") and (
         "no such table" in text or "no such column" in text or "(1146," in text or "(1054," in text)
-
-
-def _unreachable(exc: BaseException) -> bool:
-    """A connection that could not be made (kombu and SQLAlchemy wrap the socket errors)."""
-    import sqlalchemy.exc
-
-    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
-    return bool(names & {"OperationalError", "ConnectionError", "ConnectionRefusedError", "TimeoutError",
-                         "gaierror", "RecoverableConnectionError"}) or isinstance(exc, sqlalchemy.exc.OperationalError)
 
 
 if __name__ == "__main__":

@@ -157,6 +157,23 @@ def beat_last_run(client, jobs: Iterable[Job]) -> dict[str, dt.datetime]:
     return out
 
 
+def dead_letter_summary(client) -> dict:
+    """How many messages were moved aside as dead letters, and the newest ten."""
+    from ..runtime.heartbeats import dead_letters
+
+    count, newest = dead_letters(client, limit=10)
+    return {"count": count, "newest": newest}
+
+
+def dead_letters_of(settings) -> dict | None:
+    """``dead_letter_summary`` of the broker's Redis; None with another broker or the embedded one down."""
+    from ..lib import redis_clients
+
+    if not settings.broker_is_redis or (settings.embedded_redis and not _embedded_answers(settings)):
+        return None
+    return dead_letter_summary(redis_clients.coordination(settings))
+
+
 def overview(settings, ping: bool = False, offline: bool = False, now: dt.datetime | None = None) -> dict:
     """Every job's last run and next due time; workers online; dead letters; the broker's trouble.
 
@@ -165,7 +182,6 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
     """
     from ..lib import redis_clients
     from ..lib.errors import ConfigError, auth_failure, one_line
-    from ..runtime.heartbeats import dead_letters
     from ..runtime.heartbeats import workers as heartbeats
     from ..runtime.recording import rejected_count
 
@@ -177,8 +193,7 @@ def overview(settings, ping: bool = False, offline: bool = False, now: dt.dateti
             if settings.broker_is_redis:
                 client = redis_clients.coordination(settings)
                 beat_last = beat_last_run(client, jobs)
-                count, newest = dead_letters(client, limit=10)
-                dead = {"count": count, "newest": newest}
+                dead = dead_letter_summary(client)
                 rejected = rejected_count(client)
             if settings.broker_is_redis and not ping:
                 workers = sorted(w.get("node", "?") for w in heartbeats(client))
@@ -231,6 +246,7 @@ def queue_depths(settings) -> dict[str, int]:
     broker: its lists, priorities included); {} with another broker."""
     from ..lib import redis_clients
     from ..runtime.heartbeats import workers
+    from ..runtime.keys import QUEUE_PRIORITY_SUFFIXES
     from ..runtime.schedule import SHARED_QUEUES
 
     if not settings.broker_is_redis or (settings.embedded_redis and not _embedded_answers(settings)):
@@ -239,10 +255,11 @@ def queue_depths(settings) -> dict[str, int]:
     names = sorted(set(SHARED_QUEUES) | {q for w in workers(client) for q in (w.get("queues") or [])})
     with client.pipeline(transaction=False) as pipe:
         for name in names:
-            for suffix in ("", "\x06\x163", "\x06\x166", "\x06\x169"):
+            for suffix in QUEUE_PRIORITY_SUFFIXES:
                 pipe.llen(name + suffix)
         counts = pipe.execute()
-    return {name: sum(counts[i * 4:i * 4 + 4]) for i, name in enumerate(names)}
+    n = len(QUEUE_PRIORITY_SUFFIXES)
+    return {name: sum(counts[i * n:i * n + n]) for i, name in enumerate(names)}
 
 
 def beat_lock(settings) -> dict:

@@ -126,3 +126,13 @@ def one_line(exc: BaseException, secrets: list[str] | tuple[str, ...] = ()) -> s
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     text = " ".join(text.split())
     return scrub(text, secrets)[:MAX_TEXT]
+
+
+def unreachable(exc: BaseException) -> bool:
+    """A connection that could not be made (kombu and SQLAlchemy wrap the socket errors)."""
+    import sqlalchemy.exc
+
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    return bool(names & {"OperationalError", "InterfaceError", "ConnectionError", "ConnectionRefusedError",
+                         "TimeoutError", "gaierror", "RecoverableConnectionError"}) or \
+        isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError))

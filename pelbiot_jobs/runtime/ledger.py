@@ -26,20 +26,17 @@ import time
 
 from celery import signals
 
-from .keys import DONE, STARTED
+from .keys import DONE, QUEUE_PRIORITY_SUFFIXES, SENT, SENT_INDEX, SENT_SWEEP_LOCK, STARTED
 
 log = logging.getLogger(__name__)
 
-#: Each entry, and the index of entries by when they are due (sent, or their eta).
-ENTRY, INDEX = "pelbiot:sent:", "pelbiot:sent"
-#: The sweep's lock (one worker at a time) and how often a worker looks (s).
-SWEEP_LOCK, SWEEP_EVERY = "pelbiot:lock:sent-sweep", 10.0
+#: Each entry, the index of entries by when they are due (sent, or their eta), the sweep's lock
+#: (one worker at a time), and how often a worker looks (s).
+ENTRY, INDEX, SWEEP_LOCK, SWEEP_EVERY = SENT, SENT_INDEX, SENT_SWEEP_LOCK, 10.0
 #: An entry is looked at once it is this much older than the visibility timeout (s).
 MARGIN_S = 10.0
 #: Entries kept at most this long (s); larger messages are not kept (no task takes them).
 ENTRY_TTL, MAX_BODY = 86400, 64 * 1024
-#: kombu's lists of one queue: the queue's name, and one per priority step after the first.
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 def _settings():
@@ -168,7 +165,7 @@ def lost(client, visibility_timeout: float, now: float | None = None, limit: int
     queues = sorted({e["queue"] for e in entries.values()})
     with client.pipeline(transaction=True) as pipe:  # one MULTI: a message is on a list or unacked, not neither
         for queue in queues:
-            for suffix in _PRIORITY_SUFFIXES:
+            for suffix in QUEUE_PRIORITY_SUFFIXES:
                 pipe.lrange(queue + suffix, 0, -1)
         pipe.hvals("unacked")
         replies = pipe.execute()

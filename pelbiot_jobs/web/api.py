@@ -652,9 +652,9 @@ class Api(tornado.web.RequestHandler):
         except ServiceUnavailable as exc:
             self._answer(503, {"success": False, "error": str(exc)})
         except Exception as exc:  # noqa: BLE001 - the one error boundary of the API
-            from ..lib.errors import is_transient
+            from ..lib.errors import is_transient, unreachable
 
-            if is_transient(exc) or _unreachable(exc):
+            if is_transient(exc) or unreachable(exc):
                 self._answer(503, {"success": False, "error": "a service does not answer: "
                                    + one_line(exc, self.settings_.secrets())})
                 return
@@ -747,7 +747,9 @@ class Api(tornado.web.RequestHandler):
         from ..lib import redis_clients
 
         client = redis_clients.coordination(self.settings_)
-        slot = "pelbiot:idempotency:" + hashlib.sha256(f"{who}\0{route.path}\0{key}".encode()).hexdigest()
+        from ..runtime.keys import IDEMPOTENCY
+
+        slot = IDEMPOTENCY + hashlib.sha256(f"{who}\0{route.path}\0{key}".encode()).hexdigest()
         loop = asyncio.get_running_loop()
         taken = await loop.run_in_executor(None, partial(client.set, slot, "pending", nx=True, ex=IDEMPOTENCY_TTL))
         if not taken:
@@ -764,12 +766,6 @@ class Api(tornado.web.RequestHandler):
         await loop.run_in_executor(None, partial(client.set, slot, json.dumps(
             {"status": route.status, "data": data}, default=_plain), ex=IDEMPOTENCY_TTL))
         return route.status, data
-
-
-def _unreachable(exc: BaseException) -> bool:
-    import sqlalchemy.exc
-
-    return isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, ConnectionError, OSError))
 
 
 class OpenApi(tornado.web.RequestHandler):
