@@ -118,6 +118,8 @@ class Settings:
     index_max_load: int = 25
     index_critical_load: int = 50
     index_apply_advice: bool = False
+    #: The app DB server's memory for the checks that weigh it (None: read when the server is on this host).
+    app_db_memory_mb: int | None = None
     #: Who an operator's action is recorded as when no --by is given: SUDO_USER, else the login name.
     operator: str = "operator"
     #: Notification receivers by name: Apprise URLs from PELBIOT_RECEIVER_<NAME> (secrets: never shown).
@@ -500,6 +502,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         index_max_load=r.integer("INDEX_MAX_LOAD", _default("index_max_load"), 1, 100_000),
         index_critical_load=r.integer("INDEX_CRITICAL_LOAD", _default("index_critical_load"), 1, 100_000),
         index_apply_advice=r.boolean("INDEX_APPLY_ADVICE", _default("index_apply_advice")),
+        app_db_memory_mb=(r.integer("APP_DB_MEMORY_MB", 0, 64, 1 << 30) if r.raw("APP_DB_MEMORY_MB") is not None
+                          else None),
         operator=env.get("SUDO_USER") or _login(env),
         receivers=_receivers(r),
     )

@@ -72,5 +72,6 @@ if ! command -v chromium-browser >/dev/null; then
 fi
 # Debian's docker-compose 1.29 checks the compose files against the Compose specification's JSON
 # schema offline (`config -q` needs no Docker engine).
+install_tool mysqltuner mysqltuner "the server checks (MySQLTuner is their oracle)"
 install_tool docker-compose docker-compose "the compose files' schema"
 echo "ensure-services: MariaDB and Redis answer"

@@ -21,7 +21,15 @@ def register(sub) -> None:
     p.add_argument("revision", help="target revision (`db current` shows the one it is at; `base` drops every ops table)")
     p.add_argument("--yes", action="store_true", help="do it without asking (the tables the revisions after it added "
                                                       "are dropped, with their rows)")
-    p = command(actions, "advise", cmd_advise, "tuning advice for the app DB (MySQL/MariaDB), with its evidence")
+    p = command(actions, "advise", cmd_advise, "the server and schema checks of the app DB (MySQL/MariaDB): "
+                "each finding with its evidence and fix", "examples:\n  pelbiot-jobs db advise\n"
+                "  pelbiot-jobs db advise --category security\n  pelbiot-jobs db advise --recorded --resolved\n")
+    from ..tuning.checks import CATEGORIES
+
+    p.add_argument("--category", choices=CATEGORIES, help="only the checks of this category")
+    p.add_argument("--recorded", action="store_true", help="what db.optimize recorded (open findings, when first "
+                                                           "seen) instead of checking the server now")
+    p.add_argument("--resolved", action="store_true", help="with --recorded: the findings that went away, and when")
     add_json(p)
 
     p = command(sub, "demo-data", cmd_demo_data, "create the PELBIOT tables if missing and fill an empty app DB",
@@ -76,31 +84,39 @@ def cmd_downgrade(settings, args) -> int:
 
 
 def cmd_advise(settings, args) -> int:
-    from ..tuning.service import advice
+    from ..tuning import service
 
-    result = advice(settings)
+    if args.resolved and not args.recorded:
+        raise InputError("--resolved shows recorded findings: add --recorded")
+    if args.recorded:
+        rows = service.findings(settings, "resolved" if args.resolved else "open", args.category)
+        if args.json:
+            print_json({"findings": rows})
+            return EXIT_OK
+        when = "resolved_at" if args.resolved else "first_seen"
+        table("findings that went away" if args.resolved else "open findings (recorded by db.optimize)",
+              ["severity", "category", "check", "finding", "resolved" if args.resolved else "since"],
+              [[cell(r["severity"]), cell(r["category"]), cell(r["code"]), cell(r["message"]),
+                cell(f"{r[when]:%Y-%m-%d %H:%M}" if r[when] else "")] for r in rows],
+              empty="none recorded (db.optimize records them; `db advise` checks the server now)", flexible="finding")
+        return EXIT_OK
+    result = service.advice(settings, args.category)
     if args.json:
         print_json(result)
         return EXIT_OK
-    table("tuning advice for the app DB", ["severity", "advice", "evidence"],
-          [[cell(a["severity"]), cell(a["message"]), cell(_evidence(a.get("evidence")))] for a in result["recommendations"]],
-          empty="no recommendation: buffer pool, connections, temporary tables, primary keys and indexes look fine")
+    out = console()
+    out.print(f"[bold]checks of the app DB[/] ({cell(result['server'])}): {len(result['checked'])} run, "
+              f"{len(result['findings'])} findings", highlight=False)
+    if not result["findings"]:
+        out.print(f"no finding: the {len(result['checked'])} checks passed")
+    style = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+    for a in result["findings"]:  # a finding and its fix on lines of their own: the fix is what gets pasted
+        out.print(f"[{style[a['severity']]}]{a['severity']:<8}[/] {a['category']:<12} {cell(a['code'])}: "
+                  f"{cell(a['message'])}", highlight=False, soft_wrap=True)
+        out.print(f"{'':22}fix: {cell(a['fix'])}", highlight=False, soft_wrap=True)
+    for x in result["not_checked"]:
+        console().print(f"not checked: {x['code']}: needs {cell(x['needs'])}", markup=True, highlight=False)
     return EXIT_OK
-
-
-def _evidence(evidence) -> str:
-    """The figures a recommendation rests on, as ``name=value`` (lists by their length)."""
-    import json
-
-    if isinstance(evidence, str):
-        try:
-            evidence = json.loads(evidence)
-        except ValueError:
-            return evidence[:200]
-    if not isinstance(evidence, dict):
-        return "" if evidence is None else str(evidence)[:200]
-    parts = [f"{k}={len(v) if isinstance(v, (list, dict)) else v}" for k, v in evidence.items()]
-    return ", ".join(parts)[:300]
 
 
 def cmd_demo_data(settings, args) -> int:

@@ -319,12 +319,18 @@ index_changes = Table(
 recommendations = Table(
     "ops_recommendations", metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("day", UtcDateTime, nullable=False),  # one set per day: a rerun replaces it
-    Column("code", String(64), nullable=False),
-    Column("severity", String(16), nullable=False),  # info, warning
+    # A finding: one row per check (code) and what it is about (subject), kept while the check finds it.
+    Column("day", UtcDateTime, nullable=False),  # the day it was last seen
+    Column("code", String(64), nullable=False),  # the check (tuning/checks.py)
+    Column("severity", String(16), nullable=False),  # critical, warning, info
     Column("message", String(1000), nullable=False),
-    Column("evidence", Text, nullable=False),  # JSON of the figures it rests on
-    UniqueConstraint("day", "code"),
+    Column("evidence", Text, nullable=False),  # JSON of the values it read
+    Column("category", String(16), nullable=False, server_default="performance"),
+    Column("subject", String(255), nullable=False, server_default=""),  # an account, a table, a variable
+    Column("fix", String(1000), nullable=False, server_default=""),
+    Column("first_seen", UtcDateTime),
+    Column("resolved_at", UtcDateTime, index=True),  # set when a run of its check no longer finds it
+    UniqueConstraint("code", "subject"),
 )
 
 effects = Table(
