@@ -31,9 +31,12 @@ FAULTS = ROOT / "tests" / "faults"
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group markers
 def pytest_collection_modifyitems(items):
-    """Every test outside tests/faults runs in one xdist group, in order (they share Redis DB 13)."""
+    """Every test outside tests/faults runs in one xdist group, in order (they share Redis DB 13), but a module
+    that talks only to servers of its own (``OWN_SERVERS = True``) runs beside them, in a group of its own."""
     for item in items:
-        if FAULTS not in Path(item.fspath).parents:
+        if getattr(item.module, "OWN_SERVERS", False):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        elif FAULTS not in Path(item.fspath).parents:
             item.add_marker(pytest.mark.xdist_group("serial"))
 
 

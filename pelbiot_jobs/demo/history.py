@@ -241,11 +241,14 @@ def _events(now: dt.datetime, fixed_at: dt.datetime, incident_at: dt.datetime) -
              "reason": "(demo) advisor: equality on device_id; order by created_at (query "
                        f"{query_id(QUERIES[2][0].encode())[:16]})", "explain_rows_before": 900}],
         "recommendations": [
-            {"day": day, "code": "buffer_pool_small", "severity": "warning",
+            {"day": day, "code": "buffer_pool_vs_data", "severity": "warning", "category": "performance",
+             "subject": "innodb_buffer_pool_size", "first_seen": day, "fix": "SET GLOBAL innodb_buffer_pool_size = 536870912;",
              "message": "(demo) innodb_buffer_pool_size (128 MB) is smaller than the InnoDB data (412 MB): raise it "
                         "to about 512 MB so the working set stays in memory", "evidence": json.dumps(
                  {"innodb_buffer_pool_size": 134217728, "innodb_data_bytes": 432013312})},
-            {"day": day, "code": "duplicate_indexes", "severity": "info",
+            {"day": day, "code": "duplicate_indexes", "severity": "info", "category": "schema",
+             "subject": "alerts.idx_device_id", "first_seen": day,
+             "fix": "ALTER TABLE `alerts` DROP INDEX `idx_device_id`;",
              "message": "(demo) 2 redundant indexes (alerts.idx_device_id is a prefix of idx_alerts_device_status)",
              "evidence": json.dumps({"duplicates": 2})}],
     }

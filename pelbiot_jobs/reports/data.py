@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, case, func, select
 
 from ..db.ops_models import (
     health_scores,
@@ -134,10 +134,13 @@ def gather(ops: Engine, p: Period) -> dict:
             x.started_at, x.table_name, x.index_name, x.outcome, x.reason, x.statement, x.duration_s, x.target_query,
             x.explain_rows_before, x.explain_rows_after, x.latency_ms_before, x.latency_ms_after, x.measure_note)
             .where(x.started_at >= p.start, x.started_at < p.end).order_by(x.started_at))
-        rc = recommendations.c
-        newest = select(func.max(rc.day)).where(rc.day < p.end).scalar_subquery()
-        data["recommendations"] = _frame(conn, select(rc.day, rc.code, rc.severity, rc.message, rc.evidence)
-                                         .where(rc.day == newest).order_by(rc.severity.desc(), rc.code))
+        rc = recommendations.c  # the findings open at the period's end, and those resolved in it
+        seen = func.coalesce(rc.first_seen, rc.day)
+        data["recommendations"] = _frame(conn, select(
+            rc.day, rc.code, rc.category, rc.severity, rc.subject, rc.message, rc.fix, rc.evidence, rc.first_seen,
+            rc.resolved_at).where(seen < p.end, rc.resolved_at.is_(None) | (rc.resolved_at >= p.start))
+            .order_by(rc.resolved_at.is_not(None), case({"critical": 0, "warning": 1}, value=rc.severity, else_=2),
+                      rc.category, rc.code, rc.subject))
         j = job_runs.c
         data["jobs"] = _frame(conn, select(j.task, j.state, j.duration_s, j.started_at, j.finished_at, j.error).where(
             func.coalesce(j.started_at, j.finished_at) >= p.start,

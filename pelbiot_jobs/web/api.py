@@ -33,7 +33,15 @@ from typing import Any, Callable
 
 import tornado.web
 
-from ..lib.errors import ConfigError, InputError, NotFound, ScheduleError, ServiceUnavailable, one_line
+from ..lib.errors import (
+    ConfigError,
+    InputError,
+    NotFound,
+    ScheduleError,
+    ServiceUnavailable,
+    one_line,
+)
+from ..tuning.checks import CATEGORIES
 
 log = logging.getLogger(__name__)
 
@@ -190,10 +198,10 @@ def _analysis(settings) -> dict:
             "worst_queries": stored(settings, 86400, "total", 10)}
 
 
-def _tuning(settings) -> dict:
+def _tuning(settings, category: str | None = None) -> dict:
     from ..tuning.service import advice
 
-    return advice(settings)
+    return advice(settings, category)
 
 
 def _trend(settings, minutes: int = 1440) -> dict:
@@ -427,6 +435,7 @@ def _complete(settings) -> dict:
 
 
 REPORT_KINDS = ("daily", "weekly", "monthly", "summary")
+CHECK_CATEGORIES = CATEGORIES  # tuning/checks.py's
 EXPORT_BODY = (Param("kind", kind="choice", choices=REPORT_KINDS, default="daily"),
                Param("email", kind="bool", default=False, doc="e-mail it too (to PELBIOT_MAIL_TO)"))
 ROUTES = [
@@ -434,7 +443,9 @@ ROUTES = [
           query=(MINUTES, Param("host", kind="str", max_length=120)), tag="performance"),
     Route("GET", "/performance/analysis", _analysis, "health components over their thresholds, why; the worst "
           "query classes", tag="performance"),
-    Route("GET", "/performance/tuning-strategies", _tuning, "the tuning recommendations with their evidence",
+    Route("GET", "/performance/tuning-strategies", _tuning, "the server and schema checks run now: findings with "
+          "their evidence and fix, and the checks not run with the grant each needs",
+          query=(Param("category", kind="choice", choices=CHECK_CATEGORIES, doc="only this category's checks"),),
           tag="performance"),
     Route("GET", "/performance/trend", _trend, "the health score per host over the window",
           query=(Param("minutes", default=1440, low=1, high=MAX_MINUTES),), tag="performance"),

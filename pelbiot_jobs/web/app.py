@@ -163,8 +163,12 @@ class Overview(Page):
         late_after = dt.timedelta(minutes=5)
         trouble = [j for j in jobs if j["last_state"] == "FAILURE" or (
             j["next_due"] and dt.datetime.fromisoformat(j["next_due"]).replace(tzinfo=None) < now - late_after)]
+        from ..tuning.service import findings
+
+        open_findings = await self.call(findings, "open", None, 200)
+        counts = {s: sum(f["severity"] == s for f in open_findings) for s in ("critical", "warning", "info")}
         self.page("overview.html.j2", health=health, charts=charts, units=await self.call(component_units),
-                  incidents=await self.call(list_incidents),
+                  incidents=await self.call(list_incidents), findings=open_findings[:20], finding_counts=counts,
                   trouble=trouble, reports=(await self.call(list_reports, 1)))
 
 

@@ -22,6 +22,8 @@ from pelbiot_jobs.tuning.checks import BY_CODE, CHECKS, run_checks
 from pelbiot_jobs.tuning.facts import read_facts
 from tests.conftest import PrivateMariaDB
 
+#: Only MariaDB servers of its own: it runs beside the shared-services tests (tests/conftest.py).
+OWN_SERVERS = True
 READER, READER_PASSWORD = "pj_checks", "ch3cks-reader-pw"
 #: docs/security.md: what the read-only account needs for every check.
 CHECK_GRANTS = (

@@ -154,7 +154,20 @@ def test_db_optimize_analyzes_stale_tables_and_stores_advice(pelbiot_db, fresh_m
     settings = load_settings(env | {"PELBIOT_APP_DB_ADMIN_URL": url})
     app = configure(settings)
     result = app.tasks["db.optimize"].apply().result
-    assert result["tables"] == 25 and "duplicate_indexes" in result["recommendations"]
-    with make_engine(ops_url).connect() as c:
-        rows = {r.code: r for r in c.execute(select(recommendations))}
-    assert len(json.loads(rows["duplicate_indexes"].evidence)["duplicates"]) == 6
+    assert result["tables"] == 25 and result["new"] == result["open"] and result["resolved"] == 0
+
+    def duplicates():
+        with make_engine(ops_url).connect() as c:
+            return {r.subject: r for r in c.execute(select(recommendations).where(
+                recommendations.c.code == "duplicate_indexes"))}
+    found = duplicates()
+    assert len(found) == 6 and all(r.resolved_at is None and r.first_seen and r.fix for r in found.values())
+    # The DBA runs one finding's fix: the next run marks that finding resolved, with its date, and keeps the rest.
+    fixed = sorted(found)[0]
+    conn = mysql(db)
+    conn.cursor().execute(found[fixed].fix)
+    conn.close()
+    again = app.tasks["db.optimize"].apply().result
+    assert again["resolved"] == 1 and again["new"] == 0
+    after = duplicates()
+    assert after[fixed].resolved_at is not None and sum(r.resolved_at is None for r in after.values()) == 5

@@ -111,8 +111,12 @@ def test_reading_never_migrates_the_ops_database_and_writing_does(tmp_path):
     assert migrate.current(ops_url) == migrate.head()
 
 
-def test_db_advise_shows_each_recommendation_with_its_evidence(cli, demo_app_db):
-    done = cli("db", "advise")
-    assert "duplicate" in done.stdout and "duplicates=6" in done.stdout  # PELBIOT's six, counted
+def test_db_advise_shows_each_finding_with_its_fix(cli, demo_app_db):
+    done = cli("db", "advise", "--category", "schema")
+    assert done.stdout.count("duplicate_indexes:") == 6, done.stdout  # PELBIOT's six, one line each
+    assert "fix: ALTER TABLE" in done.stdout and "security" not in done.stdout.split("findings", 1)[1]
     as_json = json.loads(cli("db", "advise", "--json").stdout)
-    assert all("evidence" in r for r in as_json["recommendations"])
+    assert len(as_json["checked"]) >= 40 and all("evidence" in r and r["fix"] for r in as_json["findings"])
+    assert {r["category"] for r in as_json["findings"]} >= {"schema"}
+    refused = cli("db", "advise", "--category", "nonsense", expect=2)
+    assert "invalid choice" in refused.stderr

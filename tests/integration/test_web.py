@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from pelbiot_jobs.db.engine import engine_for
-from pelbiot_jobs.db.ops_models import cache_warm_runs, incidents, index_changes, metric_samples, query_digests, reports
+from pelbiot_jobs.db.ops_models import (cache_warm_runs, incidents, index_changes, metric_samples, query_digests,
+                                       recommendations, reports)
 from pelbiot_jobs.lib.clock import utcnow
 from tests.conftest import ROOT, clean_environ, free_port, service_env
 from tests.e2e.conftest import pj
@@ -62,6 +63,10 @@ def web(ops_schema, tmp_path_factory):
             statement="ALTER TABLE load_profiles ADD INDEX idx_lp_created (created_at)", started_at=now,
             duration_s=1.5, explain_rows_before=48000, explain_rows_after=120, latency_ms_before=310.0,
             latency_ms_after=4.2, reason="advisor: full scan of load_profiles by created_at (query ABCDEF0123456789)"))
+        conn.execute(insert(recommendations).values(
+            day=now, code="accounts_without_password", category="security", severity="critical",
+            subject=f"'{host}'@'%'", message=f"'{host}'@'%' has no password", first_seen=now, evidence="{}",
+            fix=f"ALTER USER '{host}'@'%' IDENTIFIED BY '<new>';"))
         warmer = f"web-test-{uuid.uuid4().hex[:6]}"
         conn.execute(insert(cache_warm_runs).values(run_id="web-test", warmer=warmer, started_at=now, finished_at=now,
                                                     duration_s=0.2, keys=42, bytes=4200))
@@ -121,7 +126,8 @@ def test_every_page_needs_the_credentials(web):
 
 def test_every_page_shows_its_data_and_no_secret(web):
     expected = {
-        "/": ["Overview", "health, all hosts", "Open incidents", web["host"], "report.html"],
+        "/": ["Overview", "health, all hosts", "Open incidents", web["host"], "report.html", "critical finding",
+              f"&#39;{web['host']}&#39;@&#39;%&#39; has no password", "IDENTIFIED BY"],
         f"/samples?host={web['host']}&window=1h": ["host.cpu_percent", "host.memory_percent", "<svg", "<polyline"],
         "/incidents": ["Acknowledge", "cpu_high", web["host"], "Silence", 'name="_xsrf"'],
         "/queries": ["ABCDEF0123456789", "select max(peak) from load_profiles", "full_scan"],
