@@ -449,3 +449,81 @@ def test_a_check_the_account_may_not_read_says_which_grant_it_needs(good):
     assert "replica_lag" in not_checked and "primary_without_binlog_retention" in not_checked
     assert "local_infile_on" in result["checked"] and "duplicate_indexes" in result["checked"]
     assert not set(not_checked) & set(result["checked"])
+
+
+# -- MySQLTuner as the oracle ----------------------------------------------------------------------------------------
+
+#: Every [!!] line MySQLTuner 1.9.9 may print here, and the check that must have a finding for it (or why none).
+TUNER = (
+    (r"is an anonymous account", "anonymous_accounts"),
+    (r"has no password set", "accounts_without_password"),
+    (r"has user name as password|is using weak password", "weak_passwords"),
+    (r"does not specify hostname restrictions", "accounts_from_any_host"),
+    (r"Name resolution is active", "name_resolution_on"),
+    (r"Query cache may be disabled|Query cache prunes|Query cache efficiency", "query_cache_on"),
+    (r"Joins performed without indexes", "joins_without_indexes"),
+    (r"Performance_schema should be activated", "performance_schema_off"),
+    (r"Key buffer used|Key buffer size / total MyISAM indexes|Read Key buffer hit rate", "non_innodb_tables"),
+    (r"InnoDB buffer pool / data size", "buffer_pool_vs_data"),
+    (r"Ratio InnoDB log file size / InnoDB Buffer pool size", "redo_log_small"),
+    (r"InnoDB log waits", "log_buffer_waits"),
+    (r"Temporary tables created on disk", "tmp_tables_on_disk"),
+    (r"Aborted connections", "aborted_connections"),
+    (r"Highest connection usage", "connections_near_max"),
+    (r"Following table\(s\) don't have primary key|has no index defined", "tables_without_primary_key"),
+    (r"Assuming 0 MB of swap space", None),  # the host's swap: not the database server's
+    (r"Log file .*(doesn't exist|isn't readable|contains)|log_error is set to", None),  # a file on the server's host
+    # 1.9.9 knows no release after 10.6 and calls every later one end of life (10.11 is supported until
+    # 2028-02-16): version_end_of_life goes by the vendors' dates (test_memory_and_date_driven_checks).
+    (r"is EOL software", None),
+)
+#: The state put on the ``bad`` server (its start-up options add the rest), and how it is taken back.
+TUNER_STATE = ["CREATE USER ''@'localhost'", "CREATE USER 'nopw'@'localhost'",
+               "CREATE USER 'meter'@'localhost' IDENTIFIED BY 'meter'",
+               "CREATE USER 'app'@'%' IDENTIFIED BY 'Xq-83-long-Pass'", "CREATE DATABASE test",
+               "CREATE TABLE nopk (a INT)", "CREATE TABLE counters (id TINYINT AUTO_INCREMENT PRIMARY KEY) "
+               "AUTO_INCREMENT = 100", "CREATE TABLE legacy (id INT PRIMARY KEY) ENGINE=MyISAM",
+               "CREATE TABLE ja (x INT)", "CREATE TABLE jb (y INT)", "INSERT INTO ja SELECT seq FROM seq_1_to_10",
+               "INSERT INTO jb SELECT seq FROM seq_1_to_10",
+               # each different: the query cache this server has on would answer repeats without a join
+               *[f"SELECT COUNT(*) FROM ja JOIN jb ON ja.x = jb.y WHERE ja.x > {-i}" for i in range(150)]]
+TUNER_UNDO = ["DROP USER ''@'localhost'", "DROP USER 'nopw'@'localhost'", "DROP USER 'meter'@'localhost'",
+              "DROP USER 'app'@'%'", "DROP DATABASE test", "DROP TABLE nopk, counters, legacy, ja, jb"]
+
+
+def test_every_warning_mysqltuner_prints_has_a_finding(bad):
+    import re
+    import shutil
+    import subprocess
+
+    tuner = shutil.which("mysqltuner")
+    if tuner is None:
+        pytest.fail("mysqltuner is missing: `make test` installs it (apt-get install mysqltuner)", pytrace=False)
+    before = {(x["code"], x["subject"]) for x in check(bad)["findings"]}
+    sql(bad, *TUNER_STATE)
+    memory_mb = int(open("/proc/meminfo").readline().split()[1]) // 1024
+    try:
+        done = subprocess.run([tuner, "--host", "127.0.0.1", "--port", str(bad.port), "--user", "root", "--pass", "",
+                               "--nocolor", "--forcemem", str(memory_mb), "--forceswap", "0"],
+                              capture_output=True, text=True, timeout=300)
+        ours = check(bad, memory_mb=memory_mb)
+    except BaseException:
+        sql(bad, *TUNER_UNDO)
+        raise
+    warnings = [line[5:] for line in done.stdout.splitlines() if line.startswith("[!!]")]
+    assert len(warnings) >= 10, done.stdout[-3000:]
+    unmatched, missed = [], []
+    for line in warnings:
+        code = next((c for pattern, c in TUNER if re.search(pattern, line)), "?")
+        if code == "?":
+            unmatched.append(line)
+        elif code is not None and code not in ours["by_code"]:
+            missed.append((code, line))
+    assert not unmatched, f"MySQLTuner warnings no row of TUNER names: {unmatched}"
+    assert not missed, f"MySQLTuner warned, pelbiot-jobs found nothing: {missed}"
+    # And what the state added goes away with it.
+    sql(bad, *TUNER_UNDO)
+    restart(bad)  # the joins counted since the start
+    after = {(x["code"], x["subject"]) for x in check(bad)["findings"]}
+    added = {(x["code"], x["subject"]) for x in ours["findings"]} - before
+    assert added and not added & after, added & after
