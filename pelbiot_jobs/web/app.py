@@ -163,12 +163,13 @@ class Overview(Page):
         late_after = dt.timedelta(minutes=5)
         trouble = [j for j in jobs if j["last_state"] == "FAILURE" or (
             j["next_due"] and dt.datetime.fromisoformat(j["next_due"]).replace(tzinfo=None) < now - late_after)]
-        from ..tuning.service import findings
+        from ..tuning.service import finding_counts, findings
 
-        open_findings = await self.call(findings, "open", None, 200)
-        counts = {s: sum(f["severity"] == s for f in open_findings) for s in ("critical", "warning", "info")}
+        open_findings = await self.call(findings, "open", None, 20)  # the worst first
+        by_severity = await self.call(finding_counts)
+        counts = {s: by_severity.get(s, 0) for s in ("critical", "warning", "info")}
         self.page("overview.html.j2", health=health, charts=charts, units=await self.call(component_units),
-                  incidents=await self.call(list_incidents), findings=open_findings[:20], finding_counts=counts,
+                  incidents=await self.call(list_incidents), findings=open_findings, finding_counts=counts,
                   trouble=trouble, reports=(await self.call(list_reports, 1)))
 
 
