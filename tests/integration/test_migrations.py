@@ -96,3 +96,26 @@ def test_stored_digests_take_the_settings_source_names(empty_db):
     migrate.downgrade(empty_db, "0013")
     assert sources() == {"A": "slowlog_file", "B": "slow_log_table", "C": "performance_schema"}
     engine.dispose()
+
+
+def test_daily_recommendations_become_findings(empty_db):
+    """Revision 0017: one set per day becomes a row per finding; each code keeps its newest day, the first
+    five rules' codes take the checks' names, and the first sighting is that day."""
+    migrate.upgrade(empty_db, "0016")
+    engine = make_engine(empty_db)
+    with engine.begin() as conn:
+        for day, code in (("2026-11-01", "buffer_pool_small"), ("2026-11-08", "buffer_pool_small"),
+                          ("2026-11-08", "duplicate_indexes"), ("2026-11-01", "connections_high")):
+            conn.execute(text("INSERT INTO ops_recommendations (day, code, severity, message, evidence) "
+                              "VALUES (:d, :c, 'warning', 'm', '{}')"), {"d": f"{day} 00:00:00", "c": code})
+    migrate.upgrade(empty_db)
+    migrate.check(empty_db)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT code, category, subject, day, first_seen, resolved_at "
+                                 "FROM ops_recommendations ORDER BY code")).all()
+    assert [(r[0], r[1], r[2], str(r[3])[:10], str(r[4])[:10], r[5]) for r in rows] == [
+        ("buffer_pool_vs_data", "performance", "", "2026-11-08", "2026-11-08", None),
+        ("connections_near_max", "resources", "", "2026-11-01", "2026-11-01", None),
+        ("duplicate_indexes", "schema", "", "2026-11-08", "2026-11-08", None)]
+    migrate.downgrade(empty_db, "0016")
+    engine.dispose()
