@@ -60,6 +60,8 @@ def read_facts(engine: Engine, memory_mb: int | None = None, now: dt.datetime | 
         f["variables"] = {k.lower(): v for k, v in conn.execute(text("SHOW GLOBAL VARIABLES"))}
         f["status"] = {k.lower(): v for k, v in conn.execute(text("SHOW GLOBAL STATUS"))}
         f["schema"] = conn.execute(text("SELECT DATABASE()")).scalar()
+        f["granted"] = {r[0] for r in conn.execute(text(
+            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES"))}  # the account's global privileges
         # SHOW VARIABLES prints NULL as '', and the two differ (MySQL: NULL disables file import and export;
         # MariaDB: NULL, like '', allows any path): ask for the value itself.
         f["variables"]["secure_file_priv"] = conn.execute(text("SELECT @@GLOBAL.secure_file_priv")).scalar()
@@ -111,9 +113,7 @@ def _accounts(conn, f) -> list[dict]:
 
 
 def _schemas(conn, f) -> list[str]:
-    granted = {r[0] for r in conn.execute(text(
-        "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES"))}
-    if "SHOW DATABASES" not in granted:
+    if "SHOW DATABASES" not in f["granted"]:
         raise NotGranted("SHOW DATABASES")
     return [r[0] for r in conn.execute(text("SHOW DATABASES"))]
 
@@ -125,8 +125,7 @@ def _replica(conn, f) -> dict | None:
 
 def _replicas(conn, f) -> int:
     """Replicas connected now: the binlog dump threads (PROCESS shows them; SHOW SLAVE HOSTS needs more)."""
-    granted = {r[0] for r in conn.execute(text("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES"))}
-    if "PROCESS" not in granted:
+    if "PROCESS" not in f["granted"]:
         raise NotGranted("PROCESS")
     return int(conn.execute(text(
         "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")).scalar())
