@@ -103,6 +103,7 @@ class Settings:
     retention_table_stats_days: int = 400
     retention_samples_days: int = 14
     retention_rollups_days: int = 400
+    retention_queries_days: int = 90  # query digests and their slices (who sent what)
     requests_stream: str | None = "pelbiot:requests"  # None: no stream source
     requests_redis_url: str = ""  # the Redis the API appends its request stream to
     access_log: Path | None = None
@@ -485,6 +486,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         retention_table_stats_days=r.integer("RETENTION_TABLE_STATS_DAYS", _default("retention_table_stats_days"), 1, 3650),
         retention_samples_days=r.integer("RETENTION_SAMPLES_DAYS", _default("retention_samples_days"), 1, 3650),
         retention_rollups_days=r.integer("RETENTION_ROLLUPS_DAYS", _default("retention_rollups_days"), 1, 3650),
+        retention_queries_days=r.integer("RETENTION_QUERIES_DAYS", _default("retention_queries_days"), 1, 3650),
         requests_stream=_stream_name(r),
         requests_redis_url=r.url("REQUESTS_REDIS_URL", REDIS_SCHEMES) or cache,
         access_log=r.path("ACCESS_LOG", None),

@@ -91,6 +91,9 @@ def register_browser(sub) -> None:
                        "examples:\n  pelbiot-jobs queries                          # the last 24 h by total time\n"
                        "  pelbiot-jobs queries --since 7d --sort p95 --limit 10\n"
                        "  pelbiot-jobs queries --host 10.0.0.12 --json\n"
+                       "  pelbiot-jobs queries --by tag:route          # which API route sends the most query time\n"
+                       "  pelbiot-jobs queries --by user --schema pelbiot\n"
+                       "  pelbiot-jobs queries --tag route=/api/devices --since 7d\n"
                        "  pelbiot-jobs queries show 55EAF920E0E331BA   # history, example, EXPLAIN, index advice\n",
                        default=cmd_queries_list, reads=True)
     _list_options(p)
@@ -104,7 +107,14 @@ def _list_options(p) -> None:
     p.add_argument("--since", default="24h", help="the window: 1h, 24h, 7d... (default 24h; the trend compares it "
                                                   "with the window of the same length before)")
     p.add_argument("--sort", choices=("total", "p95", "calls"), default="total", help="order (default: total time)")
-    p.add_argument("--host", help="only classes with events from this client host")
+    p.add_argument("--by", metavar="user|host|schema|tag:NAME",
+                   help="group the window's query time by client user, client host, schema or a tag of the "
+                        "queries' SQL comments (sqlcommenter or key=value), e.g. tag:route")
+    p.add_argument("--user", help="only what this client user sent")
+    p.add_argument("--host", help="only what this client host sent")
+    p.add_argument("--schema", help="only queries on this schema")
+    p.add_argument("--tag", action="append", metavar="NAME=VALUE",
+                   help="only queries whose SQL comment has this tag (repeat: all must hold), e.g. route=/api/devices")
     p.add_argument("--source", choices=("file", "table", "performance_schema"), help="only this source")
     p.add_argument("--limit", type=positive, default=20, help="at most this many classes (default 20)")
     add_json(p)
@@ -113,10 +123,14 @@ def _list_options(p) -> None:
 def cmd_queries_list(settings, args) -> int:
     from ..lib.templates import human_seconds
     from ..lib.textsafe import cell
-    from ..queries.service import stored
+    from ..queries.service import parse_tag_filters, stored
 
     window = duration("--since", args.since)
-    rows = stored(settings, window_s=window, sort=args.sort, limit=args.limit, host=args.host, source=args.source)
+    tags = parse_tag_filters(args.tag)
+    if args.by:
+        return _list_grouped(settings, args, window, tags)
+    rows = stored(settings, window_s=window, sort=args.sort, limit=args.limit, host=args.host, source=args.source,
+                  user=args.user, schema=args.schema, tags=tags)
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -129,14 +143,43 @@ def cmd_queries_list(settings, args) -> int:
         arrow = "↑" if r["trend_percent"] > 5 else ("↓" if r["trend_percent"] < -5 else "→")
         return f"{arrow} {r['trend_percent']:+.0f} %"
 
-    table(f"query classes of the last {args.since} by {args.sort} (trend: total time against the {args.since} before)",
+    table(f"query classes of the last {args.since} by {args.sort}{_filters_said(args)} "
+          f"(trend: total time against the {args.since} before)",
           ["query ID", "source", "total", "share", "calls", "p95", "examined/sent", "trend", "flags", "fingerprint"],
           [[r["query_id"][:16], r["source"], human_seconds(r["time_s"] or 0), f"{r['share_percent']:.1f} %",
             f"{int(r['calls'] or 0):,}", human_seconds(r["p95_s"]) if r["p95_s"] is not None else "",
             num(r["examined_per_sent"]), trend(r), cell(r["flags"] or ""), cell(r["fingerprint"])] for r in rows],
           optional=("source", "flags", "examined/sent", "share", "p95"), flexible="fingerprint",
-          empty=f"no stored query digests in the last {args.since} (queries.analyze stores them hourly; "
-                f"`pelbiot-jobs run queries.analyze` runs it now)")
+          empty=f"no stored query digests in the last {args.since}{_filters_said(args)} (queries.analyze stores "
+                f"them hourly; `pelbiot-jobs run queries.analyze` runs it now)")
+    return EXIT_OK
+
+
+def _filters_said(args) -> str:
+    said = [f"{k} {v}" for k, v in (("user", args.user), ("host", args.host), ("schema", args.schema),
+                                     ("source", args.source)) if v]
+    said += [f"tag {t}" for t in args.tag or ()]
+    return f" ({', '.join(said)})" if said else ""
+
+
+def _list_grouped(settings, args, window: float, tags) -> int:
+    from ..lib.templates import human_seconds
+    from ..lib.textsafe import cell
+    from ..queries.service import attributed
+
+    rows = attributed(settings, args.by, window_s=window, sort=args.sort, limit=args.limit, source=args.source,
+                      user=args.user, host=args.host, schema=args.schema, tags=tags)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    table(f"query time of the last {args.since} by {args.by}{_filters_said(args)}",
+          [args.by, "total", "share", "calls", "classes", "examined/sent", "worst class", "its total", "fingerprint"],
+          [[cell(r["value"]), human_seconds(r["time_s"]), f"{r['share_percent']:.1f} %", f"{r['calls']:,}",
+            f"{r['classes']:,}", num(r["examined_per_sent"]), r["worst"]["query_id"][:16],
+            human_seconds(r["worst"]["time_s"]), cell(r["worst"]["fingerprint"] or "")] for r in rows],
+          optional=("examined/sent", "classes", "its total"), flexible="fingerprint",
+          empty=f"no stored query slices in the last {args.since}{_filters_said(args)} (queries.analyze stores "
+                f"them hourly; `pelbiot-jobs run queries.analyze` runs it now)")
     return EXIT_OK
 
 
@@ -156,6 +199,12 @@ def cmd_queries_show(settings, args) -> int:
           [[f"{w['window_start']:%Y-%m-%d %H:%M}", w["source"], f"{w['calls']:,}", human_seconds(w["query_time_sum"] or 0),
             human_seconds(w["query_time_p95"]) if w["query_time_p95"] is not None else "",
             f"{int(w['rows_examined_sum'] or 0):,}", f"{int(w['rows_sent_sum'] or 0):,}"] for w in result["windows"][:48]])
+    table("who sends it (client user, host, schema, tags of its SQL comments)",
+          ["user", "host", "schema", "tags", "calls", "total"],
+          [[cell(x["user"]), cell(x["host"]), cell(x["schema"]),
+            cell(", ".join(f"{k}={v}" for k, v in x["tags"].items())), f"{x['calls']:,}", human_seconds(x["time_s"])]
+           for x in result["senders"]], optional=("tags", "schema"), flexible="tags",
+          empty="who sends it: not recorded (the slices of its hours are not stored)")
     if result["explain"]:
         columns = [k for k in result["explain"][0] if k != "refused"]
         if columns:

@@ -39,6 +39,9 @@ QUERIES = (
     ("update devices set status = ?, updated_at = now() where id = ?",
      "UPDATE devices SET status = ?, updated_at = NOW() WHERE id = ?", 400, 0.8, 1, 0),
 )
+#: The PELBIOT API route that sends each of QUERIES (the sqlcommenter tag docs/jobs.md shows how to add).
+ROUTES = ("/api/reports/daily", "/api/devices/:id/load", "/api/alerts", "/api/dashboard/load", "/api/devices/:id",
+          "/api/devices/:id/status")
 WORST = QUERIES[0]
 #: The index the advisor proposes for the worst query (created in the demo's story, and in the demo app DB).
 INDEX_NAME = "idx_load_profiles_created_at_peak"
@@ -79,12 +82,14 @@ def _load(t: dt.datetime) -> float:
 
 def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
     """Pure: the rows of every ops table, ending at ``now``."""
+    from ..queries.analyze import slice_row
     from ..queries.fingerprint import fingerprint, query_id
+    from ..queries.tags import canonical
 
     rnd = random.Random(seed)
     hours = _hours(now)
     out: dict[str, list[dict]] = {k: [] for k in ("metric_rollups", "metric_samples", "health_scores",
-                                                  "request_minutes", "query_digests", "job_runs")}
+                                                  "request_minutes", "query_digests", "query_slices", "job_runs")}
     # Yesterday (the first daily report's day): the index for the worst query is created at 03:00
     # (before, it scans; after, it does not), and an incident fires at 09:12 and resolves.
     yesterday = now.replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
@@ -109,7 +114,7 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
         out["metric_rollups"].append({"metric": "redis.hit_rate_percent", "host": "redis@demo-cache:6379",
                                       "hour": hour, "samples": 240, "min": 80.0, "avg": round(92 + 5 * rnd.random(), 2),
                                       "max": 99.0, "p95": 98.5})
-        for fp, example, per_hour, ms, examined, sent in QUERIES:
+        for (fp, example, per_hour, ms, examined, sent), route in zip(QUERIES, ROUTES):
             calls = max(1, int(per_hour * busy * (0.8 + 0.4 * rnd.random())))
             each = ms / 1000.0
             plan = None
@@ -137,6 +142,14 @@ def generate(now: dt.datetime, seed: int = 7) -> dict[str, list[dict]]:
                 "slow": int(each * 2 > 1.0), "hist": "{}",
                 "explain": json.dumps(plan) if plan else None,
                 "explain_flags": ("full_scan,no_key" if plan and plan[0]["type"] == "ALL" else "") if plan else None})
+            # who sent it: the API's account from both web hosts, each query tagged with its route
+            tags = canonical({b"route": route.encode()}).decode()
+            for host, share in (("demo-web1", calls // 2), ("demo-web2", calls - calls // 2)):
+                if share:
+                    out["query_slices"].append(slice_row(
+                        "file", query_id(fp.encode()), hour, "demo", host, "pelbiot", tags,
+                        [share, round(total * share / calls, 6), round(share * 0.00002, 6), share * examined,
+                         share * sent, 0]))
         for job, task, per_hour in JOBS:
             for k in range(per_hour):
                 at = hour + dt.timedelta(minutes=60 * k // per_hour + 1)
@@ -278,7 +291,8 @@ def write_history(engine, now: dt.datetime | None = None) -> dict[str, int] | No
     from ..lib.clock import utcnow
 
     tables = {"metric_rollups": m.metric_rollups, "metric_samples": m.metric_samples, "health_scores": m.health_scores,
-              "request_minutes": m.request_minutes, "query_digests": m.query_digests, "job_runs": m.job_runs,
+              "request_minutes": m.request_minutes, "query_digests": m.query_digests,
+              "query_slices": m.query_slices, "job_runs": m.job_runs,
               "index_changes": m.index_changes, "recommendations": m.recommendations}
     now = now or utcnow()
     with engine.begin() as conn:

@@ -9,6 +9,7 @@ min and max add up, and percentiles come from a mergeable histogram.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import datetime as dt
 import json
 import os
@@ -19,13 +20,14 @@ from pathlib import Path
 from sqlalchemy import Engine, select, text, update
 
 from ..db import checkpoints
-from ..db.ops_models import query_digests
+from ..db.ops_models import query_digests, query_slices
 from ..db.upsert import upsert
 from ..lib import histogram
 from ..lib.filetail import find_by_inode
 from .digest import QueryClass
 from .fingerprint import FingerprintCache, fingerprint, mask_literals, query_id
 from .slowlog import SEPARATOR, Event, is_safe_separator, parse_records
+from .tags import tags_of
 
 #: Classes whose p95 query time is above this are flagged slow (s); PELBIOT_SLOW_THRESHOLD_MS.
 #: Bytes of slow log read per run; the rest waits for the next run.
@@ -44,21 +46,46 @@ def hour_of(ts: float | None, fallback: dt.datetime) -> dt.datetime:
     return when.replace(minute=0, second=0, microsecond=0)
 
 
-def group(events, now: dt.datetime) -> dict[tuple[dt.datetime, bytes], tuple[QueryClass, Counter, bytes]]:
-    """Pure: events -> {(hour, fingerprint): (class, Query_time histogram in ms buckets, raw example)}."""
+#: Slices (user, host, schema, tags) kept per class and hour; the rest add up in OTHER.
+MAX_SLICES = 100
+OTHER = (b"(other)", b"(other)", b"(other)", b"")
+
+
+def group(events, now: dt.datetime) -> dict[tuple[dt.datetime, bytes], list]:
+    """Pure: events -> {(hour, fingerprint): [class, Query_time histogram in ms buckets, raw
+    example, slices]}; slices: {(user, host, schema, tags): [calls, time, lock time, rows
+    examined, rows sent, rows affected]}, at most MAX_SLICES (then OTHER)."""
     out: dict = {}
     fingerprint_of = FingerprintCache()
     for e in events:
-        key = (hour_of(e.ts, now), fingerprint_of(e.query))
+        query = e.query
+        tags, keyed = tags_of(query) if b"/*" in query else (b"", None)
+        key = (hour_of(e.ts, now), fingerprint_of(query, keyed))
         entry = out.get(key)
         if entry is None:
-            entry = out[key] = (QueryClass(key[1]), Counter(), b"")
-        qc, hist, _ = entry
+            entry = out[key] = [QueryClass(key[1]), Counter(), b"", {}]
+        qc, hist, _, slices = entry
         before = qc.example_time
         qc.add(e)
-        hist[histogram.bucket_of(e.attrs.get(b"Query_time", 0.0) * 1000)] += 1
+        attrs = e.attrs
+        qt = attrs.get(b"Query_time", 0.0)
+        hist[histogram.bucket_of(qt * 1000)] += 1
         if qc.example_time != before:
-            out[key] = (qc, hist, e.query)
+            entry[2] = query
+        where = (e.user, e.host, e.db, tags)
+        counts = slices.get(where)
+        if counts is None:
+            if len(slices) >= MAX_SLICES:
+                where = OTHER
+                counts = slices.get(OTHER)
+            if counts is None:
+                counts = slices[where] = [0, 0.0, 0.0, 0, 0, 0]
+        counts[0] += 1
+        counts[1] += qt
+        counts[2] += attrs.get(b"Lock_time", 0.0)
+        counts[3] += int(attrs.get(b"Rows_examined", 0))
+        counts[4] += int(attrs.get(b"Rows_sent", 0))
+        counts[5] += int(attrs.get(b"Rows_affected", 0))
     return out
 
 
@@ -170,18 +197,87 @@ def storing(conn, source: str):
 def store(conn, rows: list[dict], slow_s: float) -> list[dict]:
     """Merge fresh rows of any source into ops_query_digests (inside the caller's transaction,
     under ``storing``): the one store path."""
-    out = []
+    out: dict[tuple, dict] = {}
     qd = query_digests.c
     for row in rows:
-        old = conn.execute(select(query_digests).where(qd.source == row["source"], qd.query_id == row["query_id"],
-                                                       qd.window_start == row["window_start"])).mappings().first()
-        out.append(finish(merged(row, dict(old)) if old else row, slow_s))
-    upsert(conn, query_digests, out, key=("source", "query_id", "window_start"))
-    return out
+        key = (row["source"], row["query_id"], row["window_start"])
+        old = out.get(key)  # a class twice in one batch (performance_schema: one digest per schema)
+        if old is None:
+            old = conn.execute(select(query_digests).where(qd.source == row["source"], qd.query_id == row["query_id"],
+                                                           qd.window_start == row["window_start"])).mappings().first()
+        out[key] = finish(merged(row, dict(old)) if old else row, slow_s)
+    for row in out.values():
+        row.pop("id", None)
+    upsert(conn, query_digests, list(out.values()), key=("source", "query_id", "window_start"))
+    return list(out.values())
 
 
 def grouped_rows(source: str, grouped: dict, mask: bool) -> list[dict]:
-    return [_row(source, hour, qc, hist, mask) for (hour, _fp), (qc, hist, _raw) in grouped.items()]
+    return [_row(source, hour, qc, hist, mask) for (hour, _fp), (qc, hist, _raw, _slices) in grouped.items()]
+
+
+def _text(value: bytes | str | None, size: int) -> str | None:
+    if value is None:
+        return None
+    value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return value[:size] or None
+
+
+def slice_key(user: str | None, host: str | None, schema: str | None, tags: str) -> str:
+    return hashlib.sha1("\0".join(v or "" for v in (user, host, schema, tags)).encode()).hexdigest()
+
+
+def slice_row(source: str, qid: str, hour: dt.datetime, user, host, schema, tags, counts) -> dict:
+    """An ops_query_slices row (names cut to their columns, as stored)."""
+    if isinstance(schema, bytes):  # a `use `db`` line names it quoted, the Schema: field plain: one schema
+        schema = schema.strip(b"`")
+    user, host, schema = _text(user, 80), _text(host, 255), _text(schema, 64)
+    tags = _text(tags, 1000) or ""
+    calls, time_s, lock_s, examined, sent, affected = counts
+    return {"source": source, "query_id": qid, "window_start": hour, "user_name": user, "client_host": host,
+            "schema_name": schema, "tags": tags, "slice_key": slice_key(user, host, schema, tags), "calls": calls,
+            "query_time_sum": time_s, "lock_time_sum": lock_s, "rows_examined_sum": examined,
+            "rows_sent_sum": sent, "rows_affected_sum": affected}
+
+
+def grouped_slices(source: str, grouped: dict) -> list[dict]:
+    return [slice_row(source, query_id(fp), hour, *where, counts)
+            for (hour, fp), (_qc, _hist, _raw, slices) in grouped.items() for where, counts in slices.items()]
+
+
+_SLICE_SUMS = ("calls", "query_time_sum", "lock_time_sum", "rows_examined_sum", "rows_sent_sum", "rows_affected_sum")
+
+
+def store_slices(conn, rows: list[dict]) -> int:
+    """Add fresh slices to what is stored for their class and hour (inside the caller's
+    transaction, under ``storing``); a class-hour holds at most MAX_SLICES, the rest go to the
+    "(other)" slice. Returns the rows written."""
+    qs = query_slices.c
+    by_class: dict[tuple, list[dict]] = {}
+    for r in rows:
+        by_class.setdefault((r["source"], r["query_id"], r["window_start"]), []).append(r)
+    out = []
+    for (source, qid, hour), fresh in by_class.items():
+        held = {r["slice_key"]: dict(r) for r in conn.execute(select(query_slices).where(
+            qs.source == source, qs.query_id == qid, qs.window_start == hour)).mappings()}
+        changed = {}
+        for r in fresh:
+            mine = held.get(r["slice_key"])
+            if mine is None and len(held) >= MAX_SLICES:
+                r = slice_row(source, qid, hour, *OTHER, [r[k] for k in _SLICE_SUMS])
+                mine = held.get(r["slice_key"])
+            if mine is None:
+                mine = held[r["slice_key"]] = {k: v for k, v in r.items()}
+            else:
+                for k in _SLICE_SUMS:
+                    mine[k] = (mine[k] or 0) + (r[k] or 0)
+            changed[r["slice_key"]] = mine
+        for r in changed.values():
+            r.pop("id", None)
+        out += changed.values()
+    if out:
+        upsert(conn, query_slices, out, key=("source", "query_id", "window_start", "slice_key"))
+    return len(out)
 
 
 # --- sources ----------------------------------------------------------------------------------
@@ -450,7 +546,7 @@ def explain_worst(ops_conn, app_engine: Engine, source: str, grouped: dict, rows
     by_time = sorted(grouped.items(), key=lambda kv: -kv[1][0].total(b"Query_time"))
     slow = {(r["window_start"], r["query_id"]) for r in rows if r.get("slow")}
     done = refused = tried = 0
-    for (hour, fp), (qc, _hist, raw) in by_time:
+    for (hour, fp), (qc, _hist, raw, _slices) in by_time:
         if done + refused >= EXPLAIN_MAX or tried >= 4 * EXPLAIN_MAX:
             break
         if done + refused >= EXPLAIN_TOP and (hour, query_id(fp)) not in slow:
@@ -498,6 +594,7 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
                 if (checkpoints.get(conn, state_name, lock=True) or {}) != state:
                     return {"skipped": True, "reason": f"another run read {path} meanwhile; its events are counted once"}
                 rows = store(conn, grouped_rows("file", grouped, mask), slow_s)
+                store_slices(conn, grouped_slices("file", grouped))
                 checkpoints.put(conn, state_name, new_state, now)
         with ops_engine.begin() as conn:
             explained, refused = explain_worst(conn, app_engine, "file", grouped, rows)
@@ -510,6 +607,7 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
                 events, new_state = read_table_events(app_engine, state)
                 grouped = group(events, now)
                 rows = store(conn, grouped_rows("table", grouped, mask), slow_s)
+                store_slices(conn, grouped_slices("table", grouped))
                 checkpoints.put(conn, "slowlog:table", new_state, now)
                 explained, refused = explain_worst(conn, app_engine, "table", grouped, rows)
         return {"source": "table", "events": len(events), "classes": len(rows), "explained": explained,
@@ -520,7 +618,13 @@ def analyze(app_engine: Engine, ops_engine: Engine, now: dt.datetime, source: st
             with app_engine.connect() as app:
                 rows = [dict(r) for r in app.execute(_DIGESTS).mappings()]
             deltas, new_state = digest_deltas(state, rows)
-            stored = store(conn, digest_rows(deltas, now.replace(minute=0, second=0, microsecond=0), mask), slow_s)
+            fresh = digest_rows(deltas, now.replace(minute=0, second=0, microsecond=0), mask)
+            stored = store(conn, fresh, slow_s)
+            # performance_schema keeps a digest per schema, not per user or client host
+            store_slices(conn, [slice_row(r["source"], r["query_id"], r["window_start"], None, None, d["SCHEMA_NAME"],
+                                          "", [r["calls"], r["query_time_sum"], r["lock_time_sum"],
+                                               r["rows_examined_sum"], r["rows_sent_sum"], r["rows_affected_sum"]])
+                                for r, d in zip(fresh, deltas)])
             checkpoints.put(conn, "slowlog:performance_schema", new_state, now)
         return {"source": "performance_schema", "digests": len(rows), "classes": len(stored),
                 "baseline_only": not state}

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .fingerprint import FingerprintCache, mask_literals, query_id
 from .slowlog import FLAGS, MAX_RECORD, SEPARATOR, chunk_bounds, parse_records, without_banners
+from .tags import tags_of
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,8 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: F
             digest.filtered += 1
             continue
         query = event.query if len(event.query) <= MAX_QUERY else event.query[:MAX_QUERY]
-        fp = fingerprint_of(query)
+        # tagged queries (sqlcommenter, key=value comments) share a cache entry whatever their tags
+        fp = fingerprint_of(query, tags_of(query)[1]) if b"/*" in query else fingerprint_of(query)
         qc = classes.get(fp)
         if qc is None:
             qc = classes[fp] = QueryClass(fp)

@@ -143,13 +143,19 @@ class FingerprintCache:
         self.size = size
         self.cache: dict = {}
 
-    def __call__(self, query: bytes) -> bytes:
+    def __call__(self, query: bytes, keyed: bytes | None = None) -> bytes:
+        """The fingerprint of ``query``; ``keyed``: the same query with its tag comments' text
+        replaced (queries.tags.tags_of), so that queries differing in their tags share an entry."""
         first = query[:7].lower()
         if first.startswith((b"insert", b"replace")):
             m = _MULTI_INSERT.match(query)
             if m:
                 query = m.group(1)
-        key = query.translate(_DIGITS_TO_MARK)
+                if keyed is not None:
+                    k = _MULTI_INSERT.match(keyed)
+                    keyed = k.group(1) if k else None
+        exact = _keeps_digits(query, keyed)
+        key = (query if keyed is None or exact else keyed).translate(_DIGITS_TO_MARK)
         if len(key) > _LONG:  # first: what is left to squeeze is then short
             key = _collapse_in_lists(key)
         while b"\x00\x00" in key:
@@ -161,7 +167,7 @@ class FingerprintCache:
         if fp is None:
             fp = fingerprint(query)
             if len(cache) < self.size:
-                if _keeps_digits(query):
+                if exact:
                     cache[key] = self._EXACT
                     cache[query] = fp
                 else:
@@ -169,5 +175,15 @@ class FingerprintCache:
         return fp
 
 
-def _keeps_digits(query: bytes) -> bool:
-    return query[:32].lstrip().lower().startswith((b"call", b"administrator")) or b"/*" in query
+#: What queries.tags puts in place of a tag comment's text in a cache key (no digits, and pt's
+#: comment rule removes it as it removes the comment it stands for).
+_TAG_MARK = b"/* */"
+
+
+def _keeps_digits(query: bytes, keyed: bytes | None = None) -> bool:
+    """Whether the query must be keyed by its exact text: CALL names and administrator commands
+    keep digits, and a comment may be pt-table-checksum's (``/*db.tbl:1/5*/``, single digits).
+    Tag comments, replaced in ``keyed``, are neither."""
+    if query[:32].lstrip().lower().startswith((b"call", b"administrator")):
+        return True
+    return b"/*" in (query if keyed is None else keyed.replace(_TAG_MARK, b""))

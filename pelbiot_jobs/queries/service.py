@@ -5,7 +5,6 @@ What the queries.analyze task, the CLI and the web view call.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from pathlib import Path
 
@@ -136,24 +135,78 @@ MIN_CALLS_COMPARED = 10
 SORTS = {"total": "time_s", "p95": "p95_s", "calls": "calls"}
 
 
+#: What the stored digests may be grouped by (``tag:NAME`` too) and filtered on.
+BY = ("user", "host", "schema")
+_DIMENSION = {"user": "user_name", "host": "client_host", "schema": "schema_name"}
+#: The label of a slice that does not say (performance_schema has no user or host; a query
+#: without the tag).
+UNKNOWN = "(unknown)"
+UNTAGGED = "(untagged)"
+
+
+def check_by(by: str) -> str | None:
+    """``by`` as given when it is user, host, schema or tag:NAME; InputError in one line if not."""
+    from .tags import valid_name
+
+    if by in BY:
+        return None
+    name = by.removeprefix("tag:")
+    if not by.startswith("tag:") or not valid_name(name):
+        raise InputError(f"by {by[:80]!r}: use user, host, schema or tag:NAME (e.g. tag:route)")
+    return name
+
+
+def slice_filters(user: str | None = None, host: str | None = None, schema: str | None = None,
+                  tags: list[tuple[str, str]] | tuple = ()) -> list:
+    """WHERE clauses on ops_query_slices for the filters given (tags: (name, value) pairs, all must hold)."""
+    from ..db.ops_models import query_slices
+    from .tags import filter_pattern
+
+    qs = query_slices.c
+    out = []
+    for column, value in ((qs.user_name, user), (qs.client_host, host), (qs.schema_name, schema)):
+        if value is not None:
+            out.append(column == value)
+    for name, value in tags:
+        out.append(qs.tags.like(filter_pattern(name, value), escape="\\"))
+    return out
+
+
+def parse_tag_filters(values) -> list[tuple[str, str]]:
+    """``--tag NAME=VALUE`` options as pairs; InputError in one line naming a malformed one."""
+    from .tags import parse_filter
+
+    out = []
+    for v in values or ():
+        try:
+            out.append(parse_filter(v))
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+    return out
+
+
 def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 50,
-           now: dt.datetime | None = None, host: str | None = None, source: str | None = None) -> list[dict]:
+           now: dt.datetime | None = None, host: str | None = None, source: str | None = None,
+           user: str | None = None, schema: str | None = None, tags=()) -> list[dict]:
     """The stored digests of the window, one row per source and query ID: calls, total time, share,
     worst p95, rows examined per row sent, EXPLAIN flags, and the trend: total time and calls in the
     window of the same length before (None when the class was not seen then, or too little of that
     window is in the stored history to compare); sorted by ``sort``
-    (total, p95, calls). ``host``: only classes with events from that client host; ``source``:
-    file, table or performance_schema."""
+    (total, p95, calls). ``source``: file, table or performance_schema. ``user``, ``host``,
+    ``schema``, ``tags`` ((name, value) pairs): only what those clients sent: calls, time and rows
+    are then the matching slices' (the p95 and flags stay the whole class's)."""
     from sqlalchemy import func, select
 
     from ..db.engine import engine_for
-    from ..db.ops_models import query_digests
+    from ..db.ops_models import query_digests, query_slices
 
     if sort not in SORTS:
         raise InputError(f"sort {sort!r}: use one of {', '.join(SORTS)}")
     q = query_digests.c
+    qs = query_slices.c
     now = now or utcnow()
     since, before = now - dt.timedelta(seconds=window_s), now - dt.timedelta(seconds=2 * window_s)
+    where = slice_filters(user, host, schema, tags)
 
     def summed(start, end):
         query = (select(q.source, q.query_id, func.max(q.fingerprint).label("fingerprint"),
@@ -162,12 +215,24 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
                         func.sum(q.rows_sent_sum).label("sent"), func.max(q.explain_flags).label("flags"),
                         func.max(q.slow).label("slow"), func.max(q.last_seen).label("last_seen"))
                  .where(q.window_start >= start, q.window_start < end).group_by(q.source, q.query_id))
-        if host:
-            escaped = json.dumps(host).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(q.hosts.like(f"%{escaped}:%", escape="\\"))
         if source:
             query = query.where(q.source == source)
-        return [dict(r) for r in conn.execute(query).mappings()]
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+        if not where:
+            return rows
+        sliced = select(qs.source, qs.query_id, func.sum(qs.calls), func.sum(qs.query_time_sum),
+                        func.sum(qs.rows_examined_sum), func.sum(qs.rows_sent_sum)).where(
+            qs.window_start >= start, qs.window_start < end, *where).group_by(qs.source, qs.query_id)
+        if source:
+            sliced = sliced.where(qs.source == source)
+        sums = {(r[0], r[1]): r[2:] for r in conn.execute(sliced)}
+        kept = []
+        for r in rows:
+            part = sums.get((r["source"], r["query_id"]))
+            if part is not None:
+                r["calls"], r["time_s"], r["examined"], r["sent"] = part
+                kept.append(r)
+        return kept
 
     with engine_for(settings.ops_db_url).connect() as conn:
         rows = summed(since, now + dt.timedelta(hours=1))
@@ -178,6 +243,10 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
             as_datetime(oldest) <= before + dt.timedelta(seconds=window_s * (1 - MIN_COVER))
         earlier = {(r["source"], r["query_id"]): r for r in summed(before, since)
                    if (r["calls"] or 0) >= MIN_CALLS_COMPARED} if covered else {}
+    for r in rows:  # SUM() of integers is DECIMAL on MariaDB: numbers, as JSON shows them
+        for k, kind in (("calls", int), ("examined", int), ("sent", int), ("time_s", float)):
+            if r[k] is not None:
+                r[k] = kind(r[k])
     total = sum(r["time_s"] or 0 for r in rows) or 1.0
     for r in rows:
         r["share_percent"] = round(100.0 * (r["time_s"] or 0) / total, 1)
@@ -189,6 +258,66 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
                               if prev and prev["time_s"] else None)
     rows.sort(key=lambda r: r[SORTS[sort]] or 0, reverse=True)
     return rows[:limit]
+
+
+def attributed(settings, by: str, window_s: float = 86400, sort: str = "total", limit: int = 50,
+               now: dt.datetime | None = None, source: str | None = None, user: str | None = None,
+               host: str | None = None, schema: str | None = None, tags=()) -> list[dict]:
+    """The stored query time of the window grouped by client ``by`` (user, host, schema or
+    tag:NAME), as PMM's Query Analytics slices it: per value its calls, total time, share, rows
+    examined per row sent, how many query classes it sent, and the class that cost it most.
+    The filters narrow the slices first (``--user app --by tag:route``: that user's routes)."""
+    from sqlalchemy import func, select
+
+    from ..db.engine import engine_for
+    from ..db.ops_models import query_digests, query_slices
+    from .tags import decode
+
+    tag = check_by(by)
+    if sort not in SORTS or sort == "p95":
+        raise InputError(f"sort {sort!r}: grouped, use total or calls (a p95 is a class's, not a group's)")
+    qs = query_slices.c
+    now = now or utcnow()
+    since = now - dt.timedelta(seconds=window_s)
+    column = qs.tags if tag else getattr(qs, _DIMENSION[by])
+    query = (select(column.label("value"), qs.source, qs.query_id, func.sum(qs.calls).label("calls"),
+                    func.sum(qs.query_time_sum).label("time_s"), func.sum(qs.rows_examined_sum).label("examined"),
+                    func.sum(qs.rows_sent_sum).label("sent"))
+             .where(qs.window_start >= since, qs.window_start < now + dt.timedelta(hours=1),
+                    *slice_filters(user, host, schema, tags))
+             .group_by(column, qs.source, qs.query_id))
+    if source:
+        query = query.where(qs.source == source)
+    groups: dict[str, dict] = {}
+    with engine_for(settings.ops_db_url).connect() as conn:
+        parts = [dict(r) for r in conn.execute(query).mappings()]
+        for p in parts:
+            value = decode(p["value"]).get(tag) if tag else p["value"]
+            label = value if value is not None else (UNTAGGED if tag else UNKNOWN)
+            g = groups.setdefault(label, {"value": label, "calls": 0, "time_s": 0.0, "examined": 0, "sent": 0,
+                                          "classes": {}})
+            g["calls"] += p["calls"] or 0
+            g["time_s"] += p["time_s"] or 0.0
+            g["examined"] += p["examined"] or 0
+            g["sent"] += p["sent"] or 0
+            cls = g["classes"].setdefault((p["source"], p["query_id"]), [0.0, 0])
+            cls[0] += p["time_s"] or 0.0
+            cls[1] += p["calls"] or 0
+        worst_ids = {max(g["classes"].items(), key=lambda kv: kv[1])[0][1] for g in groups.values() if g["classes"]}
+        q = query_digests.c
+        prints = dict(conn.execute(select(q.query_id, func.max(q.fingerprint)).where(q.query_id.in_(worst_ids))
+                                   .group_by(q.query_id)).all()) if worst_ids else {}
+    total = sum(g["time_s"] for g in groups.values()) or 1.0
+    out = []
+    for g in groups.values():
+        (src, qid), (t, calls) = max(g["classes"].items(), key=lambda kv: kv[1])
+        out.append({"value": g["value"], "calls": int(g["calls"]), "time_s": g["time_s"],
+                    "share_percent": round(100.0 * g["time_s"] / total, 1), "classes": len(g["classes"]),
+                    "examined_per_sent": round(g["examined"] / g["sent"], 1) if g["sent"] else None,
+                    "worst": {"source": src, "query_id": qid, "time_s": t, "calls": calls,
+                              "fingerprint": prints.get(qid)}})
+    out.sort(key=lambda r: r[SORTS[sort]] or 0, reverse=True)
+    return out[:limit]
 
 
 def resolve_query_id(settings, prefix: str) -> str:
@@ -248,9 +377,30 @@ def digest_history(settings, query_id: str) -> dict:
         from ..lib.errors import one_line
 
         suggestions = [{"problem": one_line(exc, settings.secrets())}]
-    return {"query_id": query_id, "indexes": indexes, "suggestions": suggestions,
+    return {"query_id": query_id, "indexes": indexes, "suggestions": suggestions, "senders": senders(settings, query_id),
             "fingerprint": latest["fingerprint"], "example": latest["example"],
             "explain": json.loads(explained["explain"]) if explained else None,
             "explain_flags": explained["explain_flags"] if explained else None,
             "windows": [{k: r[k] for k in ("source", "window_start", "calls", "query_time_sum", "query_time_p95",
                                            "rows_examined_sum", "rows_sent_sum")} for r in rows]}
+
+
+def senders(settings, query_id: str, limit: int = 20) -> list[dict]:
+    """Who sends one query class, over its stored hours: per client user, host, schema and tags
+    (decoded), calls and total time, the costliest first."""
+    from sqlalchemy import func, select
+
+    from ..db.engine import engine_for
+    from ..db.ops_models import query_slices
+    from .tags import decode
+
+    qs = query_slices.c
+    with engine_for(settings.ops_db_url).connect() as conn:
+        rows = conn.execute(select(qs.user_name, qs.client_host, qs.schema_name, qs.tags,
+                                   func.sum(qs.calls).label("calls"), func.sum(qs.query_time_sum).label("time_s"))
+                            .where(qs.query_id == query_id)
+                            .group_by(qs.user_name, qs.client_host, qs.schema_name, qs.tags)
+                            .order_by(func.sum(qs.query_time_sum).desc()).limit(limit)).mappings().all()
+    return [{"user": r["user_name"] or UNKNOWN, "host": r["client_host"] or UNKNOWN,
+             "schema": r["schema_name"] or UNKNOWN, "tags": decode(r["tags"]), "calls": int(r["calls"] or 0),
+             "time_s": r["time_s"] or 0.0} for r in rows]

@@ -210,10 +210,15 @@ def _trend(settings, minutes: int = 1440) -> dict:
     return {"scores": score_trend(settings, minutes)}
 
 
-def _slow_queries(settings, minutes: int = 1440, sort: str = "total", limit: int = DEFAULT_LIMIT) -> Any:
-    from ..queries.service import stored
+def _slow_queries(settings, minutes: int = 1440, sort: str = "total", limit: int = DEFAULT_LIMIT,
+                  by: str | None = None, user: str | None = None, host: str | None = None,
+                  schema: str | None = None, tag: str | None = None) -> Any:
+    from ..queries.service import attributed, parse_tag_filters, stored
 
-    return stored(settings, minutes * 60, sort, limit)
+    tags = parse_tag_filters([tag] if tag else [])
+    if by:
+        return attributed(settings, by, minutes * 60, sort, limit, user=user, host=host, schema=schema, tags=tags)
+    return stored(settings, minutes * 60, sort, limit, user=user, host=host, schema=schema, tags=tags)
 
 
 def _query_stats(settings, minutes: int = 1440) -> dict:
@@ -451,9 +456,17 @@ ROUTES = [
           query=(Param("minutes", default=1440, low=1, high=MAX_MINUTES),), tag="performance"),
     Route("POST", "/performance/export-report", _export, "start reports.export (no path from the client)",
           scope="write", body=EXPORT_BODY, status=202, tag="performance"),
-    Route("GET", "/database/slow-queries", _slow_queries, "stored slow-query digests",
+    Route("GET", "/database/slow-queries", _slow_queries, "stored slow-query digests: the worst classes, or the "
+          "query time grouped by client user, host, schema or SQL-comment tag (by)",
           query=(Param("minutes", default=1440, low=1, high=MAX_MINUTES),
-                 Param("sort", kind="choice", choices=("total", "calls", "p95", "rows"), default="total"), LIMIT),
+                 Param("sort", kind="choice", choices=("total", "calls", "p95"), default="total",
+                       doc="p95 only without by"), LIMIT,
+                 Param("by", kind="str", max_length=70, doc="user, host, schema or tag:NAME (e.g. tag:route)"),
+                 Param("user", kind="str", max_length=80, doc="only what this client user sent"),
+                 Param("host", kind="str", max_length=255, doc="only what this client host sent"),
+                 Param("schema", kind="str", max_length=64, doc="only queries on this schema"),
+                 Param("tag", kind="str", max_length=330, doc="NAME=VALUE: only queries whose SQL comment has "
+                       "this tag (e.g. route=/api/devices)")),
           tag="database"),
     Route("GET", "/database/query-stats", _query_stats, "query totals per source",
           query=(Param("minutes", default=1440, low=1, high=MAX_MINUTES),), tag="database"),

@@ -254,15 +254,40 @@ class SilenceExpire(Page):
 
 
 class Queries(Page):
+    """The worst query classes of a window, or the window's query time grouped by client user,
+    host, schema or a tag (``by``); ``user``, ``host``, ``schema``, ``tag`` (NAME=VALUE) narrow
+    either to what those clients sent."""
+
     async def get(self):
-        from ..queries.service import SORTS, stored
+        from urllib.parse import urlencode
+
+        from ..queries.service import SORTS, attributed, check_by, parse_tag_filters, stored
 
         sort = self.get_argument("sort", "total")
         window = self.get_argument("window", "24h")
         if window not in WINDOWS:
             raise InputError(f"window {window!r}: use one of {', '.join(WINDOWS)}")
-        self.page("queries.html.j2", rows=await self.call(stored, WINDOWS[window], sort), sorts=SORTS, sort=sort,
-                  windows=WINDOWS, window=window)
+        by = self.get_argument("by", "") or None
+        if by:
+            check_by(by)
+        filters = {k: self.get_argument(k, "") or None for k in ("user", "host", "schema")}
+        raw_tags = self.get_arguments("tag")
+        tags = parse_tag_filters(raw_tags)
+        state = {"window": window, "sort": sort, "by": by, **filters, "tag": raw_tags}
+
+        def link(**change) -> str:
+            """This page's address with ``change`` made (None drops a parameter)."""
+            merged = {**state, **change}
+            pairs = [(k, v) for k, v in merged.items() if v and k != "tag"] + [("tag", t) for t in merged["tag"] or ()]
+            return "/queries?" + urlencode(pairs)
+
+        if by:
+            rows = await self.call(attributed, by, WINDOWS[window], sort if sort != "p95" else "total", 100,
+                                   tags=tags, **filters)
+        else:
+            rows = await self.call(stored, WINDOWS[window], sort, tags=tags, **filters)
+        self.page("queries.html.j2", rows=rows, sorts=SORTS, sort=sort, windows=WINDOWS, window=window, by=by,
+                  bys=("user", "host", "schema", "tag:route"), filters=filters, tags=raw_tags, link=link)
 
 
 class Query(Page):

@@ -118,6 +118,18 @@ def test_the_answers_hold_the_demo_week(api):
     assert len(data["/jobs/runs"]["items"]) == 100 and data["/jobs/runs"]["next_cursor"]
     assert {r["name"] for r in data["/monitoring/rules"]} >= {"cpu_high", "memory_high"}
     assert data["/performance/trend?minutes=10080"]["scores"]["*"]
+    # the demo's query time by the API route PELBIOT tagged its queries with; one route's classes; a bad grouping
+    by_route = call(api, "GET", BASE + "/database/slow-queries?minutes=10080&by=tag:route")[1]["data"]
+    routes = {r["value"]: r for r in by_route}
+    from pelbiot_jobs.demo.history import ROUTES
+
+    assert set(routes) == set(ROUTES) and by_route[0]["value"] == "/api/reports/daily"
+    assert all(r["calls"] > 0 and r["worst"]["fingerprint"] for r in by_route)
+    one = call(api, "GET", BASE + "/database/slow-queries?minutes=10080&tag=route%3D%2Fapi%2Falerts")[1]["data"]
+    assert [r["fingerprint"][:22] for r in one] == ["select a.*, d.name as "]
+    assert one[0]["calls"] == routes["/api/alerts"]["calls"]
+    status, answer = call(api, "GET", BASE + "/database/slow-queries?by=route")
+    assert status == 400 and "tag:NAME" in answer["error"]
     # paging: the next page goes on where the first ended, without repeating it
     first = data["/jobs/runs"]
     second = call(api, "GET", f"{BASE}/jobs/runs?limit=100&cursor={first['next_cursor']}")[1]["data"]

@@ -63,9 +63,25 @@ def test_retention_prunes_only_what_is_past_its_age(app, worker, settings):
              "state": "SUCCESS", "started_at": old, "finished_at": old} for i in range(30)])
         conn.execute(insert(job_runs), [{"task_id": f"new-{marker}", "attempt": 0, "task": "testing.ok",
                                          "trigger": "cli", "state": "SUCCESS", "started_at": dt.datetime.utcnow()}])
+    # query digests and their slices past PELBIOT_RETENTION_QUERIES_DAYS (90) go, younger ones stay
+    from pelbiot_jobs.db.ops_models import query_digests, query_slices
+    from pelbiot_jobs.queries.analyze import slice_row
+
+    qid = f"FF{marker.upper()}"
+    hours = {days: (dt.datetime.utcnow() - dt.timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+             for days in (100, 80)}
+    with engine_for(settings.ops_db_url).begin() as conn:
+        conn.execute(insert(query_digests), [{"source": "file", "query_id": qid, "window_start": hour,
+                                              "fingerprint": "select ?", "calls": 1, "query_time_sum": 1.0,
+                                              "slow": 0, "hist": "{}"} for hour in hours.values()])
+        conn.execute(insert(query_slices), [slice_row("file", qid, hour, "u", "h", "s", "", [1, 1.0, 0, 0, 0, 0])
+                                            for hour in hours.values()])
     row = run(app, settings, "maintenance.retention", job_runs_days=30)
     assert '"ops_job_runs": 30' in row["result"]
     with engine_for(settings.ops_db_url).connect() as conn:
         left = conn.execute(select(func.count()).select_from(job_runs)
                             .where(job_runs.c.task_id.like(f"%-{marker}%"))).scalar_one()
+        digests = conn.execute(select(query_digests.c.window_start).where(query_digests.c.query_id == qid)).scalars().all()
+        slices = conn.execute(select(query_slices.c.window_start).where(query_slices.c.query_id == qid)).scalars().all()
     assert left == 1
+    assert [d.replace(tzinfo=None) for d in digests] == [hours[80]] and [s.replace(tzinfo=None) for s in slices] == [hours[80]]

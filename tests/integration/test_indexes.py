@@ -126,7 +126,6 @@ def test_the_advisor_proposes_the_per_device_history_index(pelbiot_db):
 
 def test_db_optimize_analyzes_stale_tables_and_stores_advice(pelbiot_db, fresh_mysql_db):
     import datetime as dt
-    import json
 
     from sqlalchemy import select
 

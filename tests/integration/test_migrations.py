@@ -119,3 +119,29 @@ def test_daily_recommendations_become_findings(empty_db):
         ("duplicate_indexes", "schema", "", "2026-11-08", "2026-11-08", None)]
     migrate.downgrade(empty_db, "0016")
     engine.dispose()
+
+
+def test_stored_digests_are_backfilled_as_slices(empty_db):
+    """Revision 0018: a digest stored before it becomes one slice: exact where its users, hosts and
+    schemas name one each, "(mixed)" for a dimension that held several; the downgrade drops the table."""
+    migrate.upgrade(empty_db, "0017")
+    engine = make_engine(empty_db)
+    with engine.begin() as conn:
+        for qid, users, hosts in (("A1", '{"api": 5}', '{"10.0.0.1": 5}'),
+                                  ("B2", '{"api": 2, "reports": 3}', '{"10.0.0.1": 5}')):
+            conn.execute(text("INSERT INTO ops_query_digests (source, query_id, window_start, fingerprint, calls, "
+                              "query_time_sum, rows_examined_sum, users, hosts, `databases`, slow, hist) VALUES "
+                              "('file', :q, '2026-12-01 10:00:00', 'select ?', 5, 2.5, 50, :u, :h, "
+                              "'{\"pelbiot\": 5}', 0, '{}')"), {"q": qid, "u": users, "h": hosts})
+    migrate.upgrade(empty_db)
+    migrate.check(empty_db)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT query_id, user_name, client_host, schema_name, tags, calls, query_time_sum, "
+                                 "rows_examined_sum, window_start FROM ops_query_slices ORDER BY query_id")).all()
+    assert [tuple(r[:8]) for r in rows] == [("A1", "api", "10.0.0.1", "pelbiot", "", 5, 2.5, 50),
+                                           ("B2", "(mixed)", "10.0.0.1", "pelbiot", "", 5, 2.5, 50)]
+    assert str(rows[0][8]).startswith("2026-12-01 10:00:00")
+    migrate.downgrade(empty_db, "0017")
+    with engine.connect() as conn:
+        assert "ops_query_slices" not in inspect(conn).get_table_names()
+    engine.dispose()

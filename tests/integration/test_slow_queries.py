@@ -377,8 +377,16 @@ def test_an_operator_browses_the_stored_digests_from_the_command_line(settings, 
             digest("file", grew, 30, 50, 300.0, 1.0, "10.9.8.7"),  # the day before: 300 s -> 900 s, +200 %
             digest("table", steady, 2, 7000, 500.0, 0.2, "10.9.8.6"),
             digest("performance_schema", other, 3, 3, 800.0, None, "10.9.8.7")]
+    from pelbiot_jobs.db.ops_models import query_slices
+    from pelbiot_jobs.queries.analyze import slice_row
+
+    # who sent each, as queries.analyze stores it beside the digest (the host filter reads these)
+    slices = [slice_row(r["source"], r["query_id"], r["window_start"], "app", next(iter(json.loads(r["hosts"]))),
+                        "pelbiot", "", [r["calls"], r["query_time_sum"], 0.0, r["rows_examined_sum"],
+                                        r["rows_sent_sum"], 0]) for r in rows]
     with engine_for(settings.ops_db_url).begin() as conn:
         upsert(conn, query_digests, rows, key=("source", "query_id", "window_start"))
+        upsert(conn, query_slices, slices, key=("source", "query_id", "window_start", "slice_key"))
     env = clean_environ() | service_env(ops_schema, redis_url, tmp_path) | {"COLUMNS": "220"}
 
     def run(*args):

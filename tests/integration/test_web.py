@@ -58,6 +58,16 @@ def web(ops_schema, tmp_path_factory):
             query_time_sum=842.5, query_time_p95=1.21, rows_examined_sum=57_600_000, rows_sent_sum=1200, slow=1,
             hist="{}", explain=json.dumps([{"table": "load_profiles", "type": "ALL", "rows": 48000}]),
             explain_flags="full_scan"))
+        from pelbiot_jobs.db.ops_models import query_slices
+        from pelbiot_jobs.queries.analyze import slice_row
+        from pelbiot_jobs.queries.tags import canonical
+
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        conn.execute(insert(query_slices), [  # who sent it: two routes of the API account, one of them hostile
+            slice_row("file", "ABCDEF0123456789", hour, "pelbiot_api", host, "pelbiot",
+                      canonical({b"route": route.encode()}).decode(), [calls, seconds, 0.0, calls * 48000, calls, 0])
+            for route, calls, seconds in (("/api/reports/daily", 1100, 800.0),
+                                          ("<script>alert(1)</script>", 100, 42.5))])
         conn.execute(insert(index_changes).values(
             run_id="web-test", table_name="load_profiles", index_name="idx_lp_created", outcome="created",
             statement="ALTER TABLE load_profiles ADD INDEX idx_lp_created (created_at)", started_at=now,
@@ -131,7 +141,13 @@ def test_every_page_shows_its_data_and_no_secret(web):
         f"/samples?host={web['host']}&window=1h": ["host.cpu_percent", "host.memory_percent", "<svg", "<polyline"],
         "/incidents": ["Acknowledge", "cpu_high", web["host"], "Silence", 'name="_xsrf"'],
         "/queries": ["ABCDEF0123456789", "select max(peak) from load_profiles", "full_scan"],
-        "/queries/ABCDEF0123456789": ["EXPLAIN", "48000", "load_profiles", "idx_lp_created", "310.00 → 4.20"],
+        "/queries/ABCDEF0123456789": ["EXPLAIN", "48000", "load_profiles", "idx_lp_created", "310.00 → 4.20",
+                                      "Who sends it", "pelbiot_api", "route=/api/reports/daily"],
+        "/queries?by=tag:route&window=1h": ["/api/reports/daily", "800.000", "ABCDEF0123456789",
+                                            "&lt;script&gt;alert(1)&lt;/script&gt;",
+                                            "tag=route%3D%2Fapi%2Freports%2Fdaily"],
+        "/queries?by=user&window=1h": ["pelbiot_api", "842.500", "user=pelbiot_api"],
+        "/queries?tag=route%3D%2Fapi%2Freports%2Fdaily&window=1h": ["ABCDEF0123456789", "800.000", "1,100"],
         "/indexes": ["idx_lp_created", "48,000", "120", "created"],
         "/reports": ["daily", "report.html", "kpis.csv"],
     }
@@ -273,6 +289,11 @@ def test_what_is_not_there_is_a_404_and_a_bad_parameter_a_400(web):
         assert "internal error" not in body
     status, _, body = fetch(web["url"] + "/samples?window=3y")
     assert status == 400 and "window" in body
+    body = fetch(web["url"] + "/queries?by=tag:route&window=1h")[2]
+    assert "<script>alert(1)</script>" not in body  # a route is data: escaped, never markup
+    for query, words in (("by=route", "tag:NAME"), ("by=tag:x%27y", "tag:NAME"), ("tag=route", "NAME=VALUE")):
+        status, _, body = fetch(web["url"] + "/queries?" + query)
+        assert status == 400 and words in body, (query, status)
 
 
 def test_a_rule_is_switched_off_and_on_through_its_form(web):
