@@ -154,8 +154,9 @@ class FingerprintCache:
                 if keyed is not None:
                     k = _MULTI_INSERT.match(keyed)
                     keyed = k.group(1) if k else None
-        exact = _keeps_digits(query, keyed)
-        key = (query if keyed is None or exact else keyed).translate(_DIGITS_TO_MARK)
+        if keyed is not None and _keeps_digits(query, keyed):
+            keyed = None  # keyed by its own text, as any query that keeps digits
+        key = (query if keyed is None else keyed).translate(_DIGITS_TO_MARK)
         if len(key) > _LONG:  # first: what is left to squeeze is then short
             key = _collapse_in_lists(key)
         while b"\x00\x00" in key:
@@ -167,7 +168,7 @@ class FingerprintCache:
         if fp is None:
             fp = fingerprint(query)
             if len(cache) < self.size:
-                if exact:
+                if _keeps_digits(query, keyed):
                     cache[key] = self._EXACT
                     cache[query] = fp
                 else:
