@@ -41,6 +41,14 @@ def cmd_plan(settings, args) -> int:
         rows.append([f"[yellow]{escaped(d['kind'])}[/]", cell(d["table"]), cell(d["index"]),
                      cell(f"redundant with {d['duplicate_of']}: {d['drop_sql']} (never run automatically)")])
     for s in result["suggested"]:
+        if s.get("workload"):  # what it would cost the writes beside what it saves the reads
+            ids = ", ".join(q[:16] for q in s["query_ids"])
+            extends = f"; replaces {s['extends']}" if s.get("extends") else ""
+            rows.append(["[cyan]weighed[/]", cell(s["table"]), cell(", ".join(s["columns"])),
+                         cell(f"{s['verdict']}; serves {len(s['query_ids'])} class(es): {ids}{extends}")])
+        if s.get("served_by"):
+            rows.append(["[cyan]served[/]", cell(s["table"]), cell(", ".join(s["columns"])),
+                         cell(f"already served by {s['served_by']} once rewritten: no new index")])
         if s.get("rewrite"):
             rows.append(["[cyan]rewrite[/]", cell(s["table"]), cell(", ".join(s["columns"])),
                          cell(f"{s['rewrite']}" + (f" ({s['alternative']})" if s.get("alternative") else ""))])

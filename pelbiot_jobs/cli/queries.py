@@ -219,9 +219,12 @@ def cmd_queries_show(settings, args) -> int:
         if "problem" in s:
             print(plain(f"index advice: unavailable ({s['problem']})"))
     table("index advice", ["table", "columns", "why", "EXPLAIN rows now"],
-          [[cell(s["table"]), cell(", ".join(s["columns"])), cell(s["reason"]), num(s["explain_rows_before"])]
+          [[cell(s["table"]), cell(", ".join(s["columns"])), cell(s["reason"]), num(s.get("explain_rows_before"))]
            for s in suggestions], empty="index advice: none for this query")
     for s in suggestions:
+        if s.get("verdict"):
+            shared = f" (one index for {len(s['query_ids'])} query classes)" if len(s.get("query_ids", [])) > 1 else ""
+            print(plain(f"weighed: {s['verdict']}{shared}"))
         if s.get("rewrite"):
             print(plain(f"rewrite: {s['rewrite']}"))
         if s.get("alternative"):

@@ -40,6 +40,10 @@ class Proposal:
     rewrite: str = ""  # the sargable form of the query, when a function hides the column
     target: str = ""  # what to measure before and after (the rewrite, with a sample value), else the example
     alternative: str = ""  # where the query cannot change: a functional index or a virtual column
+    serves: tuple[str, ...] = ()  # every query class the index serves (query IDs; query_id first)
+    extends: str = ""  # an existing index whose columns lead this one's: the new one replaces it
+    served_by: str = ""  # an existing index that serves the query once it is rewritten: no new index
+    workload: dict | None = None  # workload.weigh: the reads it speeds, the writes it slows, the verdict
 
 
 def _conjuncts(node):
@@ -272,13 +276,15 @@ def propose_for(sql: str, schema: Schema, query_id: str = "", sample_date: str |
             rewrite, target = new_tree.sql(dialect="mysql"), new_target.sql(dialect="mysql")
             alternative = "; ".join(a for a in (_alternative(table, col, kind) for _, _, _, kind, col in hidden) if a)
             parts.append("sargable rewrite: " + "; ".join(f"{c.sql(dialect='mysql')} -> {t}" for c, t, *_ in hidden))
-        existing = [tuple(c.name.lower() for c in i.columns) for i in schema.indexes.get(table, []) if not i.fulltext]
         wanted = tuple(c.lower() for c in columns)
-        if any(key[:len(wanted)] == wanted for key in existing):
+        serving = next((i for i in schema.indexes.get(table, []) if not i.fulltext
+                        and tuple(c.name.lower() for c in i.columns)[:len(wanted)] == wanted), None)
+        if serving is not None:
             if rewrite:  # the index is there; the function keeps the query from using it
-                proposals.append(Proposal(table, tuple(columns), query_id, "; ".join(parts) + " (the index exists: "
-                                          "only the rewrite is needed)", rewrite=rewrite, target=target,
-                                          alternative=alternative))
+                proposals.append(Proposal(table, tuple(columns), query_id, "; ".join(parts) + f" (already served by "
+                                          f"{serving.name} once rewritten: only the rewrite is needed, no new index)",
+                                          rewrite=rewrite, target=target, alternative=alternative,
+                                          served_by=serving.name))
             continue  # an index already leads with these columns
         proposals.append(Proposal(table, tuple(columns), query_id, "; ".join(parts), rewrite=rewrite, target=target,
                                   alternative=alternative))
@@ -291,18 +297,58 @@ def worth_advice(row: dict) -> bool:
     return bool(row.get("full_scans")) or (examined / max(sent, 1) >= EXAMINED_PER_SENT and examined > 1000)
 
 
-def proposals_from_digests(digests: list[dict], schema: Schema) -> list[Proposal]:
-    """Proposals for every digest worth advice, one per (table, columns)."""
-    seen: dict[tuple, Proposal] = {}
+def proposals_from_digests(digests: list[dict], schema: Schema, hours: float = 24.0) -> list[Proposal]:
+    """Proposals for the digests worth advice, weighed against the whole workload of ``hours``.
+
+    One index per table serves every class whose columns lead it: (device_id) and (device_id,
+    created_at) become one index (device_id, created_at) naming both classes. A proposal whose
+    leading columns an existing (non-unique) index has extends it: the new index replaces that
+    one. Each carries its workload (workload.weigh): the reads it speeds, the writes it slows and
+    the verdict. A class an existing index serves once rewritten is said so, with no new index."""
+    from .workload import weigh, writes_by_table
+
+    per_class: list[tuple[Proposal, dict]] = []
     for row in digests:
         if not worth_advice(row) or not row.get("example"):
             continue
         last = row.get("last_seen")
         sample = last.strftime("%Y-%m-%d") if hasattr(last, "strftime") else None
         for p in propose_for(row["example"], schema, row.get("query_id", ""), sample):
-            seen.setdefault((p.table, p.columns), replace(p, example=row["example"],
-                                                          rows_before=_explain_rows(row.get("explain"))))
-    return list(seen.values())
+            per_class.append((replace(p, example=row["example"], rows_before=_explain_rows(row.get("explain")),
+                                      serves=(p.query_id,)), row))
+    out: list[Proposal] = [p for p, _ in per_class if p.served_by]
+    by_table: dict[str, list[tuple[Proposal, dict]]] = {}
+    for p, row in per_class:
+        if not p.served_by:
+            by_table.setdefault(p.table.lower(), []).append((p, row))
+    writes = writes_by_table(digests)
+    for table, items in by_table.items():
+        items.sort(key=lambda pr: -len(pr[0].columns))  # the widest first: the narrower ones fold into it
+        merged: list[list] = []  # [proposal, rows served, proposals folded in]
+        for p, row in items:
+            cols = tuple(c.lower() for c in p.columns)
+            home = next((m for m in merged if tuple(c.lower() for c in m[0].columns)[:len(cols)] == cols), None)
+            if home is None:
+                merged.append([p, [row], [p]])
+            elif all(r.get("query_id") != row.get("query_id") for r in home[1]):
+                home[1].append(row)
+                home[2].append(p)
+        for p, rows, parts in merged:
+            serves = tuple(dict.fromkeys(r.get("query_id", "") for r in rows))
+            reason = p.reason if len(parts) == 1 else (
+                f"one index for {len(serves)} query classes: " + "; ".join(dict.fromkeys(q.reason for q in parts)))
+            wanted = tuple(c.lower() for c in p.columns)
+            extended = next((i for i in schema.indexes.get(p.table, []) if not (i.fulltext or i.unique or i.primary)
+                             and len(i.columns) < len(wanted)
+                             and tuple(c.name.lower() for c in i.columns) == wanted[:len(i.columns)]), None)
+            extends = ""
+            if extended is not None:
+                extends = extended.name
+                reason += (f"; extends {extended.name} ({', '.join(c.name for c in extended.columns)}): once created, "
+                           f"{extended.name} is a left prefix of it and can be dropped (never automatically)")
+            out.append(replace(p, serves=serves, reason=reason, extends=extends,
+                               workload=weigh(p.table, p.columns, rows, digests, writes, hours)))
+    return out
 
 
 def _explain_rows(explain) -> int | None:
@@ -315,5 +361,7 @@ def _explain_rows(explain) -> int | None:
 
 
 def as_wanted(p: Proposal) -> Wanted:
+    said = " ".join(f"(query {q[:16]})" for q in (p.serves or (p.query_id,)))
+    verdict = f"; {p.workload['verdict']}" if p.workload else ""
     return Wanted(p.table, tuple((c, None, False) for c in p.columns), None, False,
-                  f"advisor: {p.reason} (query {p.query_id[:16]})", 0)
+                  f"advisor: {p.reason}{verdict} {said}", 0)

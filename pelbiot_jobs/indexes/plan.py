@@ -57,9 +57,12 @@ def plan(wanted: list[Wanted], schema: Schema, suggestions=()) -> dict:
         key = (p.table.lower(), tuple(c.lower() for c in p.columns))
         targets.setdefault(key, p.target or p.example)  # a rewrite is measured in its sargable form
         out["suggested"].append({"table": p.table, "columns": list(p.columns), "query_id": p.query_id,
-                                 "reason": p.reason, "example": p.example, "explain_rows_before": p.rows_before,
-                                 "rewrite": p.rewrite, "alternative": p.alternative})
-        if key not in declared:
+                                 "query_ids": list(p.serves or (p.query_id,)), "reason": p.reason,
+                                 "example": p.example, "explain_rows_before": p.rows_before,
+                                 "rewrite": p.rewrite, "alternative": p.alternative, "extends": p.extends,
+                                 "served_by": p.served_by, "workload": p.workload,
+                                 "verdict": p.workload["verdict"] if p.workload else None})
+        if key not in declared:  # a rewrite-only one is then "exists": the index that serves it
             items.append((as_wanted(p), "advisor"))
     for w, source in items:
         entry = {"table": w.table, "columns": [c[0] for c in w.columns], "name": w.name, "source": source,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ..db.engine import engine_for
 from ..db.ops_models import query_digests
-from ..lib.clock import utcnow
+from ..lib.clock import as_datetime, utcnow
 from ..lib.errors import ConfigError, InputError, ScheduleError
 from ..lib.paths import schedules_dir
 from .apply import Guard, apply_plan, parse_window, record
@@ -47,19 +47,34 @@ def current_plan(settings, path: Path | None = None) -> dict:
         raise ScheduleError(problems)
     schema = read_schema(engine_for(settings.app_db_url))
     q = query_digests.c
+    now = utcnow()
+    since = now - dt.timedelta(days=ADVICE_DAYS)
     try:  # one row per query class over the days (not per hourly window): each example is parsed once
         with engine_for(settings.ops_db_url).connect() as conn:
             digests = [dict(r) for r in conn.execute(select(
-                q.query_id, func.max(q.example).label("example"), func.sum(q.full_scans).label("full_scans"),
-                func.sum(q.rows_sent_sum).label("rows_sent_sum"),
-                func.sum(q.rows_examined_sum).label("rows_examined_sum"), func.max(q.explain).label("explain"),
-                func.max(q.last_seen).label("last_seen"))
-                .where(q.window_start >= utcnow() - dt.timedelta(days=ADVICE_DAYS)).group_by(q.query_id)
+                q.query_id, func.max(q.fingerprint).label("fingerprint"), func.max(q.example).label("example"),
+                func.sum(q.calls).label("calls"), func.sum(q.query_time_sum).label("query_time_sum"),
+                func.sum(q.full_scans).label("full_scans"), func.sum(q.rows_sent_sum).label("rows_sent_sum"),
+                func.sum(q.rows_examined_sum).label("rows_examined_sum"),
+                func.sum(q.rows_affected_sum).label("rows_affected_sum"), func.max(q.explain).label("explain"),
+                func.max(q.last_seen).label("last_seen"), func.min(q.window_start).label("first_hour"))
+                .where(q.window_start >= since).group_by(q.query_id)
                 .order_by(func.sum(q.query_time_sum).desc())).mappings()]
     except Exception:  # a fresh ops DB without digests yet: no advice
         digests = []
-    proposals, not_helpful = selective(engine_for(settings.app_db_url), proposals_from_digests(digests, schema))
-    result = plan(wanted, schema, proposals)
+    # the hours the stored digests cover (a history younger than the days is not spread over them)
+    first = min((as_datetime(d["first_hour"]).replace(tzinfo=None) for d in digests if d.get("first_hour")), default=now)
+    hours = max(1.0, (now - first).total_seconds() / 3600.0)
+    proposals, not_helpful = selective(engine_for(settings.app_db_url), proposals_from_digests(digests, schema, hours))
+    paying = []
+    for p in proposals:
+        if p.workload is None or p.workload["pays"]:
+            paying.append(p)
+        else:
+            not_helpful.append({"table": p.table, "columns": list(p.columns), "query_id": p.query_id,
+                                "query_ids": list(p.serves), "example": p.example, "workload": p.workload,
+                                "verdict": p.workload["verdict"], "reason": f"not proposed: {p.workload['verdict']}"})
+    result = plan(wanted, schema, paying)
     result["not_helpful"] = not_helpful
     return result
 
@@ -89,7 +104,8 @@ def selective(engine, proposals: list) -> tuple[list, list[dict]]:
             hit = _SELECTIVITY_CACHE[key] = (time.monotonic(), selectivity(engine, p.table, p.columns[0]))
         seen = hit[1]
         if seen and seen[1] >= 1000 and seen[0] and 1.0 / seen[0] > MAX_MATCH_SHARE:
-            dropped.append({"table": p.table, "columns": list(p.columns), "query_id": p.query_id, "example": p.example,
+            dropped.append({"table": p.table, "columns": list(p.columns), "query_id": p.query_id,
+                            "query_ids": list(p.serves or (p.query_id,)), "example": p.example,
                             "reason": f"not proposed: {p.table}.{p.columns[0]} has {seen[0]:,} distinct values in "
                                       f"{seen[1]:,} rows sampled (one matches about {100 // seen[0]} % of the rows): "
                                       f"an index on it would not narrow the scan"})
@@ -102,7 +118,7 @@ def suggestions_for(settings, query_id: str) -> list[dict]:
     """The advisor's suggestions for one query class (table, columns, why, EXPLAIN rows before, the
     rewrite), and why an index was not proposed for it when it was not."""
     result = current_plan(settings)
-    return [s for s in result["suggested"] + result["not_helpful"] if s["query_id"] == query_id]
+    return [s for s in result["suggested"] + result["not_helpful"] if query_id in s.get("query_ids", [s["query_id"]])]
 
 
 def full_plan(settings, path: Path | None = None) -> dict:
