@@ -1,15 +1,22 @@
-"""Scale-out: the same batch of real CPU-bound jobs through 1 worker process, then through 2.
+"""Scale-out at a fixed CPU each: the same batch of real jobs through 1, 2, 3 and 4 worker processes.
 
-    .venv/bin/python bench/scale.py [--logs 16] [--log-mb 25] [--reports 8] [--mysql-port 3306]
+    .venv/bin/python bench/scale.py [--workers 1,2,3,4] [--quota 0.4] [--slow 0.1] [--logs 48] [--log-mb 4]
+                                    [--reports 8] [--samples 200] [--mysql-port 3306]
 
-The batch: `queries.analyze` of LOGS slow logs (each LOG_MB of MariaDB slow-log events, digested
-and stored in the ops DB, each its own file so the runs do not wait for each other) plus REPORTS
-`reports.export` builds (pandas and matplotlib, no e-mail). It runs on real workers
-(`pelbiot-jobs worker -c 1`, each with its own host name, as two hosts would run them) over a
-private Redis broker and fresh MariaDB databases, first with one worker, then with two; each
-worker first builds one report untimed (the imports a worker pays once in its life).
-Prints both throughputs (jobs per minute), the ratio (goal >= 1.8 on 2 cores) and which worker
-ran what; the last line is one JSON object with `ratio`. The databases are dropped afterwards.
+Each worker (`pelbiot-jobs worker -c 1`, its own host name, as separate hosts would run them) runs in
+a CPU cgroup of its own limited to --quota of a core (cgroup v1 cpu.cfs_quota_us, else v2 cpu.max;
+root only); MariaDB, Redis and this script stay outside the quotas, so the machine's two cores are
+not what is measured: 4 workers at 0.4 core use 1.6. The batch: `queries.analyze` of --logs slow
+logs (each --log-mb MB of MariaDB events, each its own file, digested and stored in the ops DB),
+--reports `reports.export` builds (pandas and matplotlib, no e-mail) and a burst of --samples
+`metrics.sample_mysql` and `metrics.sample_redis` (short jobs: a round trip to the server and a row).
+Each worker first builds one report untimed (the imports a worker pays once in its life).
+Prints per worker count the jobs per minute, the ratio to one worker (goal: 2 >= 1.9x, 4 >= 3.6x),
+how the jobs and the busy time were spread (goal: each worker within 15 % of an equal share of
+the busy time) and the coordination the store did (lock waits on the digests' named lock);
+then, with --slow, one round of the largest count where one worker is held to --slow of a core:
+the others must not wait on it (their jobs per minute beside the round without it). The last line
+is one JSON object. The databases and cgroups are removed afterwards.
 """
 
 from __future__ import annotations
@@ -85,16 +92,81 @@ def wait_final(settings, ids: list[str], timeout: float) -> dict:
     raise SystemExit(f"scale: {len(ids) - len(rows)} of {len(ids)} jobs did not finish in {timeout:.0f}s")
 
 
-def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports: int, tmp: Path) -> dict:
-    procs = []
+class Quotas:
+    """A CPU cgroup per worker, limited to a share of a core (v1 cpu.cfs_quota_us, else v2 cpu.max)."""
+
+    V1 = Path("/sys/fs/cgroup/cpu")
+    V2 = Path("/sys/fs/cgroup")
+
+    def __init__(self, tag: str):
+        self.tag = tag
+        self.made: list[Path] = []
+        if (self.V1 / "cpu.cfs_quota_us").exists():
+            self.root, self.v2 = self.V1, False
+        elif "cpu" in (self.V2 / "cgroup.controllers").read_text(errors="replace").split() if \
+                (self.V2 / "cgroup.controllers").exists() else False:
+            self.root, self.v2 = self.V2, True
+        else:
+            raise SystemExit("scale: no CPU cgroup controller here (cgroup v1 cpu or v2 cpu.max); run as root")
+
+    def group(self, name: str, cores: float) -> Path:
+        path = self.root / f"pelbiot-bench-{self.tag}-{name}"
+        path.mkdir(exist_ok=True)
+        period = 100_000
+        if self.v2:
+            (path / "cpu.max").write_text(f"{int(cores * period)} {period}")
+        else:
+            (path / "cpu.cfs_period_us").write_text(str(period))
+            (path / "cpu.cfs_quota_us").write_text(str(int(cores * period)))
+        self.made.append(path)
+        return path
+
+    def used_s(self, path: Path) -> float:
+        """CPU seconds the group's processes used (cpuacct in v1, cpu.stat in v2)."""
+        if self.v2:
+            for line in (path / "cpu.stat").read_text().splitlines():
+                if line.startswith("usage_usec"):
+                    return int(line.split()[1]) / 1e6
+            return 0.0
+        acct = Path("/sys/fs/cgroup/cpuacct") / path.name / "cpuacct.usage"
+        return int(acct.read_text()) / 1e9 if acct.exists() else float("nan")
+
+    def remove(self) -> None:
+        for path in self.made:
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    acct = Path("/sys/fs/cgroup/cpuacct") / path.name
+                    if acct.exists():
+                        acct.rmdir()
+                    break
+                except OSError:  # processes still leaving
+                    time.sleep(0.1)
+
+
+def start_worker(env: dict, tmp: Path, name: str, host: str, group: Path | None) -> subprocess.Popen:
+    """A worker whose every process (the main one and its pool child) is in ``group`` from its start."""
+    command = [sys.executable, "-m", "pelbiot_jobs.cli", "worker", "-c", "1", "-n", f"{name}@{host}"]
+    if group is not None:
+        # join the group first, then become the worker: nothing of it runs outside the quota
+        acct = Path("/sys/fs/cgroup/cpuacct") / group.name
+        joins = f"echo $$ > {group}/cgroup.procs" + (f" && echo $$ > {acct}/cgroup.procs" if acct.exists() else "")
+        command = ["sh", "-c", f"{joins} && exec \"$@\"", "sh", *command]
+    log = open(tmp / f"{name}-{host}.log", "ab")
+    return subprocess.Popen(command, env=env | {"PELBIOT_HOSTNAME": host}, cwd=tmp, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports: int, samples: int, tmp: Path,
+              quotas: Quotas | None, quota: float, slow: float | None = None) -> dict:
     client = redis.Redis.from_url(settings.broker_url)
+    groups, procs = {}, []
     for i in range(1, workers + 1):
-        log = open(tmp / f"worker{workers}-{i}.log", "wb")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "pelbiot_jobs.cli", "worker", "-c", "1", "-n", f"w{i}@bench-host{i}"],
-            env=env | {"PELBIOT_HOSTNAME": f"bench-host{i}"}, cwd=tmp, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True))
-    deadline = time.monotonic() + 60
+        host = f"bench-host{i}"
+        cores = slow if (slow and i == workers) else quota
+        groups[host] = quotas.group(f"{workers}{'s' if slow else ''}-{i}", cores) if quotas else None
+        procs.append(start_worker(env, tmp, f"w{i}", host, groups[host]))
+    deadline = time.monotonic() + 120
     while len(client.keys("pelbiot:worker:*")) < workers:
         if time.monotonic() > deadline:
             raise SystemExit("scale: the workers did not start; see " + str(tmp))
@@ -106,18 +178,23 @@ def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports:
         for i in range(1, workers + 1):
             warm.append(app.send_task("reports.export", kwargs={"kind": "daily", "email": False},
                                       queue=f"host.bench-host{i}", ignore_result=True).id)
-    wait_final(settings, warm, 300)
+    wait_final(settings, warm, 600)
+    cpu_before = {h: quotas.used_s(g) for h, g in groups.items()} if quotas else {}
     ids = []
     start = time.perf_counter()
     with publishing("cli"):
-        for path in logs:
+        for k, path in enumerate(logs):
             ids.append(app.send_task("queries.analyze", kwargs={"source": "file", "path": str(path)},
                                      queue="maintenance", ignore_result=True).id)
-        for _ in range(reports):
-            ids.append(app.send_task("reports.export", kwargs={"kind": "daily", "email": False},
-                                     queue="reports", ignore_result=True).id)
-    rows = wait_final(settings, ids, 1800)
+            if k < reports:
+                ids.append(app.send_task("reports.export", kwargs={"kind": "daily", "email": False},
+                                         queue="reports", ignore_result=True).id)
+        for k in range(samples):
+            ids.append(app.send_task("metrics.sample_mysql" if k % 2 else "metrics.sample_redis",
+                                     queue="metrics", ignore_result=True).id)
+    rows = wait_final(settings, ids, 3600)
     seconds = time.perf_counter() - start
+    cpu = {h: round(quotas.used_s(g) - cpu_before[h], 1) for h, g in groups.items()} if quotas else {}
     for proc in procs:
         os.killpg(proc.pid, signal.SIGTERM)
     for proc in procs:
@@ -128,23 +205,36 @@ def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports:
         bad = [f"{r.task}: {r.state} {r.error or r.result}" for r in rows.values() if r.state != "SUCCESS"]
         raise SystemExit("scale: not every job succeeded: " + "; ".join(bad[:3]))
     by_worker: dict[str, int] = {}
+    busy: dict[str, float] = {}
     for r in rows.values():
         by_worker[r.worker] = by_worker.get(r.worker, 0) + 1
+        busy[r.worker] = busy.get(r.worker, 0.0) + (r.duration_s or 0.0)
     with engine_for(settings.ops_db_url).connect() as conn:
         retried = [f"{r.task}: {r.error}" for r in conn.execute(select(job_runs).where(
             job_runs.c.task_id.in_(ids), job_runs.c.state == "RETRY"))]
-    return {"workers": workers, "jobs": len(ids), "seconds": round(seconds, 2),
+    fair = seconds  # each worker was there the whole round
+    total_busy = sum(busy.values()) or 1.0
+    spread = {w: round(100.0 * (b / total_busy * workers - 1.0), 1) for w, b in sorted(busy.items())}
+    return {"workers": workers, "slow_worker_cores": slow, "jobs": len(ids), "seconds": round(seconds, 2),
             "jobs_per_min": round(len(ids) / seconds * 60, 2), "by_worker": by_worker,
-            "retries": len(retried), "retried": retried[:3]}
+            "busy_s": {w: round(b, 1) for w, b in sorted(busy.items())}, "busy_off_equal_percent": spread,
+            "idle_percent": {w: round(100.0 * (1 - b / fair), 1) for w, b in sorted(busy.items())},
+            "cpu_s": cpu, "retries": len(retried), "retried": retried[:3]}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--logs", type=int, default=16)
-    parser.add_argument("--log-mb", type=float, default=25)
+    parser.add_argument("--workers", default="1,2,3,4", help="worker counts to run, e.g. 1,2,3,4")
+    parser.add_argument("--quota", type=float, default=0.4, help="each worker's CPU, in cores (0: no quota)")
+    parser.add_argument("--slow", type=float, default=0.1, help="a last round with one worker held to this "
+                        "much of a core (0: none)")
+    parser.add_argument("--logs", type=int, default=48)
+    parser.add_argument("--log-mb", type=float, default=4)
     parser.add_argument("--reports", type=int, default=8)
+    parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--mysql-port", type=int, default=3306)
     args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
 
     tmp = Path(tempfile.mkdtemp(prefix="pelbiot-scale-"))
     port = free_port()
@@ -152,6 +242,7 @@ def main() -> int:
                                "--save", "", "--appendonly", "no", "--dir", str(tmp)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tag = uuid.uuid4().hex[:8]
+    quotas = Quotas(tag) if args.quota else None
     names = {"ops": f"pj_scale_{tag}_ops", "app": f"pj_scale_{tag}_app"}
     root = pymysql.connect(host="127.0.0.1", port=args.mysql_port, user="root", autocommit=True)
     try:
@@ -160,13 +251,20 @@ def main() -> int:
                 cur.execute(f"CREATE DATABASE `{name}`")
         url = {k: f"mysql+pymysql://root@127.0.0.1:{args.mysql_port}/{v}" for k, v in names.items()}
         migrate.upgrade(url["ops"])
+        plan = [(n, None) for n in counts] + ([(max(counts), args.slow)] if args.slow else [])
         rounds = {}
-        for workers in (1, 2):
-            folder = tmp / "logs" / f"round{workers}"
+        source = tmp / "logs" / "source"
+        source.mkdir(parents=True)
+        originals = [source / f"slow-{i}.log" for i in range(args.logs)]
+        for i, path in enumerate(originals):
+            make_log(path, args.log_mb, seed=i)
+        for n, slow in plan:  # the same logs in every round, under new paths (a path is read once)
+            folder = tmp / "logs" / f"round{n}{'s' if slow else ''}"
             folder.mkdir(parents=True)
-            rounds[workers] = [folder / f"slow-{i}.log" for i in range(args.logs)]
-            for i, path in enumerate(rounds[workers]):
-                make_log(path, args.log_mb, seed=i)  # the same logs in both rounds, under new paths
+            rounds[(n, slow)] = []
+            for path in originals:
+                shutil.copy(path, folder / path.name)
+                rounds[(n, slow)].append(folder / path.name)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")} | {
             "PELBIOT_BROKER_URL": f"redis://127.0.0.1:{port}/0", "PELBIOT_CACHE_REDIS_URL": f"redis://127.0.0.1:{port}/1",
             "PELBIOT_OPS_DB_URL": url["ops"], "PELBIOT_APP_DB_URL": url["app"], "PELBIOT_VAR_DIR": str(tmp / "var"),
@@ -183,18 +281,31 @@ def main() -> int:
                 time.sleep(0.05)
         settings = load_settings(env, cwd=tmp)
         app = configure(settings)
-        size = sum(p.stat().st_size for p in rounds[1]) / 1e6
-        print(f"batch: {args.logs} slow logs ({size:.0f} MB in all) through queries.analyze + {args.reports} "
-              f"daily reports; workers `pelbiot-jobs worker -c 1`, one per host name")
-        results = [run_round(env, settings, app, n, rounds[n], args.reports, tmp) for n in (1, 2)]
-        for r in results:
-            print(f"{r['workers']} worker(s): {r['jobs']} jobs in {r['seconds']:.1f} s = {r['jobs_per_min']:.1f} "
-                  f"jobs/min; ran: {', '.join(f'{w} {n}' for w, n in sorted(r['by_worker'].items()))}; "
-              f"retries: {r['retries']}" + (f" ({r['retried'][0][:120]})" if r["retried"] else ""))
-        ratio = results[1]["jobs_per_min"] / results[0]["jobs_per_min"]
-        print(f"ratio 2 workers / 1 worker: {ratio:.2f}x (goal >= 1.8x on {os.cpu_count()} cores)")
-        print(json.dumps({"bench": "scale", "cores": os.cpu_count(), "log_mb_total": round(size, 1),
-                          "one": results[0], "two": results[1], "ratio": round(ratio, 2)}))
+        size = sum(p.stat().st_size for p in originals) / 1e6
+        print(f"batch: {args.logs} slow logs ({size:.0f} MB in all) through queries.analyze + {args.reports} daily "
+              f"reports + {args.samples} samples; workers `pelbiot-jobs worker -c 1`, one per host name, "
+              + (f"each held to {args.quota} core (cgroup)" if quotas else "no CPU quota"), flush=True)
+        results = []
+        for n, slow in plan:
+            r = run_round(env, settings, app, n, rounds[(n, slow)], args.reports, args.samples, tmp, quotas,
+                          args.quota, slow)
+            results.append(r)
+            base = results[0]["jobs_per_min"]
+            held = f", one of them held to {slow} core" if slow else ""
+            print(f"{n} worker(s){held}: {r['jobs']} jobs in {r['seconds']:.1f} s = {r['jobs_per_min']:.1f} jobs/min "
+                  f"= {r['jobs_per_min'] / base:.2f}x one; jobs: "
+                  f"{', '.join(f'{w} {k}' for w, k in sorted(r['by_worker'].items()))}; busy time off an equal "
+                  f"share: {', '.join(f'{w} {v:+.1f} %' for w, v in r['busy_off_equal_percent'].items())}; "
+                  f"idle: {', '.join(f'{v:.1f} %' for v in r['idle_percent'].values())}; CPU s used: "
+                  f"{', '.join(f'{v}' for v in r['cpu_s'].values())}; retries: {r['retries']}"
+                  + (f" ({r['retried'][0][:120]})" if r["retried"] else ""), flush=True)
+        base = results[0]["jobs_per_min"]
+        ratios = {str(r["workers"]) + ("-slow" if r["slow_worker_cores"] else ""): round(r["jobs_per_min"] / base, 2)
+                  for r in results}
+        print("ratios to one worker: " + ", ".join(f"{k}: {v:.2f}x" for k, v in ratios.items())
+              + " (goal: 2 >= 1.9x, 4 >= 3.6x)")
+        print(json.dumps({"bench": "scale", "cores": os.cpu_count(), "quota_cores": args.quota,
+                          "log_mb_total": round(size, 1), "rounds": results, "ratios": ratios}))
         return 0
     finally:
         dispose_all()
@@ -204,6 +315,8 @@ def main() -> int:
         root.close()
         broker.terminate()
         broker.wait(10)
+        if quotas:
+            quotas.remove()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
