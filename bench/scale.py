@@ -12,11 +12,14 @@ logs (each --log-mb MB of MariaDB events, each its own file, digested and stored
 `metrics.sample_mysql` and `metrics.sample_redis` (short jobs: a round trip to the server and a row).
 Each worker first builds one report untimed (the imports a worker pays once in its life).
 Prints per worker count the jobs per minute, the ratio to one worker (goal: 2 >= 1.9x, 4 >= 3.6x),
-how the jobs and the busy time were spread (goal: each worker within 15 % of an equal share of
-the busy time) and the coordination the store did (lock waits on the digests' named lock);
-then, with --slow, one round of the largest count where one worker is held to --slow of a core:
-the others must not wait on it (their jobs per minute beside the round without it). The last line
-is one JSON object. The databases and cgroups are removed afterwards.
+how the jobs and the busy time (the task bodies' durations in ops_job_runs) were spread (goal:
+each worker within 15 % of an equal share), each worker's idle share of the round (what a job costs
+outside its body: the broker round trips, the run ledger, the recording; if coordination grew with
+the workers, it would grow here), the CPU seconds each cgroup used, and each worker's own jobs per
+minute; then, with --slow, one round of the largest count where one worker is held to --slow of a
+core: the others must not wait on its leases or locks (their jobs per minute beside the same
+workers in the round without it). The last line is one JSON object. The databases and cgroups are
+removed afterwards (also when the bench is stopped with SIGTERM).
 """
 
 from __future__ import annotations
@@ -118,6 +121,9 @@ class Quotas:
         else:
             (path / "cpu.cfs_period_us").write_text(str(period))
             (path / "cpu.cfs_quota_us").write_text(str(int(cores * period)))
+            acct = Path("/sys/fs/cgroup/cpuacct")
+            if (acct / "cpuacct.usage").exists() and not (self.root / "cpuacct.usage").exists():
+                (acct / path.name).mkdir(exist_ok=True)  # a hierarchy of its own here: the CPU used is read there
         self.made.append(path)
         return path
 
@@ -128,8 +134,10 @@ class Quotas:
                 if line.startswith("usage_usec"):
                     return int(line.split()[1]) / 1e6
             return 0.0
-        acct = Path("/sys/fs/cgroup/cpuacct") / path.name / "cpuacct.usage"
-        return int(acct.read_text()) / 1e9 if acct.exists() else float("nan")
+        for acct in (path / "cpuacct.usage", Path("/sys/fs/cgroup/cpuacct") / path.name / "cpuacct.usage"):
+            if acct.exists():
+                return int(acct.read_text()) / 1e9
+        return float("nan")
 
     def remove(self) -> None:
         for path in self.made:
@@ -144,6 +152,13 @@ class Quotas:
                     time.sleep(0.1)
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of every core since boot (/proc/stat)."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+    return sum(fields) - idle, sum(fields)
+
+
 def start_worker(env: dict, tmp: Path, name: str, host: str, group: Path | None) -> subprocess.Popen:
     """A worker whose every process (the main one and its pool child) is in ``group`` from its start."""
     command = [sys.executable, "-m", "pelbiot_jobs.cli", "worker", "-c", "1", "-n", f"{name}@{host}"]
@@ -155,6 +170,33 @@ def start_worker(env: dict, tmp: Path, name: str, host: str, group: Path | None)
     log = open(tmp / f"{name}-{host}.log", "ab")
     return subprocess.Popen(command, env=env | {"PELBIOT_HOSTNAME": host}, cwd=tmp, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
+
+
+BARE = ("import sys, datetime as dt\nfrom pathlib import Path\nfrom pelbiot_jobs.queries.analyze import group, "
+        "read_file_events\nfor p in sys.argv[1:]:\n    events, _, _ = read_file_events(Path(p), {})\n"
+        "    group(events, dt.datetime(2026, 1, 1))\n")
+
+
+def bare_digests(quotas: Quotas, quota: float, logs: list[Path], processes: int) -> float:
+    """CPU seconds per log of the digest alone (read and group, no worker, broker or store), with
+    ``processes`` processes side by side, each in a cgroup of ``quota`` core: what the machine does
+    to the same work when more processes share it, pelbiot-jobs' coordination left out."""
+    procs, groups = [], []
+    share = [logs[i::processes] for i in range(processes)]
+    for i, part in enumerate(share):
+        group = quotas.group(f"bare{processes}-{i}", quota)
+        groups.append(group)
+        procs.append(start_worker_command([sys.executable, "-c", BARE, *map(str, part)], group))
+    for p in procs:
+        p.wait()
+    return sum(quotas.used_s(g) for g in groups) / len(logs)
+
+
+def start_worker_command(command: list[str], group: Path) -> subprocess.Popen:
+    acct = Path("/sys/fs/cgroup/cpuacct") / group.name
+    joins = f"echo $$ > {group}/cgroup.procs" + (f" && echo $$ > {acct}/cgroup.procs" if acct.exists() else "")
+    return subprocess.Popen(["sh", "-c", f"{joins} && exec \"$@\"", "sh", *command], cwd=ROOT,
+                            env=os.environ | {"PYTHONPATH": str(ROOT)})
 
 
 def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports: int, samples: int, tmp: Path,
@@ -181,6 +223,7 @@ def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports:
     wait_final(settings, warm, 600)
     cpu_before = {h: quotas.used_s(g) for h, g in groups.items()} if quotas else {}
     ids = []
+    machine_before = machine_cpu()
     start = time.perf_counter()
     with publishing("cli"):
         for k, path in enumerate(logs):
@@ -191,9 +234,11 @@ def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports:
                                          queue="reports", ignore_result=True).id)
         for k in range(samples):
             ids.append(app.send_task("metrics.sample_mysql" if k % 2 else "metrics.sample_redis",
-                                     queue="metrics", ignore_result=True).id)
+                                     queue="sampling", ignore_result=True).id)
     rows = wait_final(settings, ids, 3600)
     seconds = time.perf_counter() - start
+    machine_after = machine_cpu()
+    machine_busy = 100.0 * (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1.0)
     cpu = {h: round(quotas.used_s(g) - cpu_before[h], 1) for h, g in groups.items()} if quotas else {}
     for proc in procs:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -206,9 +251,15 @@ def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports:
         raise SystemExit("scale: not every job succeeded: " + "; ".join(bad[:3]))
     by_worker: dict[str, int] = {}
     busy: dict[str, float] = {}
+    last: dict[str, object] = {}
     for r in rows.values():
         by_worker[r.worker] = by_worker.get(r.worker, 0) + 1
         busy[r.worker] = busy.get(r.worker, 0.0) + (r.duration_s or 0.0)
+        last[r.worker] = max(last.get(r.worker, r.finished_at), r.finished_at)
+    first_start = min(r.started_at for r in rows.values())
+    # each worker's own rate: its jobs over the time until its last one finished (a worker that ends
+    # early because the queue ran dry is not counted as slow)
+    rate = {w: round(by_worker[w] / max((last[w] - first_start).total_seconds(), 0.01) * 60, 1) for w in by_worker}
     with engine_for(settings.ops_db_url).connect() as conn:
         retried = [f"{r.task}: {r.error}" for r in conn.execute(select(job_runs).where(
             job_runs.c.task_id.in_(ids), job_runs.c.state == "RETRY"))]
@@ -218,8 +269,10 @@ def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports:
     return {"workers": workers, "slow_worker_cores": slow, "jobs": len(ids), "seconds": round(seconds, 2),
             "jobs_per_min": round(len(ids) / seconds * 60, 2), "by_worker": by_worker,
             "busy_s": {w: round(b, 1) for w, b in sorted(busy.items())}, "busy_off_equal_percent": spread,
+            "worker_jobs_per_min": dict(sorted(rate.items())),
             "idle_percent": {w: round(100.0 * (1 - b / fair), 1) for w, b in sorted(busy.items())},
-            "cpu_s": cpu, "retries": len(retried), "retried": retried[:3]}
+            "cpu_s": cpu, "machine_busy_percent": round(machine_busy, 1), "retries": len(retried),
+            "retried": retried[:3]}
 
 
 def main() -> int:
@@ -235,6 +288,7 @@ def main() -> int:
     parser.add_argument("--mysql-port", type=int, default=3306)
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still remove the databases and cgroups
 
     tmp = Path(tempfile.mkdtemp(prefix="pelbiot-scale-"))
     port = free_port()
@@ -297,14 +351,33 @@ def main() -> int:
                   f"{', '.join(f'{w} {k}' for w, k in sorted(r['by_worker'].items()))}; busy time off an equal "
                   f"share: {', '.join(f'{w} {v:+.1f} %' for w, v in r['busy_off_equal_percent'].items())}; "
                   f"idle: {', '.join(f'{v:.1f} %' for v in r['idle_percent'].values())}; CPU s used: "
-                  f"{', '.join(f'{v}' for v in r['cpu_s'].values())}; retries: {r['retries']}"
+                  f"{', '.join(f'{v}' for v in r['cpu_s'].values())}; each worker's jobs/min: "
+                  f"{', '.join(f'{v}' for v in r['worker_jobs_per_min'].values())}; the machine's cores busy: "
+                  f"{r['machine_busy_percent']:.0f} %; retries: {r['retries']}"
                   + (f" ({r['retried'][0][:120]})" if r["retried"] else ""), flush=True)
+        bare = {}
+        if quotas:  # the machine's share of any shortfall: the same digests alone, 1 and max processes at once
+            for n in sorted({1, max(counts)}):
+                bare[n] = round(bare_digests(quotas, args.quota, originals, n), 3)
+            print(f"the digest alone (no worker, broker or store), CPU s per log: {bare[1]} with 1 process, "
+                  f"{bare[max(counts)]} with {max(counts)} side by side in {args.quota}-core cgroups "
+                  f"({100.0 * (bare[max(counts)] / bare[1] - 1):+.1f} %: what the machine adds)", flush=True)
         base = results[0]["jobs_per_min"]
         ratios = {str(r["workers"]) + ("-slow" if r["slow_worker_cores"] else ""): round(r["jobs_per_min"] / base, 2)
                   for r in results}
+        if args.slow:  # the workers at full quota beside the held one, against the same workers without it
+            held, free = results[-1], next(r for r in results if r["workers"] == max(counts) and not r["slow_worker_cores"])
+            slowed = f"w{max(counts)}@bench-host{max(counts)}"
+            others = [v for w, v in held["worker_jobs_per_min"].items() if w != slowed]
+            before = [v for w, v in free["worker_jobs_per_min"].items() if w != slowed]
+            if others and before:
+                print(f"beside a worker held to {args.slow} core, the others ran "
+                      f"{sum(others) / len(others):.1f} jobs/min each against {sum(before) / len(before):.1f} "
+                      f"without it (they must not wait on its leases or locks); it ran {held['by_worker'].get(slowed, 0)} "
+                      f"jobs", flush=True)
         print("ratios to one worker: " + ", ".join(f"{k}: {v:.2f}x" for k, v in ratios.items())
               + " (goal: 2 >= 1.9x, 4 >= 3.6x)")
-        print(json.dumps({"bench": "scale", "cores": os.cpu_count(), "quota_cores": args.quota,
+        print(json.dumps({"bench": "scale", "cores": os.cpu_count(), "quota_cores": args.quota, "bare_cpu_s_per_log": bare,
                           "log_mb_total": round(size, 1), "rounds": results, "ratios": ratios}))
         return 0
     finally:

@@ -44,7 +44,10 @@ METRICS = ("host.cpu_percent", "host.memory_percent", "host.load_1m", "host.disk
            "host.net_in_bytes_per_s", "host.net_out_bytes_per_s", "host.disk_read_bytes_per_s",
            "host.disk_write_bytes_per_s", "host.processes", "host.available_memory_bytes", "host.worker_rss_bytes")
 PAGES = ("/", "/samples?window=1h", "/samples?window=24h", "/samples?window=7d", "/incidents", "/queries",
-         "/queries?window=7d&sort=p95", "/indexes", "/reports", "/metrics")
+         "/queries?window=7d&sort=p95", "/queries?window=7d&by=tag:route", "/queries?window=24h&by=user",
+         "/queries?window=7d&tag=route%3D%2Fapi%2Fr1", "/indexes", "/reports", "/metrics")
+#: Who sends each query class per hour: routes x API hosts x accounts (queries.analyze's slices).
+ROUTES, APP_HOSTS, ACCOUNTS = 3, 2, 2
 GOAL_MS = 200.0
 BATCH = 20_000
 
@@ -89,6 +92,14 @@ def fill(url: str, hosts: int, days: int) -> dict:
                          "rows_sent_sum": rnd.randint(1, 10 ** 4), "slow": int(q % 7 == 0), "hist": "{}",
                          "explain_flags": "full_scan" if q % 5 == 0 else None}
                         for h in range(days * 24 if days < 30 else 24 * 30) for q in range(50)])
+    from pelbiot_jobs.db.ops_models import query_slices
+    from pelbiot_jobs.queries.analyze import slice_row
+
+    put(query_slices, [slice_row("file", f"{q:016X}", now - dt.timedelta(hours=h), f"app{a}", f"api{k}", "pelbiot",
+                                 f"&route=%2Fapi%2Fr{r}&", [rnd.randint(1, 900), rnd.uniform(0.01, 150), 0.0,
+                                                            rnd.randint(1, 10 ** 6), rnd.randint(1, 10 ** 3), 0])
+                       for h in range(days * 24 if days < 30 else 24 * 30) for q in range(50)
+                       for r in range(ROUTES) for k in range(APP_HOSTS) for a in range(ACCOUNTS)])
     put(incidents, [{"rule": "cpu_high", "host": host, "severity": "critical", "status": "open" if i % 3 else "resolved",
                      "opened_at": now - dt.timedelta(hours=i), "summary": f"cpu_high on {host}", "last_value": 97.0}
                     for i, host in enumerate(names * 5)])
