@@ -159,16 +159,21 @@ def machine_cpu() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
+def in_group(command: list[str], group: Path | None) -> list[str]:
+    """``command`` run so that it joins ``group`` (and its cpuacct twin) before it starts: nothing of
+    it, nor of the processes it forks, runs outside the quota."""
+    if group is None:
+        return command
+    acct = Path("/sys/fs/cgroup/cpuacct") / group.name
+    joins = f"echo $$ > {group}/cgroup.procs" + (f" && echo $$ > {acct}/cgroup.procs" if acct.exists() else "")
+    return ["sh", "-c", f"{joins} && exec \"$@\"", "sh", *command]
+
+
 def start_worker(env: dict, tmp: Path, name: str, host: str, group: Path | None) -> subprocess.Popen:
     """A worker whose every process (the main one and its pool child) is in ``group`` from its start."""
     command = [sys.executable, "-m", "pelbiot_jobs.cli", "worker", "-c", "1", "-n", f"{name}@{host}"]
-    if group is not None:
-        # join the group first, then become the worker: nothing of it runs outside the quota
-        acct = Path("/sys/fs/cgroup/cpuacct") / group.name
-        joins = f"echo $$ > {group}/cgroup.procs" + (f" && echo $$ > {acct}/cgroup.procs" if acct.exists() else "")
-        command = ["sh", "-c", f"{joins} && exec \"$@\"", "sh", *command]
     log = open(tmp / f"{name}-{host}.log", "ab")
-    return subprocess.Popen(command, env=env | {"PELBIOT_HOSTNAME": host}, cwd=tmp, stdout=log,
+    return subprocess.Popen(in_group(command, group), env=env | {"PELBIOT_HOSTNAME": host}, cwd=tmp, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -186,17 +191,11 @@ def bare_digests(quotas: Quotas, quota: float, logs: list[Path], processes: int)
     for i, part in enumerate(share):
         group = quotas.group(f"bare{processes}-{i}", quota)
         groups.append(group)
-        procs.append(start_worker_command([sys.executable, "-c", BARE, *map(str, part)], group))
+        procs.append(subprocess.Popen(in_group([sys.executable, "-c", BARE, *map(str, part)], group), cwd=ROOT,
+                                      env=os.environ | {"PYTHONPATH": str(ROOT)}))
     for p in procs:
         p.wait()
     return sum(quotas.used_s(g) for g in groups) / len(logs)
-
-
-def start_worker_command(command: list[str], group: Path) -> subprocess.Popen:
-    acct = Path("/sys/fs/cgroup/cpuacct") / group.name
-    joins = f"echo $$ > {group}/cgroup.procs" + (f" && echo $$ > {acct}/cgroup.procs" if acct.exists() else "")
-    return subprocess.Popen(["sh", "-c", f"{joins} && exec \"$@\"", "sh", *command], cwd=ROOT,
-                            env=os.environ | {"PYTHONPATH": str(ROOT)})
 
 
 def run_round(env: dict, settings, app, workers: int, logs: list[Path], reports: int, samples: int, tmp: Path,

@@ -267,7 +267,7 @@ def store_slices(conn, rows: list[dict]) -> int:
                 r = slice_row(source, qid, hour, *OTHER, [r[k] for k in _SLICE_SUMS])
                 mine = held.get(r["slice_key"])
             if mine is None:
-                mine = held[r["slice_key"]] = {k: v for k, v in r.items()}
+                mine = held[r["slice_key"]] = dict(r)
             else:
                 for k in _SLICE_SUMS:
                     mine[k] = (mine[k] or 0) + (r[k] or 0)

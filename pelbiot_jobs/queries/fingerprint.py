@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from .tags import MARK  # what stands for a tag comment's text in a cache key: no digits, removed as the comment is
+
 _MYSQLDUMP = re.compile(rb"\ASELECT /\*!40001 SQL_NO_CACHE \*/ \* FROM `")
 _PT_CHECKSUM = re.compile(rb"/\*\w+\.\w+:[0-9]/[0-9]\*/")
 _CALL = re.compile(rb"\A\s*(call\s+\S+)\(", re.I)
@@ -176,15 +178,10 @@ class FingerprintCache:
         return fp
 
 
-#: What queries.tags puts in place of a tag comment's text in a cache key (no digits, and pt's
-#: comment rule removes it as it removes the comment it stands for).
-_TAG_MARK = b"/* */"
-
-
 def _keeps_digits(query: bytes, keyed: bytes | None = None) -> bool:
     """Whether the query must be keyed by its exact text: CALL names and administrator commands
     keep digits, and a comment may be pt-table-checksum's (``/*db.tbl:1/5*/``, single digits).
     Tag comments, replaced in ``keyed``, are neither."""
     if query[:32].lstrip().lower().startswith((b"call", b"administrator")):
         return True
-    return b"/*" in (query if keyed is None else keyed.replace(_TAG_MARK, b""))
+    return b"/*" in (query if keyed is None else keyed.replace(MARK, b""))

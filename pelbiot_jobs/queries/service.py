@@ -303,14 +303,16 @@ def attributed(settings, by: str, window_s: float = 86400, sort: str = "total", 
             cls = g["classes"].setdefault((p["source"], p["query_id"]), [0.0, 0])
             cls[0] += p["time_s"] or 0.0
             cls[1] += p["calls"] or 0
-        worst_ids = {max(g["classes"].items(), key=lambda kv: kv[1])[0][1] for g in groups.values() if g["classes"]}
+        for g in groups.values():  # the class that cost the group most (by time, then calls)
+            g["worst"] = max(g["classes"].items(), key=lambda kv: kv[1])
+        worst_ids = {g["worst"][0][1] for g in groups.values()}
         q = query_digests.c
         prints = dict(conn.execute(select(q.query_id, func.max(q.fingerprint)).where(q.query_id.in_(worst_ids))
                                    .group_by(q.query_id)).all()) if worst_ids else {}
     total = sum(g["time_s"] for g in groups.values()) or 1.0
     out = []
     for g in groups.values():
-        (src, qid), (t, calls) = max(g["classes"].items(), key=lambda kv: kv[1])
+        (src, qid), (t, calls) = g["worst"]
         out.append({"value": g["value"], "calls": int(g["calls"]), "time_s": g["time_s"],
                     "share_percent": round(100.0 * g["time_s"] / total, 1), "classes": len(g["classes"]),
                     "examined_per_sent": round(g["examined"] / g["sent"], 1) if g["sent"] else None,
