@@ -1,6 +1,6 @@
 """The REST API's GETs on a big history, side by side with the web view's page of the same data.
 
-    .venv/bin/python bench/api.py [--hosts 10] [--days 400] [--runs 7] [--port 3306]
+    .venv/bin/python bench/api.py [--hosts 10] [--days 400] [--runs 7] [--port 3306] [--keep NAME]
 
 Fills a fresh MariaDB ops database with the history of bench/web.py (per host, 12 metrics as
 hourly rollups over DAYS days and as 15 s samples over the last day, health scores, slow-query
@@ -8,8 +8,9 @@ classes, incidents, index changes) and a run history, starts `pelbiot-jobs web` 
 times every GET endpoint of /api/advanced (a read token) and the page showing the same data,
 RUNS times each, interleaved, a new connection each time. Prints each endpoint's median against
 the goal (100 ms) with its page's median beside it, the slowest first; the last line is one JSON
-object with the figures. The database is dropped afterwards. Needs MariaDB on 127.0.0.1 (root, no
-password) and Redis on 127.0.0.1:6379 (database 15).
+object with the figures. The database is dropped afterwards, unless --keep names it (as in
+bench/web.py: a database bench/web.py --keep filled is reused and given the run history).
+Needs MariaDB on 127.0.0.1 (root, no password) and Redis on 127.0.0.1:6379 (database 15).
 """
 
 from __future__ import annotations
@@ -24,18 +25,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from urllib import request
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pymysql  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
 from pelbiot_jobs.config import load_settings  # noqa: E402
-from pelbiot_jobs.db import migrate  # noqa: E402
 from pelbiot_jobs.db.engine import make_engine  # noqa: E402
 from pelbiot_jobs.db.ops_models import job_runs  # noqa: E402
 from pelbiot_jobs.web.api import BASE, ROUTES  # noqa: E402
@@ -81,20 +79,17 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=400)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--port", type=int, default=3306)
+    parser.add_argument("--keep", metavar="NAME", help="keep the filled database under this name; reuse it if filled")
     args = parser.parse_args()
     web_bench = _bench_web()
-    name = f"pj_bench_api_{uuid.uuid4().hex[:8]}"
-    admin = pymysql.connect(host="127.0.0.1", port=args.port, user="root", autocommit=True)
-    admin.cursor().execute(f"CREATE DATABASE `{name}`")
-    url = f"mysql+pymysql://root@127.0.0.1:{args.port}/{name}"
+
+    def runs(url):
+        return {"ops_job_runs": fill_runs(url, args.days)}
+
+    admin, name, url, counts = web_bench.open_database(
+        args, "api", [("history", lambda url: web_bench.fill(url, args.hosts, args.days)), ("runs", runs)])
     web = None
     try:
-        migrate.upgrade(url)
-        started = time.perf_counter()
-        counts = web_bench.fill(url, args.hosts, args.days)
-        counts["ops_job_runs"] = fill_runs(url, args.days)
-        print(f"filled in {time.perf_counter() - started:.0f} s: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()),
-              file=sys.stderr)
         port = web_bench.free_port()
         home = Path(tempfile.mkdtemp(prefix="pelbiot-bench-api-"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")} | {
@@ -123,7 +118,8 @@ def main() -> int:
         if web is not None:
             web.terminate()
             web.wait(30)
-        admin.cursor().execute(f"DROP DATABASE `{name}`")
+        if not args.keep:
+            admin.cursor().execute(f"DROP DATABASE `{name}`")
     medians = {path: statistics.median(values) for path, values in times.items()}
     api = sorted(((m, p) for p, m in medians.items() if p.startswith(BASE)), reverse=True)
     for median, path in api:

@@ -75,7 +75,8 @@ metric_samples = Table(
     Column("value", Float),  # NULL: not applicable to this source (never a fake zero)
     UniqueConstraint("metric", "host", "ts"),
     Index(None, "ts"),
-    Index(None, "host", "ts"),
+    # One host's charts read from the index alone (0019: it was (host, ts), then a row lookup per sample).
+    Index(None, "host", "ts", "metric", "value"),
 )
 
 metric_rollups = Table(
@@ -91,6 +92,7 @@ metric_rollups = Table(
     Column("p95", Float),
     UniqueConstraint("metric", "host", "hour"),
     Index(None, "hour"),
+    Index(None, "host", "hour"),  # one host's charts, the hosts of a window (0019)
 )
 
 request_minutes = Table(
@@ -295,6 +297,30 @@ query_slices = Table(
     Column("rows_affected_sum", BigInteger),
     UniqueConstraint("source", "query_id", "window_start", "slice_key"),
     Index(None, "window_start"),
+)
+
+#: The slices summed per UTC day (0019): a week or a month of attribution is read from a row per
+#: class, slice and day, with only the hours at the window's edges from ops_query_slices. Rebuilt
+#: from the hourly rows of each class-day queries.analyze writes (never incremented on its own).
+query_slices_daily = Table(
+    "ops_query_slices_daily", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("query_id", String(32), nullable=False),
+    Column("day", UtcDateTime, nullable=False),  # 00:00 UTC of the day
+    Column("user_name", String(80)),
+    Column("client_host", String(255)),
+    Column("schema_name", String(64)),
+    Column("tags", String(1000), nullable=False, default=""),
+    Column("slice_key", String(40), nullable=False),
+    Column("calls", Integer, nullable=False),
+    Column("query_time_sum", Float, nullable=False),
+    Column("lock_time_sum", Float),
+    Column("rows_examined_sum", BigInteger),
+    Column("rows_sent_sum", BigInteger),
+    Column("rows_affected_sum", BigInteger),
+    UniqueConstraint("source", "query_id", "day", "slice_key"),
+    Index(None, "day"),
 )
 
 # --- reports ----------------------------------------------------------------------------------

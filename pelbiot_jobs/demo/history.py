@@ -305,6 +305,10 @@ def write_history(engine, now: dt.datetime | None = None) -> dict[str, int] | No
                 keys = sorted({k for row in batch for k in row})  # one shape for every row of a batch
                 conn.execute(insert(tables[name]), [{k: row.get(k) for k in keys} for row in batch])
                 written[name] = len(batch)
+        if rows["query_slices"]:  # what a week's attribution reads beside the hourly slices
+            from ..queries.analyze import day_of, roll_days
+
+            roll_days(conn, {(r["source"], r["query_id"], day_of(r["window_start"])) for r in rows["query_slices"]})
         for row in rows["incidents"]:
             incident_id = conn.execute(insert(incidents).values(**row)).inserted_primary_key[0]
             conn.execute(insert(incident_events), [

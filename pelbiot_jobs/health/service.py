@@ -351,15 +351,13 @@ def rule_states(settings) -> list[dict]:
              if r.name in toggled else None} for r in rules]
 
 
-def score_history(settings, hours: float = 24, now: dt.datetime | None = None) -> dict[str, list]:
-    """Each host's score (and the overall one, "*") over the last hours, oldest first."""
-    h = health_scores.c
-    since = (now or utcnow()) - dt.timedelta(hours=hours)
-    out: dict[str, list] = {}
-    with engine_for(settings.ops_db_url).connect() as conn:
-        for host, ts, value in conn.execute(select(h.host, h.ts, h.score).where(h.ts >= since).order_by(h.host, h.ts)):
-            out.setdefault(host, []).append((ts, value))
-    return out
+def score_history(settings, hours: float = 24, now: dt.datetime | None = None,
+                  hosts: list[str] | None = None) -> dict[str, list]:
+    """Each host's score (and the overall one, "*") over the last hours as [(time, score)], oldest
+    first, at most TREND_POINTS per host: each bucket's lowest (a one-minute dip still shows).
+    ``hosts``: only these (a fleet's Overview charts the lowest few, not a hundred)."""
+    return {host: [(p["at"], p["score"]) for p in points]
+            for host, points in score_trend(settings, hours * 60, now, hosts, lowest=True).items()}
 
 
 def active_alerts(settings) -> list[dict]:
@@ -427,23 +425,24 @@ def open_manual_incident(settings, title: str, severity: str, host: str | None, 
 TREND_POINTS = 360
 
 
-def score_trend(settings, minutes: float, now: dt.datetime | None = None) -> dict[str, list[dict]]:
+def score_trend(settings, minutes: float, now: dt.datetime | None = None, hosts: list[str] | None = None,
+                lowest: bool = False) -> dict[str, list[dict]]:
     """Each host's score (and the overall one, "*") over the window, at most TREND_POINTS points
-    per host (the average of each bucket, computed in the database), oldest first."""
-    from sqlalchemy import Integer, cast, func, literal_column
+    per host (the average of each bucket, or its lowest with ``lowest``, computed in the database),
+    oldest first; ``hosts``: only these."""
+    from sqlalchemy import func
 
+    from ..db.engine import time_bucket
     from ..lib.clock import as_datetime
 
     h = health_scores.c
     since = (now or utcnow()) - dt.timedelta(minutes=minutes)
     engine = engine_for(settings.ops_db_url)
-    step = max(60, int(minutes * 60 // TREND_POINTS))
-    seconds = (func.timestampdiff(literal_column("SECOND"), "2000-01-01", h.ts)
-               if engine.dialect.name in ("mysql", "mariadb")
-               else cast((func.julianday(h.ts) - 2451544.5) * 86400, Integer))
-    bucket = func.floor(seconds / step).label("bucket")
-    query = (select(h.host, func.min(h.ts), func.avg(h.score)).where(h.ts >= since)
+    bucket = time_bucket(engine, h.ts, max(60, int(minutes * 60 // TREND_POINTS)))
+    query = (select(h.host, func.min(h.ts), (func.min if lowest else func.avg)(h.score)).where(h.ts >= since)
              .group_by(h.host, bucket).order_by(h.host, func.min(h.ts)))
+    if hosts is not None:
+        query = query.where(h.host.in_(hosts))
     out: dict[str, list[dict]] = {}
     with engine.connect() as conn:
         for host, ts, score in conn.execute(query):

@@ -27,8 +27,10 @@ def figures(settings, now: dt.datetime | None = None) -> dict:
             {"host": r.host, "score": r.score, "components": json.loads(r.components).get("components", [])}
             for r in conn.execute(select(h.host, h.score, h.components).where(h.ts == latest))]
         s = metric_samples.c
-        newest = (select(s.metric, s.host, func.max(s.ts).label("ts")).where(s.ts >= now - FRESH)
-                  .group_by(s.metric, s.host).subquery())
+        # Each series' newest slot from the (metric, host, ts) index, one seek per series (a loose
+        # index scan): not the last minutes' rows of a whole fleet.
+        newest = (select(s.metric, s.host, func.max(s.ts).label("ts")).group_by(s.metric, s.host)
+                  .having(func.max(s.ts) >= now - FRESH).subquery())
         out["samples"] = [dict(r) for r in conn.execute(
             select(s.metric, s.host, s.value, s.ts).join(newest, (s.metric == newest.c.metric) & (s.host == newest.c.host)
                                                          & (s.ts == newest.c.ts))).mappings()]

@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import func
 
 from ..db.engine import engine_for
-from ..db.ops_models import (job_runs, metric_rollups, metric_samples, query_digests, query_slices, request_minutes,
-                             table_stats)
+from ..db.ops_models import (job_runs, metric_rollups, metric_samples, query_digests, query_slices,
+                             query_slices_daily, request_minutes, table_stats)
 from ..lib.clock import utcnow
 from .retention import cutoffs, prune
 
@@ -26,6 +26,7 @@ def retention(settings, job_runs_days: int | None = None, table_stats_days: int 
         (metric_rollups, metric_rollups.c.hour, rollups_days or settings.retention_rollups_days),
         (query_digests, query_digests.c.window_start, settings.retention_queries_days),
         (query_slices, query_slices.c.window_start, settings.retention_queries_days),
+        (query_slices_daily, query_slices_daily.c.day, settings.retention_queries_days),
     ])
     deleted = prune(engine_for(settings.ops_db_url), plan, {job_runs.name: count_pruned_runs})
     deleted["report_folders"] = prune_report_files(settings, now)

@@ -117,18 +117,21 @@ RAW_WINDOW_S = 24 * 3600
 
 def hosts_seen(settings, window_s: float, now: dt.datetime | None = None) -> list[str]:
     """The hosts (and sources: mysql@..., redis@...) with data in the window: samples of the last
-    hour, and the hourly rollups beyond it (a small table, where a day of samples is not)."""
-    from sqlalchemy import distinct, select, union
+    hour, and the hourly rollups beyond it. Each host's latest row is read from the (host, time)
+    index, one seek per host (a loose index scan), not the window's rows: a fleet's hour of
+    samples is hundreds of thousands."""
+    from sqlalchemy import func, select
 
     from ..db.ops_models import metric_rollups, metric_samples
 
     now = now or utcnow()
-    recent = select(distinct(metric_samples.c.host).label("host")).where(
-        metric_samples.c.ts >= now - dt.timedelta(seconds=min(window_s, 3600)))
-    query = recent if window_s <= 3600 else union(recent, select(distinct(metric_rollups.c.host)).where(
-        metric_rollups.c.hour >= now - dt.timedelta(seconds=window_s)))
+    s, r = metric_samples.c, metric_rollups.c
+    queries = [(select(s.host, func.max(s.ts)).group_by(s.host), now - dt.timedelta(seconds=min(window_s, 3600)))]
+    if window_s > 3600:
+        queries.append((select(r.host, func.max(r.hour)).group_by(r.host), now - dt.timedelta(seconds=window_s)))
     with engine_for(settings.ops_db_url).connect() as conn:
-        return sorted(r[0] for r in conn.execute(query))
+        return sorted({host for query, since in queries for host, last in conn.execute(query)
+                       if as_datetime(last) >= since})
 
 
 #: A raw-sample chart has at most this many points per metric: the database keeps each bucket's
@@ -140,19 +143,16 @@ def series(settings, host: str, window_s: float, now: dt.datetime | None = None)
     """Every metric of ``host`` over the window as [(time, value)], oldest first: raw samples up to a
     day (bucketed in the database to CHART_POINTS per metric, each bucket's maximum), the hourly
     rollups' averages beyond (a year of hourly points, not millions of samples)."""
-    from sqlalchemy import Integer, cast, func, literal_column, select
+    from sqlalchemy import func, select
 
+    from ..db.engine import time_bucket
     from ..db.ops_models import metric_rollups, metric_samples
 
     since = (now or utcnow()) - dt.timedelta(seconds=window_s)
     engine = engine_for(settings.ops_db_url)
     if window_s <= RAW_WINDOW_S:
         c = metric_samples.c
-        step = max(1, int(window_s // CHART_POINTS))
-        seconds = (func.timestampdiff(literal_column("SECOND"), "2000-01-01", c.ts)
-                   if engine.dialect.name in ("mysql", "mariadb")
-                   else cast((func.julianday(c.ts) - 2451544.5) * 86400, Integer))
-        bucket = func.floor(seconds / step).label("bucket")
+        bucket = time_bucket(engine, c.ts, window_s // CHART_POINTS)
         query = (select(c.metric, func.min(c.ts), func.max(c.value)).where(c.host == host, c.ts >= since)
                  .group_by(c.metric, bucket).order_by(c.metric, func.min(c.ts)))
     else:

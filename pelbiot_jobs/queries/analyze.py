@@ -277,7 +277,45 @@ def store_slices(conn, rows: list[dict]) -> int:
         out += changed.values()
     if out:
         upsert(conn, query_slices, out, key=("source", "query_id", "window_start", "slice_key"))
+        roll_days(conn, {(r["source"], r["query_id"], day_of(r["window_start"])) for r in out})
     return len(out)
+
+
+def day_of(when: dt.datetime) -> dt.datetime:
+    return when.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+#: Classes rebuilt per statement by roll_days (an IN list that stays short).
+ROLL_CHUNK = 200
+
+
+def roll_days(conn, keys) -> None:
+    """Rebuild ops_query_slices_daily for each (source, query_id, day) of ``keys`` from the hourly
+    slices of that day (inside the caller's transaction): the daily rows are always the sums of the
+    hourly ones, however often an hour was added to."""
+    from sqlalchemy import delete, func, insert, literal
+
+    from ..db.ops_models import query_slices_daily
+    from ..db.types import UtcDateTime
+
+    qs, d = query_slices.c, query_slices_daily.c
+    by_day: dict[tuple, set] = {}
+    for source, qid, day in keys:
+        by_day.setdefault((source, day), set()).add(qid)
+    names = ["source", "query_id", "day", "user_name", "client_host", "schema_name", "tags", "slice_key",
+             *_SLICE_SUMS]
+    for (source, day), qids in sorted(by_day.items()):
+        ordered = sorted(qids)
+        for i in range(0, len(ordered), ROLL_CHUNK):
+            chunk = ordered[i:i + ROLL_CHUNK]
+            conn.execute(delete(query_slices_daily).where(d.source == source, d.day == day, d.query_id.in_(chunk)))
+            summed = (select(qs.source, qs.query_id, literal(day, UtcDateTime), func.max(qs.user_name),
+                             func.max(qs.client_host), func.max(qs.schema_name), func.max(qs.tags), qs.slice_key,
+                             *[func.sum(getattr(qs, k)) for k in _SLICE_SUMS])
+                      .where(qs.source == source, qs.query_id.in_(chunk), qs.window_start >= day,
+                             qs.window_start < day + dt.timedelta(days=1))
+                      .group_by(qs.source, qs.query_id, qs.slice_key))
+            conn.execute(insert(query_slices_daily).from_select(names, summed))
 
 
 # --- sources ----------------------------------------------------------------------------------

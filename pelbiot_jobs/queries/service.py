@@ -157,12 +157,13 @@ def check_by(by: str) -> str | None:
 
 
 def slice_filters(user: str | None = None, host: str | None = None, schema: str | None = None,
-                  tags: list[tuple[str, str]] | tuple = ()) -> list:
-    """WHERE clauses on ops_query_slices for the filters given (tags: (name, value) pairs, all must hold)."""
+                  tags: list[tuple[str, str]] | tuple = (), table=None) -> list:
+    """WHERE clauses on ops_query_slices (or ``table``: ops_query_slices_daily) for the filters
+    given (tags: (name, value) pairs, all must hold)."""
     from ..db.ops_models import query_slices
     from .tags import filter_pattern
 
-    qs = query_slices.c
+    qs = (query_slices if table is None else table).c
     out = []
     for column, value in ((qs.user_name, user), (qs.client_host, host), (qs.schema_name, schema)):
         if value is not None:
@@ -170,6 +171,41 @@ def slice_filters(user: str | None = None, host: str | None = None, schema: str 
     for name, value in tags:
         out.append(qs.tags.like(filter_pattern(name, value), escape="\\"))
     return out
+
+
+def slices_between(start: dt.datetime, end: dt.datetime, source: str | None = None, **filters):
+    """The slices of hours in [start, end) that match ``filters`` (slice_filters'), as one
+    subquery of a row per slice and part: the whole UTC days inside from ops_query_slices_daily,
+    only the hours at either edge from ops_query_slices. A week of a fleet's attribution is then
+    a day of hourly rows and six daily ones, not a week of hourly rows."""
+    from sqlalchemy import func, select, union_all
+
+    from ..db.ops_models import query_slices, query_slices_daily
+    from .analyze import day_of
+
+    first = day_of(start) if start == day_of(start) else day_of(start) + dt.timedelta(days=1)
+    last = day_of(end)
+    pieces = [(query_slices, query_slices.c.window_start, start, end)] if first >= last else [
+        (query_slices, query_slices.c.window_start, start, first),
+        (query_slices_daily, query_slices_daily.c.day, first, last),
+        (query_slices, query_slices.c.window_start, last, end)]
+    parts = []
+    for table, when, lo, hi in pieces:
+        if lo >= hi:
+            continue
+        c = table.c
+        # each part grouped by slice before the union: the union holds a row per slice and part,
+        # not every hour's row with its 1000-character tags
+        part = (select(c.source, c.query_id, c.slice_key, func.max(c.user_name).label("user_name"),
+                       func.max(c.client_host).label("client_host"), func.max(c.schema_name).label("schema_name"),
+                       func.max(c.tags).label("tags"), func.sum(c.calls).label("calls"),
+                       func.sum(c.query_time_sum).label("query_time_sum"),
+                       func.sum(c.rows_examined_sum).label("rows_examined_sum"),
+                       func.sum(c.rows_sent_sum).label("rows_sent_sum"))
+                .where(when >= lo, when < hi, *slice_filters(table=table, **filters))
+                .group_by(c.source, c.query_id, c.slice_key))
+        parts.append(part.where(c.source == source) if source else part)
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("slices")
 
 
 def parse_tag_filters(values) -> list[tuple[str, str]]:
@@ -185,6 +221,10 @@ def parse_tag_filters(values) -> list[tuple[str, str]]:
     return out
 
 
+#: ops_query_digests' unique key (source, query_id, window_start), as migrations name it.
+DIGESTS_UNIQUE = "uq_ops_query_digests_source_query_id_window_start"
+
+
 def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 50,
            now: dt.datetime | None = None, host: str | None = None, source: str | None = None,
            user: str | None = None, schema: str | None = None, tags=()) -> list[dict]:
@@ -195,37 +235,46 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
     (total, p95, calls). ``source``: file, table or performance_schema. ``user``, ``host``,
     ``schema``, ``tags`` ((name, value) pairs): only what those clients sent: calls, time and rows
     are then the matching slices' (the p95 and flags stay the whole class's)."""
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, tuple_
 
     from ..db.engine import engine_for
-    from ..db.ops_models import query_digests, query_slices
+    from ..db.ops_models import query_digests
 
     if sort not in SORTS:
         raise InputError(f"sort {sort!r}: use one of {', '.join(SORTS)}")
     q = query_digests.c
-    qs = query_slices.c
     now = now or utcnow()
     since, before = now - dt.timedelta(seconds=window_s), now - dt.timedelta(seconds=2 * window_s)
-    where = slice_filters(user, host, schema, tags)
+    filtered = any(v is not None for v in (user, host, schema)) or bool(tags)
 
-    def summed(start, end):
-        query = (select(q.source, q.query_id, func.max(q.fingerprint).label("fingerprint"),
-                        func.sum(q.calls).label("calls"), func.sum(q.query_time_sum).label("time_s"),
-                        func.max(q.query_time_p95).label("p95_s"), func.sum(q.rows_examined_sum).label("examined"),
-                        func.sum(q.rows_sent_sum).label("sent"), func.max(q.explain_flags).label("flags"),
-                        func.max(q.slow).label("slow"), func.max(q.last_seen).label("last_seen"))
-                 .where(q.window_start >= start, q.window_start < end).group_by(q.source, q.query_id))
-        if source:
-            query = query.where(q.source == source)
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-        if not where:
+    def summed(start, end, whole: bool):
+        """Per class: its sums in [start, end) (``whole``: with p95, flags and rows; else calls and
+        time only, what the window before is compared by). Fingerprints are read afterwards for
+        the classes shown: a TEXT column in the GROUP BY's temporary table costs more than the sums."""
+        extra = [func.max(q.query_time_p95).label("p95_s"), func.sum(q.rows_examined_sum).label("examined"),
+                 func.sum(q.rows_sent_sum).label("sent"), func.max(q.explain_flags).label("flags"),
+                 func.max(q.slow).label("slow"), func.max(q.last_seen).label("last_seen")] if whole else []
+        rows = []
+        if whole or not filtered:
+            query = (select(q.source, q.query_id, func.sum(q.calls).label("calls"),
+                            func.sum(q.query_time_sum).label("time_s"), func.max(q.window_start).label("latest"),
+                            *extra)
+                     .where(q.window_start >= start, q.window_start < end).group_by(q.source, q.query_id))
+            for dialect in ("mysql", "mariadb"):
+                # Left alone, MariaDB reads the whole unique index to group in its order: a month of
+                # rows for a week's window; the window's range and a temporary table cost half.
+                query = query.with_hint(query_digests, f"IGNORE INDEX FOR GROUP BY ({DIGESTS_UNIQUE})", dialect)
+            if source:
+                query = query.where(q.source == source)
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        if not filtered:
             return rows
-        sliced = select(qs.source, qs.query_id, func.sum(qs.calls), func.sum(qs.query_time_sum),
-                        func.sum(qs.rows_examined_sum), func.sum(qs.rows_sent_sum)).where(
-            qs.window_start >= start, qs.window_start < end, *where).group_by(qs.source, qs.query_id)
-        if source:
-            sliced = sliced.where(qs.source == source)
+        u = slices_between(start, end, source, user=user, host=host, schema=schema, tags=tags).c
+        sliced = select(u.source, u.query_id, func.sum(u.calls), func.sum(u.query_time_sum),
+                        func.sum(u.rows_examined_sum), func.sum(u.rows_sent_sum)).group_by(u.source, u.query_id)
         sums = {(r[0], r[1]): r[2:] for r in conn.execute(sliced)}
+        if not whole:
+            return [{"source": k[0], "query_id": k[1], "calls": v[0], "time_s": v[1]} for k, v in sums.items()]
         kept = []
         for r in rows:
             part = sums.get((r["source"], r["query_id"]))
@@ -235,29 +284,38 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
         return kept
 
     with engine_for(settings.ops_db_url).connect() as conn:
-        rows = summed(since, now + dt.timedelta(hours=1))
+        end = now + dt.timedelta(hours=1)
+        rows = summed(since, end, True)
         oldest = conn.execute(select(func.min(q.window_start))).scalar()
         # The window before is compared only when the stored history covers most of it, and a class
         # only when it ran there at all: a week against the day the history began is "new", not +21,000 %.
         covered = oldest is not None and \
             as_datetime(oldest) <= before + dt.timedelta(seconds=window_s * (1 - MIN_COVER))
-        earlier = {(r["source"], r["query_id"]): r for r in summed(before, since)
+        earlier = {(r["source"], r["query_id"]): r for r in summed(before, since, False)
                    if (r["calls"] or 0) >= MIN_CALLS_COMPARED} if covered else {}
-    for r in rows:  # SUM() of integers is DECIMAL on MariaDB: numbers, as JSON shows them
-        for k, kind in (("calls", int), ("examined", int), ("sent", int), ("time_s", float)):
-            if r[k] is not None:
-                r[k] = kind(r[k])
-    total = sum(r["time_s"] or 0 for r in rows) or 1.0
+        for r in rows:  # SUM() of integers is DECIMAL on MariaDB: numbers, as JSON shows them
+            for k, kind in (("calls", int), ("examined", int), ("sent", int), ("time_s", float)):
+                if r[k] is not None:
+                    r[k] = kind(r[k])
+        total = sum(r["time_s"] or 0 for r in rows) or 1.0
+        rows.sort(key=lambda r: r[SORTS[sort]] or 0, reverse=True)
+        rows = rows[:limit]
+        # each shown class's fingerprint from its latest row: a point read per class
+        shown = [(r["source"], r["query_id"], r["latest"]) for r in rows]
+        prints = {(src, qid): fp for src, qid, fp in conn.execute(
+            select(q.source, q.query_id, q.fingerprint).where(
+                tuple_(q.source, q.query_id, q.window_start).in_(shown)))} if shown else {}
     for r in rows:
+        r["fingerprint"] = prints.get((r["source"], r["query_id"]))
+        del r["latest"]
         r["share_percent"] = round(100.0 * (r["time_s"] or 0) / total, 1)
         r["examined_per_sent"] = round(r["examined"] / r["sent"], 1) if r["sent"] else None
         prev = earlier.get((r["source"], r["query_id"]))
-        r["previous_time_s"] = prev["time_s"] if prev else None
-        r["previous_calls"] = prev["calls"] if prev else None
-        r["trend_percent"] = (round(100.0 * ((r["time_s"] or 0) - prev["time_s"]) / prev["time_s"], 1)
-                              if prev and prev["time_s"] else None)
-    rows.sort(key=lambda r: r[SORTS[sort]] or 0, reverse=True)
-    return rows[:limit]
+        r["previous_time_s"] = float(prev["time_s"]) if prev and prev["time_s"] is not None else None
+        r["previous_calls"] = int(prev["calls"]) if prev and prev["calls"] is not None else None
+        r["trend_percent"] = (round(100.0 * ((r["time_s"] or 0) - r["previous_time_s"]) / r["previous_time_s"], 1)
+                              if r["previous_time_s"] else None)
+    return rows
 
 
 def attributed(settings, by: str, window_s: float = 86400, sort: str = "total", limit: int = 50,
@@ -267,31 +325,28 @@ def attributed(settings, by: str, window_s: float = 86400, sort: str = "total", 
     tag:NAME), as PMM's Query Analytics slices it: per value its calls, total time, share, rows
     examined per row sent, how many query classes it sent, and the class that cost it most.
     The filters narrow the slices first (``--user app --by tag:route``: that user's routes)."""
+
     from sqlalchemy import func, select
 
     from ..db.engine import engine_for
-    from ..db.ops_models import query_digests, query_slices
     from .tags import decode
 
     tag = check_by(by)
     if sort not in SORTS or sort == "p95":
         raise InputError(f"sort {sort!r}: grouped, use total or calls (a p95 is a class's, not a group's)")
-    qs = query_slices.c
     now = now or utcnow()
     since = now - dt.timedelta(seconds=window_s)
-    column = qs.tags if tag else getattr(qs, _DIMENSION[by])
-    query = (select(column.label("value"), qs.source, qs.query_id, func.sum(qs.calls).label("calls"),
-                    func.sum(qs.query_time_sum).label("time_s"), func.sum(qs.rows_examined_sum).label("examined"),
-                    func.sum(qs.rows_sent_sum).label("sent"))
-             .where(qs.window_start >= since, qs.window_start < now + dt.timedelta(hours=1),
-                    *slice_filters(user, host, schema, tags))
-             .group_by(column, qs.source, qs.query_id))
-    if source:
-        query = query.where(qs.source == source)
+    u = slices_between(since, now + dt.timedelta(hours=1), source, user=user, host=host, schema=schema, tags=tags).c
+    column = u.tags if tag else getattr(u, _DIMENSION[by])
+    # Grouped by slice (its key names one user, host, schema and tags), merged by value here: the
+    # temporary table is keyed by a 40-character key, not a 1000-character tags column.
+    query = (select(func.max(column).label("value"), u.source, u.query_id, func.sum(u.calls).label("calls"),
+                    func.sum(u.query_time_sum).label("time_s"), func.sum(u.rows_examined_sum).label("examined"),
+                    func.sum(u.rows_sent_sum).label("sent"))
+             .group_by(u.source, u.query_id, u.slice_key))
     groups: dict[str, dict] = {}
     with engine_for(settings.ops_db_url).connect() as conn:
-        parts = [dict(r) for r in conn.execute(query).mappings()]
-        for p in parts:
+        for p in conn.execute(query).mappings():
             value = decode(p["value"]).get(tag) if tag else p["value"]
             label = value if value is not None else (UNTAGGED if tag else UNKNOWN)
             g = groups.setdefault(label, {"value": label, "calls": 0, "time_s": 0.0, "examined": 0, "sent": 0,
@@ -305,10 +360,7 @@ def attributed(settings, by: str, window_s: float = 86400, sort: str = "total", 
             cls[1] += p["calls"] or 0
         for g in groups.values():  # the class that cost the group most (by time, then calls)
             g["worst"] = max(g["classes"].items(), key=lambda kv: kv[1])
-        worst_ids = {g["worst"][0][1] for g in groups.values()}
-        q = query_digests.c
-        prints = dict(conn.execute(select(q.query_id, func.max(q.fingerprint)).where(q.query_id.in_(worst_ids))
-                                   .group_by(q.query_id)).all()) if worst_ids else {}
+        prints = fingerprints(conn, {g["worst"][0] for g in groups.values()})
     total = sum(g["time_s"] for g in groups.values()) or 1.0
     out = []
     for g in groups.values():
@@ -317,9 +369,28 @@ def attributed(settings, by: str, window_s: float = 86400, sort: str = "total", 
                     "share_percent": round(100.0 * g["time_s"] / total, 1), "classes": len(g["classes"]),
                     "examined_per_sent": round(g["examined"] / g["sent"], 1) if g["sent"] else None,
                     "worst": {"source": src, "query_id": qid, "time_s": t, "calls": calls,
-                              "fingerprint": prints.get(qid)}})
+                              "fingerprint": prints.get((src, qid))}})
     out.sort(key=lambda r: r[SORTS[sort]] or 0, reverse=True)
     return out[:limit]
+
+
+def fingerprints(conn, classes) -> dict:
+    """{(source, query_id): fingerprint} of ``classes``, from each one's latest stored hour (the
+    unique key's last hour per class, then a point read each)."""
+    from sqlalchemy import func, select, tuple_
+
+    from ..db.ops_models import query_digests
+
+    q = query_digests.c
+    classes = list(classes)
+    if not classes:
+        return {}
+    latest = conn.execute(select(q.source, q.query_id, func.max(q.window_start)).where(
+        tuple_(q.source, q.query_id).in_(classes)).group_by(q.source, q.query_id)).all()
+    if not latest:
+        return {}
+    return {(src, qid): fp for src, qid, fp in conn.execute(select(q.source, q.query_id, q.fingerprint).where(
+        tuple_(q.source, q.query_id, q.window_start).in_([tuple(r) for r in latest])))}
 
 
 def resolve_query_id(settings, prefix: str) -> str:

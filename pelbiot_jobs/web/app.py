@@ -147,15 +147,23 @@ class Page(tornado.web.RequestHandler):
         super().log_exception(typ, value, tb)
 
 
+#: Health charts the Overview draws beside the overall one: the hosts scoring lowest now.
+OVERVIEW_CHARTS = 8
+
+
 class Overview(Page):
     async def get(self):
-        from ..health.service import component_units, current_health, list_incidents, score_history
+        from ..health.service import TREND_POINTS, component_units, current_health, list_incidents, score_history
         from ..jobs.service import overview
         from ..lib.svgchart import line_chart
         from ..reports.service import list_reports
 
         health = await self.call(current_health)
-        history = await self.call(score_history, 24)
+        # The lowest scores first; a fleet's Overview charts those few, not a hundred hosts.
+        health["hosts"].sort(key=lambda s: (s["score"] is not None, s["score"] or 0.0, s["host"]))
+        charted = None if len(health["hosts"]) <= OVERVIEW_CHARTS else \
+            ["*"] + [s["host"] for s in health["hosts"][:OVERVIEW_CHARTS]]
+        history = await self.call(score_history, 24, None, charted)
         now = utcnow()
         charts = {host: Markup(line_chart(points, now - dt.timedelta(hours=24), now, f"health {host}"))
                   for host, points in history.items()}
@@ -168,7 +176,8 @@ class Overview(Page):
         open_findings = await self.call(findings, "open", None, 20)  # the worst first
         by_severity = await self.call(finding_counts)
         counts = {s: by_severity.get(s, 0) for s in ("critical", "warning", "info")}
-        self.page("overview.html.j2", health=health, charts=charts, units=await self.call(component_units),
+        self.page("overview.html.j2", health=health, charts=charts, charted_of=len(health["hosts"]) if charted else None,
+                  bucket_min=max(1, 24 * 60 // TREND_POINTS), units=await self.call(component_units),
                   incidents=await self.call(list_incidents), findings=open_findings, finding_counts=counts,
                   trouble=trouble, reports=(await self.call(list_reports, 1)))
 
