@@ -145,3 +145,33 @@ def test_stored_digests_are_backfilled_as_slices(empty_db):
     with engine.connect() as conn:
         assert "ops_query_slices" not in inspect(conn).get_table_names()
     engine.dispose()
+
+
+def test_hourly_slices_are_summed_per_day(empty_db):
+    """Revision 0019: the hourly slices stored before it are summed per class, slice and UTC day
+    (hours of two days, two slices: three daily rows with the hours' sums); the downgrade drops
+    the table and puts the samples' (host, ts) index back."""
+    migrate.upgrade(empty_db, "0018")
+    engine = make_engine(empty_db)
+    rows = [("k1", "2026-12-01 00:00:00", 2, 1.5), ("k1", "2026-12-01 23:00:00", 3, 0.5),
+            ("k1", "2026-12-02 00:00:00", 7, 7.0), ("k2", "2026-12-01 05:00:00", 1, 0.25)]
+    with engine.begin() as conn:
+        for key, hour, calls, seconds in rows:
+            conn.execute(text("INSERT INTO ops_query_slices (source, query_id, window_start, user_name, tags, "
+                              "slice_key, calls, query_time_sum, rows_examined_sum) VALUES ('file', 'A1', :h, :u, "
+                              "'&route=%2Fapi&', :k, :c, :t, :c)"), {"h": hour, "u": "api-" + key, "k": key,
+                                                                      "c": calls, "t": seconds})
+    migrate.upgrade(empty_db)
+    migrate.check(empty_db)
+    with engine.connect() as conn:
+        daily = conn.execute(text("SELECT slice_key, day, user_name, tags, calls, query_time_sum, rows_examined_sum "
+                                  "FROM ops_query_slices_daily ORDER BY slice_key, day")).all()
+    assert [(r[0], str(r[1])[:19], r[2], r[3], r[4], r[5], r[6]) for r in daily] == [
+        ("k1", "2026-12-01 00:00:00", "api-k1", "&route=%2Fapi&", 5, 2.0, 5),
+        ("k1", "2026-12-02 00:00:00", "api-k1", "&route=%2Fapi&", 7, 7.0, 7),
+        ("k2", "2026-12-01 00:00:00", "api-k2", "&route=%2Fapi&", 1, 0.25, 1)]
+    migrate.downgrade(empty_db, "0018")
+    with engine.connect() as conn:
+        assert "ops_query_slices_daily" not in inspect(conn).get_table_names()
+        assert "ix_ops_metric_samples_host_ts" in {i["name"] for i in inspect(conn).get_indexes("ops_metric_samples")}
+    engine.dispose()

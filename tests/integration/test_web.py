@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from pelbiot_jobs.db.engine import engine_for
-from pelbiot_jobs.db.ops_models import (cache_warm_runs, incidents, index_changes, metric_samples, query_digests,
-                                       recommendations, reports)
+from pelbiot_jobs.db.ops_models import (cache_warm_runs, incidents, index_changes, metric_rollups, metric_samples,
+                                       query_digests, recommendations, reports)
 from pelbiot_jobs.lib.clock import utcnow
 from tests.conftest import ROOT, clean_environ, free_port, service_env
 from tests.e2e.conftest import pj
@@ -355,3 +355,59 @@ def test_the_jobs_page_lists_the_jobs_their_runs_and_asks_before_an_effect(web, 
     dom = render_in_chromium(f"http://{USER}:{parse.quote(PASSWORD)}@127.0.0.1:{web['port']}/jobs",
                              tmp_path / "profile", tmp_path / "jobs.png")
     assert "db.table_stats" in dom and "Failures" in dom and "<script" not in dom.lower()
+
+
+def test_a_fleet_overview_charts_the_lowest_hosts_and_lists_every_host_worst_first(fresh_mysql_db, tmp_path):
+    """Twelve hosts scored every minute for a day (a dip of host h07 to 3 at one minute): the
+    Overview charts the installation and the eight hosts scoring lowest now, each point the lowest
+    of its minutes (the one-minute dip shows), and lists all twelve, the lowest first. The Metrics
+    page offers exactly the hosts with samples in its window."""
+    from pelbiot_jobs.db import migrate
+    from pelbiot_jobs.db.ops_models import health_scores
+
+    url = fresh_mysql_db()
+    migrate.upgrade(url)
+    now = utcnow().replace(second=0, microsecond=0)
+    scores = {f"h{i:02d}": 90.0 - 5 * i for i in range(12)}  # h11 lowest, h00 highest
+    components = json.dumps({"of": 1, "components": [{"name": "cpu", "value": 40.0, "score": 100,
+                                                      "missing": False, "weight": 1}]})
+    rows = [{"host": host, "ts": now - dt.timedelta(minutes=m), "status": "GOOD", "present": 1,
+             "components": components, "score": 3.0 if (host, m) == ("h07", 600) else value}
+            for host, value in list(scores.items()) + [("*", 70.0)] for m in range(1440)]
+    with engine_for(url).begin() as conn:
+        conn.execute(insert(health_scores), rows)
+        conn.execute(insert(metric_samples), [{"metric": "host.cpu_percent", "host": h, "ts": now - dt.timedelta(minutes=m),
+                                              "value": 10.0} for h, m in (("h01", 5), ("h02", 200), ("h03", 3000))])
+    port = free_port()
+    env = clean_environ() | {"PELBIOT_OPS_DB_URL": url, "PELBIOT_APP_DB_URL": url, "PELBIOT_WEB_USER": USER,
+                             "PELBIOT_WEB_PASSWORD": PASSWORD, "PELBIOT_WEB_PORT": str(port),
+                             "PELBIOT_BROKER_URL": "redis://127.0.0.1:6379/14"}
+    log = open(tmp_path / "web.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "pelbiot_jobs.cli", "web"], env=env, cwd=tmp_path, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_port(port, proc, tmp_path / "web.log")
+        status, _, body = fetch(f"http://127.0.0.1:{port}/")
+        assert status == 200
+        charted = re.findall(r'aria-label="health ([^"]+)"', body)
+        assert charted == ["*"] + [f"h{i:02d}" for i in range(4, 12)], charted  # dictsort: "*" first
+        assert "the 8 scoring lowest now, of 12" in body
+        table = body[body.index("Per host"):body.index("Last 24 hours")]
+        assert [m for m in re.findall(r"<td>(h\d\d)</td>", table)] == [f"h{i:02d}" for i in range(11, -1, -1)]
+        chart = body[body.index('aria-label="health h07"'):]
+        chart = chart[:chart.index("</svg>")]
+        points = re.search(r'points="([^"]+)"', chart).group(1).split()
+        assert len(points) <= 360
+        ys = [float(p.split(",")[1]) for p in points]
+        assert max(ys) - min(ys) > 50  # the dip to 3 is drawn, not averaged away
+        with engine_for(url).begin() as conn:  # h04 rolled up two days ago, h05 ten days ago
+            conn.execute(insert(metric_rollups), [
+                {"metric": "host.cpu_percent", "host": h, "hour": (now - dt.timedelta(days=d)).replace(minute=0),
+                 "samples": 240, "min": 1.0, "avg": 2.0, "max": 3.0, "p95": 3.0} for h, d in (("h04", 2), ("h05", 10))])
+        for window, hosts in (("1h", ["h01"]), ("24h", ["h01"]), ("7d", ["h01", "h04"])):
+            status, _, body = fetch(f"http://127.0.0.1:{port}/samples?window={window}")
+            offered = re.findall(r'>(h\d\d)</(?:a|strong)>', body)
+            assert status == 200 and offered == hosts, (window, offered)
+    finally:
+        proc.terminate()
+        proc.wait(30)
