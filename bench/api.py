@@ -7,7 +7,7 @@ hourly rollups over DAYS days and as 15 s samples over the last day, health scor
 classes, incidents, index changes) and a run history, starts `pelbiot-jobs web` on it, and
 times every GET endpoint of /api/advanced (a read token) and the page showing the same data,
 RUNS times each, interleaved, a new connection each time. Prints each endpoint's median against
-the goal (100 ms) with its page's median beside it, the slowest first; the last line is one JSON
+the goal (100 ms; 200 ms with --hosts 100 or more, a fleet's) with its page's median beside it, the slowest first; the last line is one JSON
 object with the figures. The database is dropped afterwards, unless --keep names it (as in
 bench/web.py: a database bench/web.py --keep filled is reused and given the run history).
 Needs MariaDB on 127.0.0.1 (root, no password) and Redis on 127.0.0.1:6379 (database 15).
@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from urllib import request
 
@@ -38,7 +39,9 @@ from pelbiot_jobs.db.engine import make_engine  # noqa: E402
 from pelbiot_jobs.db.ops_models import job_runs  # noqa: E402
 from pelbiot_jobs.web.api import BASE, ROUTES  # noqa: E402
 
-GOAL_MS = 100.0
+#: At most 100 ms an endpoint on 10 hosts of history; 200 ms on a fleet's (100 hosts and more),
+#: the goal of every page and GET there.
+GOAL_MS, FLEET_GOAL_MS, FLEET = 100.0, 200.0, 100
 #: The web view's page that shows what each endpoint answers (None: no page shows it).
 PAGE_OF = {"/performance/metrics": "/samples?window=1h&host=web00", "/monitoring/metrics/summary": "/samples?window=1h&host=web00",
            "/performance/trend": "/", "/monitoring/dashboard": "/", "/performance/analysis": "/",
@@ -97,7 +100,7 @@ def main() -> int:
             "PELBIOT_WEB_USER": "bench", "PELBIOT_WEB_PASSWORD": "bench-pw", "PELBIOT_WEB_PORT": str(port)}
         from pelbiot_jobs.access.tokens import create
 
-        token = create(load_settings(env, cwd=home), "bench", "read")["token"]
+        token = create(load_settings(env, cwd=home), f"bench-{uuid.uuid4().hex[:6]}", "read")["token"]
         web = web_bench.start_web(env, home, port)
         basic = "Basic " + base64.b64encode(b"bench:bench-pw").decode()
         endpoints = [r.path for r in ROUTES if r.method == "GET" and "{" not in r.path and r.path not in SKIP]
@@ -120,18 +123,19 @@ def main() -> int:
             web.wait(30)
         if not args.keep:
             admin.cursor().execute(f"DROP DATABASE `{name}`")
+    goal = FLEET_GOAL_MS if args.hosts >= FLEET else GOAL_MS
     medians = {path: statistics.median(values) for path, values in times.items()}
     api = sorted(((m, p) for p, m in medians.items() if p.startswith(BASE)), reverse=True)
     for median, path in api:
         page = PAGE_OF.get(path[len(BASE):])
         beside = f"   page {page} {medians[page]:7.1f} ms" if page else ""
-        print(f"{path:<48} median {median:7.1f} ms {'ok' if median <= GOAL_MS else 'OVER the goal'}{beside}")
+        print(f"{path:<48} median {median:7.1f} ms {'ok' if median <= goal else 'OVER the goal'}{beside}")
     worst, slowest = api[0]
-    print(f"slowest endpoint {slowest}: median {worst:.1f} ms; goal at most {GOAL_MS:.0f} ms: "
-          f"{'met' if worst <= GOAL_MS else 'NOT met'}")
+    print(f"slowest endpoint {slowest}: median {worst:.1f} ms; goal at most {goal:.0f} ms on {args.hosts} hosts: "
+          f"{'met' if worst <= goal else 'NOT met'}")
     print(json.dumps({"hosts": args.hosts, "days": args.days, "rows": counts, "runs": args.runs,
                       "median_ms": {p: round(m, 1) for p, m in medians.items()}, "worst_api_median_ms": round(worst, 1),
-                      "slowest": slowest, "goal_ms": GOAL_MS}))
+                      "slowest": slowest, "goal_ms": goal}))
     return 0
 
 

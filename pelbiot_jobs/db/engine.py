@@ -82,3 +82,11 @@ def time_bucket(engine: Engine, column, step_s: int):
     if engine.dialect.name in ("mysql", "mariadb"):
         return func.to_seconds(column).op("DIV")(step).label("bucket")
     return func.floor(cast((func.julianday(column) - 2451544.5) * 86400, Integer) / step).label("bucket")
+
+
+def bucket_step(window_s: float, points: int, floor_s: int = 1) -> int:
+    """The bucket width (s) that cuts a window into at most ``points`` buckets wherever it starts
+    (a window not aligned to the buckets touches one more than its width holds)."""
+    import math
+
+    return max(floor_s, math.ceil(window_s / max(1, points - 1)))

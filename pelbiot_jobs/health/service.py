@@ -354,10 +354,14 @@ def rule_states(settings) -> list[dict]:
 def score_history(settings, hours: float = 24, now: dt.datetime | None = None,
                   hosts: list[str] | None = None) -> dict[str, list]:
     """Each host's score (and the overall one, "*") over the last hours as [(time, score)], oldest
-    first, at most TREND_POINTS per host: each bucket's lowest (a one-minute dip still shows).
+    first, as many per host as a chart draws: each bucket's lowest (a one-minute dip still shows).
     ``hosts``: only these (a fleet's Overview charts the lowest few, not a hundred)."""
+    from ..lib.svgchart import MAX_POINTS
+
+    # no more points than a chart draws: it would thin them by their highest, losing the dips
     return {host: [(p["at"], p["score"]) for p in points]
-            for host, points in score_trend(settings, hours * 60, now, hosts, lowest=True).items()}
+            for host, points in score_trend(settings, hours * 60, now, hosts, lowest=True,
+                                            points=min(MAX_POINTS, TREND_POINTS)).items()}
 
 
 def active_alerts(settings) -> list[dict]:
@@ -426,19 +430,19 @@ TREND_POINTS = 360
 
 
 def score_trend(settings, minutes: float, now: dt.datetime | None = None, hosts: list[str] | None = None,
-                lowest: bool = False) -> dict[str, list[dict]]:
-    """Each host's score (and the overall one, "*") over the window, at most TREND_POINTS points
+                lowest: bool = False, points: int = TREND_POINTS) -> dict[str, list[dict]]:
+    """Each host's score (and the overall one, "*") over the window, at most ``points`` points
     per host (the average of each bucket, or its lowest with ``lowest``, computed in the database),
     oldest first; ``hosts``: only these."""
     from sqlalchemy import func
 
-    from ..db.engine import time_bucket
+    from ..db.engine import bucket_step, time_bucket
     from ..lib.clock import as_datetime
 
     h = health_scores.c
     since = (now or utcnow()) - dt.timedelta(minutes=minutes)
     engine = engine_for(settings.ops_db_url)
-    bucket = time_bucket(engine, h.ts, max(60, int(minutes * 60 // TREND_POINTS)))
+    bucket = time_bucket(engine, h.ts, bucket_step(minutes * 60, min(points, TREND_POINTS), 60))
     query = (select(h.host, func.min(h.ts), (func.min if lowest else func.avg)(h.score)).where(h.ts >= since)
              .group_by(h.host, bucket).order_by(h.host, func.min(h.ts)))
     if hosts is not None:

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 
 from ..db import checkpoints
 from ..db.engine import engine_for
-from ..db.ops_models import cache_warm_runs, health_scores, incidents, job_runs, metric_samples, query_digests
+from ..db.ops_models import cache_warm_runs, health_scores, incidents, job_runs, query_digests
 from ..lib.clock import utcnow
+from ..metrics.service import latest_values
 
 #: A sample older than this is not "the latest value" any more (the host or source is gone).
 FRESH = dt.timedelta(minutes=5)
@@ -26,14 +27,8 @@ def figures(settings, now: dt.datetime | None = None) -> dict:
         out["health"] = [] if latest is None else [
             {"host": r.host, "score": r.score, "components": json.loads(r.components).get("components", [])}
             for r in conn.execute(select(h.host, h.score, h.components).where(h.ts == latest))]
-        s = metric_samples.c
-        # Each series' newest slot from the (metric, host, ts) index, one seek per series (a loose
-        # index scan): not the last minutes' rows of a whole fleet.
-        newest = (select(s.metric, s.host, func.max(s.ts).label("ts")).group_by(s.metric, s.host)
-                  .having(func.max(s.ts) >= now - FRESH).subquery())
-        out["samples"] = [dict(r) for r in conn.execute(
-            select(s.metric, s.host, s.value, s.ts).join(newest, (s.metric == newest.c.metric) & (s.host == newest.c.host)
-                                                         & (s.ts == newest.c.ts))).mappings()]
+        out["samples"] = [{"metric": r["metric"], "host": r["host"], "value": r["value"], "ts": r["at"]}
+                          for r in latest_values(settings, FRESH.total_seconds(), now)]
         j = job_runs.c
         runs: dict[tuple[str, str], int] = {}
         for task, state, n in conn.execute(select(j.task, j.state, func.count()).group_by(j.task, j.state)):

@@ -145,14 +145,14 @@ def series(settings, host: str, window_s: float, now: dt.datetime | None = None)
     rollups' averages beyond (a year of hourly points, not millions of samples)."""
     from sqlalchemy import func, select
 
-    from ..db.engine import time_bucket
+    from ..db.engine import bucket_step, time_bucket
     from ..db.ops_models import metric_rollups, metric_samples
 
     since = (now or utcnow()) - dt.timedelta(seconds=window_s)
     engine = engine_for(settings.ops_db_url)
     if window_s <= RAW_WINDOW_S:
         c = metric_samples.c
-        bucket = time_bucket(engine, c.ts, window_s // CHART_POINTS)
+        bucket = time_bucket(engine, c.ts, bucket_step(window_s, CHART_POINTS))
         query = (select(c.metric, func.min(c.ts), func.max(c.value)).where(c.host == host, c.ts >= since)
                  .group_by(c.metric, bucket).order_by(c.metric, func.min(c.ts)))
     else:
@@ -187,6 +187,26 @@ def latest(settings, window_s: float, host: str | None = None, prefix: str | Non
         return [{"host": r.host, "metric": r.metric, "latest": r.latest, "latest_at": as_datetime(r.last_ts),
                  "min": r.min, "max": r.max, "avg": float(r.avg) if r.avg is not None else None,
                  "samples": r.samples} for r in conn.execute(query)]
+
+
+def latest_values(settings, window_s: float, now: dt.datetime | None = None) -> list[dict]:
+    """Per host and metric with a sample in the window: its latest value and when, each series'
+    newest slot read from the (metric, host, ts) index, one seek per series (a loose index scan),
+    not the window's rows of a whole fleet."""
+    from sqlalchemy import and_, func, select
+
+    from ..db.ops_models import metric_samples
+
+    c = metric_samples.c
+    since = (now or utcnow()) - dt.timedelta(seconds=window_s)
+    newest = (select(c.metric, c.host, func.max(c.ts).label("ts")).group_by(c.metric, c.host)
+              .having(func.max(c.ts) >= since).subquery())
+    query = (select(c.host, c.metric, c.value, c.ts).join(
+        newest, and_(c.metric == newest.c.metric, c.host == newest.c.host, c.ts == newest.c.ts))
+        .order_by(c.host, c.metric))
+    with engine_for(settings.ops_db_url).connect() as conn:
+        return [{"host": r.host, "metric": r.metric, "value": r.value, "at": as_datetime(r.ts)}
+                for r in conn.execute(query)]
 
 
 def request_summary(settings, window_s: float, now: dt.datetime | None = None) -> dict:

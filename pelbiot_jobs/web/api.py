@@ -49,6 +49,9 @@ BASE = "/api/advanced"
 #: The largest request body (bytes), and the longest window any parameter may ask for.
 MAX_BODY = 64 * 1024
 MAX_MINUTES = 400 * 24 * 60
+#: Points per host /performance/trend answers unless asked: a day in 15-minute steps (a fleet's
+#: day at the charts' 360 is 36,000 points).
+TREND_DEFAULT_POINTS = 96
 #: A list answers at most this many items at once (``limit``), 100 unless asked.
 MAX_LIMIT, DEFAULT_LIMIT = 1000, 100
 #: How long an Idempotency-Key's answer is kept (s).
@@ -178,11 +181,11 @@ def _metrics(settings, minutes: int = 5, host: str | None = None) -> dict:
 
 
 def _metrics_summary(settings, minutes: int = 5) -> dict:
-    from ..metrics.service import latest, request_summary
+    from ..metrics.service import latest_values, request_summary
 
     by_host: dict[str, dict] = {}
-    for m in latest(settings, minutes * 60):
-        by_host.setdefault(m["host"], {})[m["metric"]] = m["latest"]
+    for m in latest_values(settings, minutes * 60):
+        by_host.setdefault(m["host"], {})[m["metric"]] = m["value"]
     return {"hosts": by_host, "requests": request_summary(settings, minutes * 60)}
 
 
@@ -204,10 +207,10 @@ def _tuning(settings, category: str | None = None) -> dict:
     return advice(settings, category)
 
 
-def _trend(settings, minutes: int = 1440) -> dict:
+def _trend(settings, minutes: int = 1440, host: str | None = None, points: int = TREND_DEFAULT_POINTS) -> dict:
     from ..health.service import score_trend
 
-    return {"scores": score_trend(settings, minutes)}
+    return {"scores": score_trend(settings, minutes, hosts=[host, "*"] if host else None, points=points)}
 
 
 def _slow_queries(settings, minutes: int = 1440, sort: str = "total", limit: int = DEFAULT_LIMIT,
@@ -453,7 +456,11 @@ ROUTES = [
           query=(Param("category", kind="choice", choices=CHECK_CATEGORIES, doc="only this category's checks"),),
           tag="performance"),
     Route("GET", "/performance/trend", _trend, "the health score per host over the window",
-          query=(Param("minutes", default=1440, low=1, high=MAX_MINUTES),), tag="performance"),
+          query=(Param("minutes", default=1440, low=1, high=MAX_MINUTES),
+                 Param("host", kind="str", max_length=120, doc="this host's scores (and the installation's) only"),
+                 Param("points", default=TREND_DEFAULT_POINTS, low=2, high=360,
+                       doc="at most this many points per host, each the average of its part of the window")),
+          tag="performance"),
     Route("POST", "/performance/export-report", _export, "start reports.export (no path from the client)",
           scope="write", body=EXPORT_BODY, status=202, tag="performance"),
     Route("GET", "/database/slow-queries", _slow_queries, "stored slow-query digests: the worst classes, or the "

@@ -117,7 +117,15 @@ def test_the_answers_hold_the_demo_week(api):
     assert data["/monitoring/dashboard"]["health"]["overall"]["score"] is not None
     assert len(data["/jobs/runs"]["items"]) == 100 and data["/jobs/runs"]["next_cursor"]
     assert {r["name"] for r in data["/monitoring/rules"]} >= {"cpu_high", "memory_high"}
-    assert data["/performance/trend?minutes=10080"]["scores"]["*"]
+    trend = data["/performance/trend?minutes=10080"]["scores"]
+    assert trend["*"] and {"demo-web1", "demo-db1"} <= set(trend)
+    assert max(len(points) for points in trend.values()) <= 96  # a day in 15-minute steps unless asked
+    one = call(api, "GET", BASE + "/performance/trend?minutes=10080&host=demo-web1&points=7")[1]["data"]["scores"]
+    assert set(one) == {"demo-web1", "*"} and 1 < len(one["demo-web1"]) <= 7
+    summary = call(api, "GET", BASE + "/monitoring/metrics/summary?minutes=10080")[1]["data"]["hosts"]
+    latest = {(m["host"], m["metric"]): m["latest"] for m in
+              call(api, "GET", BASE + "/performance/metrics?minutes=10080")[1]["data"]["metrics"]}
+    assert latest and {(h, k): v for h, ms in summary.items() for k, v in ms.items()} == latest
     # the demo's query time by the API route PELBIOT tagged its queries with; one route's classes; a bad grouping
     by_route = call(api, "GET", BASE + "/database/slow-queries?minutes=10080&by=tag:route")[1]["data"]
     routes = {r["value"]: r for r in by_route}
