@@ -1,4 +1,5 @@
-"""Retention: prune job runs, table statistics, samples, rollups, query digests and report folders past their age."""
+"""Retention: prune job runs, table statistics, samples, rollups, health scores, query digests and report folders
+past their age."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 from sqlalchemy import func
 
 from ..db.engine import engine_for
-from ..db.ops_models import (job_runs, metric_rollups, metric_samples, query_digests, query_slices,
+from ..db.ops_models import (health_scores, job_runs, metric_rollups, metric_samples, query_digests, query_slices,
                              query_slices_daily, request_minutes, table_stats)
 from ..lib.clock import utcnow
 from .retention import cutoffs, prune
@@ -24,6 +25,12 @@ def retention(settings, job_runs_days: int | None = None, table_stats_days: int 
         (metric_samples, metric_samples.c.ts, samples_days or settings.retention_samples_days),
         (request_minutes, request_minutes.c.minute, samples_days or settings.retention_samples_days),
         (metric_rollups, metric_rollups.c.hour, rollups_days or settings.retention_rollups_days),
+        # a host's score every minute as long as its samples; the installation's (host "*", what
+        # the monthly and summary reports chart) as long as the rollups
+        (health_scores, health_scores.c.ts, samples_days or settings.retention_samples_days,
+         health_scores.c.host != "*"),
+        (health_scores, health_scores.c.ts, rollups_days or settings.retention_rollups_days,
+         health_scores.c.host == "*"),
         (query_digests, query_digests.c.window_start, settings.retention_queries_days),
         (query_slices, query_slices.c.window_start, settings.retention_queries_days),
         (query_slices_daily, query_slices_daily.c.day, settings.retention_queries_days),

@@ -64,8 +64,8 @@ def test_retention_prunes_only_what_is_past_its_age(app, worker, settings):
         conn.execute(insert(job_runs), [{"task_id": f"new-{marker}", "attempt": 0, "task": "testing.ok",
                                          "trigger": "cli", "state": "SUCCESS", "started_at": dt.datetime.utcnow()}])
     # query digests and their slices past PELBIOT_RETENTION_QUERIES_DAYS (90) go, younger ones stay
-    from pelbiot_jobs.db.ops_models import query_digests, query_slices
-    from pelbiot_jobs.queries.analyze import slice_row
+    from pelbiot_jobs.db.ops_models import health_scores, query_digests, query_slices, query_slices_daily
+    from pelbiot_jobs.queries.analyze import day_of, roll_days, slice_row
 
     qid = f"FF{marker.upper()}"
     hours = {days: (dt.datetime.utcnow() - dt.timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
@@ -76,6 +76,12 @@ def test_retention_prunes_only_what_is_past_its_age(app, worker, settings):
                                               "slow": 0, "hist": "{}"} for hour in hours.values()])
         conn.execute(insert(query_slices), [slice_row("file", qid, hour, "u", "h", "s", "", [1, 1.0, 0, 0, 0, 0])
                                             for hour in hours.values()])
+        roll_days(conn, {("file", qid, day_of(hour)) for hour in hours.values()})
+        # a host's minute scores as long as its samples (14 days), the installation's as long as the rollups (400)
+        conn.execute(insert(health_scores), [
+            {"host": who, "ts": (dt.datetime.utcnow() - dt.timedelta(days=days)).replace(second=0, microsecond=0),
+             "score": 50.0, "status": "WARN", "present": 1, "components": "{}"}
+            for who in (f"ret-{marker}", "*") for days in (500, 20, 10)])
     row = run(app, settings, "maintenance.retention", job_runs_days=30)
     assert '"ops_job_runs": 30' in row["result"]
     with engine_for(settings.ops_db_url).connect() as conn:
@@ -83,5 +89,13 @@ def test_retention_prunes_only_what_is_past_its_age(app, worker, settings):
                             .where(job_runs.c.task_id.like(f"%-{marker}%"))).scalar_one()
         digests = conn.execute(select(query_digests.c.window_start).where(query_digests.c.query_id == qid)).scalars().all()
         slices = conn.execute(select(query_slices.c.window_start).where(query_slices.c.query_id == qid)).scalars().all()
+        days = conn.execute(select(query_slices_daily.c.day).where(query_slices_daily.c.query_id == qid)).scalars().all()
+        scores = conn.execute(select(health_scores.c.host, health_scores.c.ts).where(
+            health_scores.c.host.in_((f"ret-{marker}", "*")), health_scores.c.status == "WARN",
+            health_scores.c.score == 50.0)).all()
+    ages = sorted((host, round((dt.datetime.utcnow() - ts.replace(tzinfo=None)).total_seconds() / 86400))
+                  for host, ts in scores)
+    assert ages == [("*", 10), ("*", 20), (f"ret-{marker}", 10)], ages
+    assert [d.replace(tzinfo=None) for d in days] == [day_of(hours[80])]
     assert left == 1
     assert [d.replace(tzinfo=None) for d in digests] == [hours[80]] and [s.replace(tzinfo=None) for s in slices] == [hours[80]]
