@@ -91,6 +91,7 @@ def main() -> int:
 
     admin, name, url, counts = web_bench.open_database(
         args, "api", [("history", lambda url: web_bench.fill(url, args.hosts, args.days)), ("runs", runs)])
+    print(f"topped up to now: {web_bench.top_up(url, args.hosts):,} rows", file=sys.stderr)
     web = None
     try:
         port = web_bench.free_port()

@@ -1,6 +1,7 @@
 """Slow-log digest: `pelbiot-jobs slowlog` against pt-query-digest, on logs of several shapes.
 
     .venv/bin/python bench/slowlog.py [--size-mb 34] [--database pj_bench_app] [--runs 3]
+    .venv/bin/python bench/slowlog.py --crossover 1,2,4,8,16,34   # where a second process pays
 
 The logs (built once, cached in bench/.cache/):
 - recorded: a slow log recorded from the real MariaDB with long_query_time=0 under a PELBIOT-like
@@ -151,11 +152,38 @@ def counts(report: bytes) -> dict:
     return {c["checksum"]: int(c["query_count"]) for c in json.loads(report)["classes"]} if report.strip() else {}
 
 
+def crossover(log: Path, sizes: list[float], runs: int) -> None:
+    """The first MB of each size of ``log`` (cut before a record), `pelbiot-jobs slowlog` with
+    --workers 1 and 2, best of ``runs``: where the second process starts to pay."""
+    from pelbiot_jobs.queries.digest import SINGLE_BELOW
+    from pelbiot_jobs.queries.slowlog import SEPARATOR
+
+    data = log.read_bytes()
+    rows = []
+    print(f"{'MB':>6} {'1 process s':>12} {'2 processes s':>14} {'2 vs 1':>7}")
+    for mb in sizes:
+        cut = data.rfind(SEPARATOR, 0, int(mb * 2**20)) if mb * 2**20 < len(data) else len(data)
+        part = CACHE / f"crossover-{mb:g}mb.log"
+        part.write_bytes(data[:cut + 2])  # up to the newline after a statement's ";"
+        one, two = ([timed([sys.executable, "-m", "pelbiot_jobs.cli", "slowlog", "--format", "json", "--workers", w,
+                            str(part)], ROOT)[0] for _ in range(runs)] for w in ("1", "2"))
+        rows.append({"mb": mb, "one_s": round(min(one), 3), "two_s": round(min(two), 3)})
+        print(f"{mb:>6g} {min(one):>12.3f} {min(two):>14.3f} {min(one) / min(two):>6.2f}x")
+    pays = [r["mb"] for r in rows if r["one_s"] > r["two_s"] * 1.05]
+    print(f"a second process pays from {min(pays):g} MB" if pays else "a second process never paid here")
+    print(f"digest.SINGLE_BELOW: {SINGLE_BELOW / 2**20:g} MB")
+    print(json.dumps({"bench": "slowlog-crossover", "rows": rows, "pays_from_mb": min(pays) if pays else None,
+                      "single_below_mb": SINGLE_BELOW / 2**20}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=34)
     parser.add_argument("--database", default="pj_bench_app")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--crossover", metavar="MB,MB,...",
+                        help="instead: the recorded log's first MB of each size, digested by 1 and by 2 processes "
+                             "(where a second process starts to pay: digest.SINGLE_BELOW)")
     args = parser.parse_args()
     pt = shutil.which("pt-query-digest")
     if pt is None:
@@ -166,6 +194,9 @@ def main() -> None:
     logs = {"recorded-mariadb-pelbiot": CACHE / f"slow-{args.size_mb}mb.log"}
     if not logs["recorded-mariadb-pelbiot"].exists():
         record(logs["recorded-mariadb-pelbiot"], args.size_mb, args.database)
+    if args.crossover:
+        crossover(logs["recorded-mariadb-pelbiot"], [float(v) for v in args.crossover.split(",")], args.runs)
+        return
     made = {name: CACHE / f"{name}-{args.size_mb}mb.log" for name in (
         "mariadb-few-classes-short", "mariadb-mixed", "mariadb-many-classes", "mysql8-mixed", "mysql5-long-queries")}
     if not all(p.exists() for p in made.values()):

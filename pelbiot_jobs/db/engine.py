@@ -6,6 +6,7 @@ shared by two processes and corrupts both. Engines are therefore cached per proc
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 from pathlib import Path
@@ -82,6 +83,19 @@ def time_bucket(engine: Engine, column, step_s: int):
     if engine.dialect.name in ("mysql", "mariadb"):
         return func.to_seconds(column).op("DIV")(step).label("bucket")
     return func.floor(cast((func.julianday(column) - 2451544.5) * 86400, Integer) / step).label("bucket")
+
+
+#: TO_SECONDS() of 0001-01-01 (MySQL counts from a year 0 Python has not) and the SQLite origin.
+_TO_SECONDS_AT_YEAR_1, _SQLITE_ORIGIN = 31_622_400, dt.datetime(2000, 1, 1)
+
+
+def bucket_start(engine: Engine, bucket: int, step_s: int) -> dt.datetime:
+    """When bucket number ``bucket`` of time_bucket(engine, ..., step_s) starts: read as a number,
+    a chart's bucket costs the client no datetime to parse."""
+    seconds = int(bucket) * max(1, int(step_s))
+    if engine.dialect.name in ("mysql", "mariadb"):
+        return dt.datetime(1, 1, 1) + dt.timedelta(seconds=seconds - _TO_SECONDS_AT_YEAR_1)
+    return _SQLITE_ORIGIN + dt.timedelta(seconds=seconds)
 
 
 def bucket_step(window_s: float, points: int, floor_s: int = 1) -> int:

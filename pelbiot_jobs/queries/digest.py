@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 #: Bytes read at a time by each process.
 BLOCK = 8 << 20
 FLAG_SET = frozenset(FLAGS)
+#: Plain logs smaller than this (in all) are digested in the calling process, without a pool.
+SINGLE_BELOW = 16 << 20
 #: Parts a file is cut into per worker process.
 PARTS_PER_WORKER = 2
 #: A query longer than this is cut before fingerprinting (a multi-megabyte INSERT stays cheap).
@@ -409,7 +411,11 @@ def digest_files(paths: list[str | Path], workers: int | None = None, since: flo
                  progress=None) -> Digest:
     """Digest slow-log files (plain or .gz) on ``workers`` processes (default: every core)."""
     paths = [str(p) for p in paths]
-    workers = workers or os.cpu_count() or 1
+    if workers is None:
+        # Below SINGLE_BELOW a second process costs more (its start, the parts' pickling, the merge)
+        # than it saves: bench/slowlog.py --sizes measures where.
+        plain = sum(os.path.getsize(p) for p in paths if not p.endswith(".gz"))
+        workers = 1 if plain < SINGLE_BELOW and not any(p.endswith(".gz") for p in paths) else (os.cpu_count() or 1)
     parts = [(p, s, e, since) for p, s, e in plan_parts(paths, workers)]
     total = Digest()
     if workers == 1 or len(parts) <= 1:  # an empty file has no part: 0 events

@@ -140,9 +140,14 @@ class FingerprintCache:
     """
 
     _EXACT = object()
+    #: Bytes of keys and fingerprints the cache holds at most: a log of queries whose literals
+    #: all differ keeps adding keys, and the cache must not grow with the log.
+    MAX_BYTES = 24 << 20
 
-    def __init__(self, size: int = 200_000):
+    def __init__(self, size: int = 200_000, max_bytes: int = MAX_BYTES):
         self.size = size
+        self.max_bytes = max_bytes
+        self.held = 0
         self.cache: dict = {}
 
     def __call__(self, query: bytes, keyed: bytes | None = None) -> bytes:
@@ -169,12 +174,14 @@ class FingerprintCache:
             fp = cache.get(query)
         if fp is None:
             fp = fingerprint(query)
-            if len(cache) < self.size:
+            if len(cache) < self.size and self.held < self.max_bytes:
                 if _keeps_digits(query, keyed):
                     cache[key] = self._EXACT
                     cache[query] = fp
+                    self.held += len(key) + len(query) + len(fp)
                 else:
                     cache[key] = fp
+                    self.held += len(key) + len(fp)
         return fp
 
 

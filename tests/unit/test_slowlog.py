@@ -199,3 +199,18 @@ def test_the_fast_time_parser_agrees_with_strptime():
                 f"{r.randint(0, 59):02d}:{r.randint(0, 59):02d}".encode() for _ in range(500)]
     for raw in samples:
         assert _parse_time_text(raw) == _parse_time_slow(raw), raw
+
+
+def test_the_fingerprint_cache_stops_growing_at_its_byte_budget_and_still_answers():
+    """A log whose queries all differ in their strings keeps adding keys: the cache holds at most
+    its byte budget (plus the entry that crossed it) and every answer is still the fingerprint."""
+    from pelbiot_jobs.queries.fingerprint import FingerprintCache, fingerprint
+
+    cache = FingerprintCache(max_bytes=64 << 10)
+    queries = [f"SELECT * FROM logs WHERE note = 'entry {chr(97 + i % 26) * (i % 40)} x{i:x}y' AND k = {i}".encode()
+               for i in range(5000)]
+    for q in queries:
+        assert cache(q) == fingerprint(q)
+    longest = max(len(q) for q in queries) * 2
+    assert cache.held <= (64 << 10) + longest and len(cache.cache) < 5000
+    assert all(cache(q) == fingerprint(q) for q in queries[::97])

@@ -1,6 +1,7 @@
 """Reads that stay fast on a fleet: ops_metric_rollups indexed by host and hour (one host's chart,
 the hosts of a window, without a scan of every host's rollups); ops_metric_samples' (host, ts)
-index carries metric and value (a host's day of samples charted from the index alone);
+index carries metric and value (a host's day of samples charted from the index alone), and
+ops_health_scores' (ts) index host and score (a fleet's trend read from the index alone);
 ops_query_slices_daily, the
 slices summed per UTC day (a week of attribution reads a row per class, slice and day),
 backfilled from the hourly slices
@@ -26,6 +27,8 @@ def upgrade() -> None:
     op.create_index(op.f('ix_ops_metric_samples_host_ts_metric_value'), 'ops_metric_samples',
                     ['host', 'ts', 'metric', 'value'])
     op.drop_index(op.f('ix_ops_metric_samples_host_ts'), table_name='ops_metric_samples')
+    op.create_index(op.f('ix_ops_health_scores_ts_host_score'), 'ops_health_scores', ['ts', 'host', 'score'])
+    op.drop_index(op.f('ix_ops_health_scores_ts'), table_name='ops_health_scores')
     op.create_table(
         'ops_query_slices_daily',
         sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -63,6 +66,8 @@ def downgrade() -> None:
     with op.batch_alter_table('ops_query_slices_daily', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ops_query_slices_daily_day'))
     op.drop_table('ops_query_slices_daily')
+    op.create_index(op.f('ix_ops_health_scores_ts'), 'ops_health_scores', ['ts'])
+    op.drop_index(op.f('ix_ops_health_scores_ts_host_score'), table_name='ops_health_scores')
     op.create_index(op.f('ix_ops_metric_samples_host_ts'), 'ops_metric_samples', ['host', 'ts'])
     op.drop_index(op.f('ix_ops_metric_samples_host_ts_metric_value'), table_name='ops_metric_samples')
     op.drop_index(op.f('ix_ops_metric_rollups_host_hour'), table_name='ops_metric_rollups')
