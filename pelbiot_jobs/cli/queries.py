@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=positive, help="only the N classes with the most total time")
     p.add_argument("--since", help="only events at or after this time (ISO 8601, UTC unless given)")
     p.add_argument("--output", help="write here instead of standard output")
-    p.add_argument("--workers", type=positive, help="processes (default: one for less than 16 MB of plain logs, else every core)")
+    p.add_argument("--workers", type=positive, help="processes (default: one for less than 5 MB of plain logs, else every core)")
     p.add_argument("--show-literals", action="store_true",
                    help="show example queries with their literal values (masked by default)")
     p.add_argument("--explain", nargs="?", const="", metavar="DATABASE_URL",
