@@ -33,6 +33,7 @@ def register(sub) -> None:
 
 def cmd_slowlog(settings, args) -> int:
     from ..queries.service import digest_logs, render_digest, slow_log_input
+    from ..queries.slowlog import MAX_RECORD
 
     paths = [slow_log_input(name) for name in args.files]
     if args.output and any(Path(args.output).exists() and Path(args.output).samefile(p) for p in paths):
@@ -64,8 +65,10 @@ def cmd_slowlog(settings, args) -> int:
               f"{args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    if digest.skipped:
-        print(f"pelbiot-jobs: {digest.skipped} malformed or truncated events skipped", file=sys.stderr)
+    if digest.skipped or digest.oversized:  # one line, whatever went wrong how often
+        over = f" ({digest.oversized} over {MAX_RECORD >> 20} MB, not read)" if digest.oversized else ""
+        print(f"pelbiot-jobs: {digest.skipped + digest.oversized} malformed, truncated or oversized events "
+              f"skipped{over}", file=sys.stderr)
     return EXIT_OK
 
 

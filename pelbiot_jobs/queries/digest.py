@@ -213,7 +213,7 @@ class QueryClass(_Slotted):
 class Digest(_Slotted):
     """Classes by fingerprint, and what was read."""
 
-    __slots__ = ("classes", "events", "skipped", "filtered", "bytes", "raw", "hour_calls", "hour_time")
+    __slots__ = ("classes", "events", "skipped", "oversized", "filtered", "bytes", "raw", "hour_calls", "hour_time")
 
     def __init__(self):
         self.classes: dict = {}  # fingerprint -> QueryClass
@@ -221,6 +221,7 @@ class Digest(_Slotted):
         self.hour_time: Counter = Counter()  # hour -> Query_time summed
         self.events = 0
         self.skipped = 0  # records that held no query (garbage, truncated, header only)
+        self.oversized = 0  # records over MAX_RECORD, skipped without being held
         self.filtered = 0  # events before --since
         self.bytes = 0
         self.raw = 0  # raw attribute values held by the classes (see RAW_BUDGET)
@@ -246,6 +247,7 @@ class Digest(_Slotted):
                 mine.merge(qc)
         self.events += other.events
         self.skipped += other.skipped
+        self.oversized += other.oversized
         self.filtered += other.filtered
         self.bytes += other.bytes
         self.raw += other.raw
@@ -286,9 +288,16 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: F
     digest.count_raw()
 
 
-def _records_of_blocks(read):
+def _records_of_blocks(read, dropped=None):
     """Records of a stream read in blocks by ``read(size)``: each block is cut at its last separator,
-    the rest waits for the next block (records never hold their separators, wherever a block ends)."""
+    the rest waits for the next block (records never hold their separators, wherever a block ends).
+    A record larger than MAX_RECORD is never held whole: ``dropped()`` is called for each one."""
+    def drop():
+        if dropped is not None:
+            dropped()
+        else:
+            log.error("a slow-log record larger than %d MB was skipped", MAX_RECORD >> 20)
+
     pending: list[bytes] = []  # the start of a record no block has ended yet (joined once it ends)
     held, dropping = 0, False
     while True:
@@ -307,7 +316,7 @@ def _records_of_blocks(read):
         cut = data.rfind(SEPARATOR)
         records = without_banners(data[:cut]).split(SEPARATOR)
         if dropping:  # the rest of a record larger than MAX_RECORD
-            log.error("a slow-log record larger than %d MB was skipped", MAX_RECORD >> 20)
+            drop()
             records, dropping = records[1:], False
         yield from records
         rest = data[cut + len(SEPARATOR):]
@@ -316,10 +325,10 @@ def _records_of_blocks(read):
     if tail and not dropping:
         yield from without_banners(tail).split(SEPARATOR)
     elif dropping:
-        log.error("a slow-log record larger than %d MB was skipped", MAX_RECORD >> 20)
+        drop()
 
 
-def _records_of_range(path: str, start: int, end: int):
+def _records_of_range(path: str, start: int, end: int, dropped=None):
     """Records between ``start`` and ``end`` of a plain file."""
     with open(path, "rb") as fh:
         fh.seek(start)
@@ -330,7 +339,7 @@ def _records_of_range(path: str, start: int, end: int):
             remaining[0] -= len(block)
             return block
 
-        yield from _records_of_blocks(read)
+        yield from _records_of_blocks(read, dropped)
 
 
 #: A .gz slow log may hold at most this many times its own size (deflate reaches about 1000 on
@@ -338,43 +347,35 @@ def _records_of_range(path: str, start: int, end: int):
 MAX_GZIP_RATIO = 200
 
 
-def _records_of_gzip(path: str):
-    """Records of a .gz slow log, under the rule of plain files: no line longer than
-    MAX_SLOWLOG_LINE; and no more than MAX_GZIP_RATIO times the file's size in all. Either is an
-    InputError as soon as it is read past, not after the whole bomb is inflated."""
+def _records_of_gzip(path: str, dropped=None):
+    """Records of a .gz slow log, under the rule of plain files (a record over MAX_RECORD is
+    skipped, never held whole), and no more than MAX_GZIP_RATIO times the file's size in all: more
+    is an InputError as soon as it is read past, not after the whole bomb is inflated."""
     from ..lib.errors import InputError
-    from .slowlog import MAX_SLOWLOG_LINE
 
     limit = max(os.path.getsize(path), 1 << 20) * MAX_GZIP_RATIO
-    seen, run = 0, 0
+    seen = 0
 
     def read(size: int) -> bytes:
-        nonlocal seen, run
+        nonlocal seen
         block = fh.read(size)
         seen += len(block)
-        last = block.rfind(b"\n")
-        if last == -1:
-            run += len(block)
-        else:
-            first = block.find(b"\n")
-            if run + first > MAX_SLOWLOG_LINE:
-                run += first
-            else:  # the lines inside one block are shorter than the block, itself below the limit
-                run = len(block) - last - 1
-        if run > MAX_SLOWLOG_LINE:
-            raise InputError(f"{path}: a line is longer than {MAX_SLOWLOG_LINE >> 20} MB; not a slow log")
         if seen > limit:
             raise InputError(f"{path}: inflates to more than {MAX_GZIP_RATIO} times its size; not a slow log")
         return block
 
     with gzip.open(path, "rb") as fh:
-        yield from _records_of_blocks(read)
+        yield from _records_of_blocks(read, dropped)
 
 
 def _digest_part(args) -> Digest:
     path, start, end, since = args
     digest = Digest()
-    records = _records_of_gzip(path) if end is None else _records_of_range(path, start, end)
+
+    def dropped():
+        digest.oversized += 1
+
+    records = _records_of_gzip(path, dropped) if end is None else _records_of_range(path, start, end, dropped)
     # Events, their attributes and the classes hold no reference cycles: refcounting frees them,
     # and the cycle collector's passes over millions of young objects are only cost (5-15 %).
     collecting = gc.isenabled()
@@ -491,6 +492,7 @@ def summarize(digest: Digest, limit: int | None = None, mask_example: bool = Tru
     return {"classes": out,
             "global": {"query_count": counted, "unique_query_count": len(classes),
                        "query_time_sum": total_time, "skipped_events": digest.skipped,
+                       "oversized_events": digest.oversized,
                        "untimed_events": digest.events - counted,
                        "filtered_events": digest.filtered, "bytes": digest.bytes,
                        "ts_min": _iso(min(starts)) if starts else None, "ts_max": _iso(max(ends)) if ends else None,

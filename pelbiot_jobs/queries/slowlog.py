@@ -15,10 +15,11 @@ import datetime as dt
 import re
 
 SEPARATOR = b";\n#"
-#: A slow-log line longer than this is not a slow log (a query this long would not be logged whole).
+#: A file whose first line is longer than this is not a slow log (no server writes such a banner).
 MAX_SLOWLOG_LINE = 32 << 20
-#: A record larger than this is skipped by the digest of files, never held whole.
-MAX_RECORD = 64 << 20
+#: A record larger than this (a 50 MB INSERT on one line, a run of binary bytes) is skipped by the
+#: digest of files, counted, never held whole; the rest of the file is digested.
+MAX_RECORD = 32 << 20
 #: A file smaller than this is read by one process.
 MIN_SPLIT = 1 << 20
 _HEADER_LINE = re.compile(

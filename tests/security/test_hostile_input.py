@@ -7,8 +7,10 @@ import base64
 import csv
 import datetime as dt
 import gzip
+import json
 import os
 import random
+import shutil
 import stat
 import uuid
 from email.message import EmailMessage
@@ -231,6 +233,32 @@ def test_a_record_larger_than_a_read_is_skipped_and_the_digest_goes_on(settings,
     with ops.connect() as conn:
         examples = set(conn.execute(select(query_digests.c.example).where(query_digests.c.source == "file")).scalars())
     assert any("devices WHERE id = 2" in e or "devices where id = ?" in e.lower() for e in examples), examples
+
+
+def test_a_50_mb_line_and_a_truncated_last_event_are_one_line_on_stderr_and_the_rest_is_digested(tmp_path):
+    """A 50 MB INSERT on one line in the middle of a log and its last event cut off, plain and
+    gzipped: exit 0, one line on stderr naming what was skipped, every other event digested."""
+    plain = tmp_path / "slow.log"
+    with open(plain, "wb") as fh:
+        for i in range(3):
+            fh.write(event(f"SELECT id FROM devices WHERE id = {i}", 1795428000 + i).encode())
+        fh.write((HEADER + "SET timestamp=1795428010;\nINSERT INTO logs VALUES ('").encode())
+        fh.write(b"x" * (50 << 20))
+        fh.write(b"');\n")
+        for i in range(4):
+            fh.write(event(f"SELECT name FROM devices WHERE id = {i}", 1795428020 + i).encode())
+        fh.write((HEADER + "SET timestamp=1795428030;\nSELECT name FROM dev").encode())  # cut off
+    packed = tmp_path / "slow.log.gz"
+    with open(plain, "rb") as src, gzip.open(packed, "wb", compresslevel=1) as dst:
+        shutil.copyfileobj(src, dst)
+    for log in (plain, packed):
+        done = pj("slowlog", str(log), "--format", "json", env=clean_environ(), cwd=tmp_path, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count("\n") == 1 and "over 32 MB" in done.stderr, done.stderr
+        digest = json.loads(done.stdout)
+        counts = sorted(c["query_count"] for c in digest["classes"])
+        # the cut-off event is read as far as it goes, a class of its own (as pt-query-digest reads it)
+        assert digest["global"]["oversized_events"] == 1 and counts == [1, 3, 4], (log, counts, digest["global"])
 
 
 # --- 11: checked SQL goes to the server as it was checked ---------------------------------------
