@@ -112,16 +112,16 @@ def record(path: Path, size_mb: int, database: str) -> None:
     live.unlink()
 
 
-def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, bytes, float]:
+def timed(cmd: list[str], cwd: Path | None = None, err=None) -> tuple[float, bytes, float]:
     """Wall seconds, standard output and the peak of the summed PSS (MB: shared pages counted once)
-    of the command's process tree, sampled every 50 ms."""
+    of the command's process tree, sampled every 50 ms (``err``: a file for its standard error)."""
     import tempfile
 
     import psutil
 
     with tempfile.TemporaryFile() as out:
         t = time.perf_counter()
-        proc = psutil.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=cwd)
+        proc = psutil.Popen(cmd, stdout=out, stderr=err or subprocess.DEVNULL, cwd=cwd)
         peak = 0
         while proc.poll() is None:
             try:
