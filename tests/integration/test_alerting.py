@@ -39,15 +39,22 @@ rules:
 
 
 @pytest.fixture
-def alerting(ops_schema, redis_url, tmp_path):
-    """Settings with a schedules folder of test rules and SMTP on a free port (no server yet)."""
+def alerting(ops_schema, redis_url, tmp_path, fresh_mysql_db):
+    """Settings with a schedules folder of test rules, SMTP on a free port (no server yet) and an
+    ops database of the test's own: alerts.evaluate steps every host it holds, and another test's
+    host still firing in a shared one would share this test's notifications."""
+    from pelbiot_jobs.db import migrate
+
+    ops = fresh_mysql_db()
+    migrate.upgrade(ops)
+
     def make(aggregate="last", window="30s"):
         folder = tmp_path / "schedules"
         folder.mkdir(exist_ok=True)
         shutil.copy(SHIPPED_SCHEDULES / "beat.yaml", folder / "beat.yaml")
         (folder / "alerts.yaml").write_text(RULES.format(aggregate=aggregate, window=window))
         port = free_port()
-        env = service_env(ops_schema, redis_url, tmp_path) | {
+        env = service_env(ops_schema, redis_url, tmp_path) | {"PELBIOT_OPS_DB_URL": ops,
             "PELBIOT_SCHEDULES_DIR": str(folder), "PELBIOT_SMTP_HOST": "127.0.0.1", "PELBIOT_SMTP_PORT": str(port),
             "PELBIOT_SMTP_STARTTLS": "false", "PELBIOT_MAIL_TO": "oncall@example.com"}
         return load_settings(env, cwd=tmp_path), port
