@@ -22,10 +22,18 @@ def ops_schema(mariadb):
 
 @pytest.fixture(scope="session")
 def demo_app_db(ops_schema):
-    """The session's app DB filled with demo data once; the rows written per table."""
-    from pelbiot_jobs.demo.data import DemoPlan, seed
+    """The session's app DB filled with demo data once (whichever tests ask first: integration or
+    security); the rows per table."""
+    from sqlalchemy import inspect, text
 
-    return seed(engine_for(ops_schema["app"]), DemoPlan(devices=20, days=3, sensor_days=1))
+    from pelbiot_jobs.demo.data import DemoPlan, device_count, seed
+
+    engine = engine_for(ops_schema["app"])
+    if device_count(engine) == 0:
+        return seed(engine, DemoPlan(devices=20, days=3, sensor_days=1))
+    with engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT COUNT(*) FROM `{t}`")).scalar_one()
+                for t in inspect(conn).get_table_names()}
 
 
 @pytest.fixture
