@@ -58,7 +58,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
-    parser = build_parser(ALONE.get(words[0]) if words and words[0] in ALONE else None)
+    parser = build_parser(ALONE.get(words[0]) if words else None)
     # worker, beat and flower pass the options they do not know to Celery/Flower.
     args, unknown = parser.parse_known_args(argv)
     if unknown and not getattr(args, "passthrough", False):

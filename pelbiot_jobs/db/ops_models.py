@@ -275,54 +275,41 @@ query_digests = Table(
     Index(None, "window_start"),
 )
 
+def _slice_table(name: str, when: str) -> Table:
+    """A table of query slices per ``when`` (an hour's or a day's start): the hourly table and its
+    daily sums have one shape."""
+    return Table(
+        name, metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column("source", String(32), nullable=False),
+        Column("query_id", String(32), nullable=False),
+        Column(when, UtcDateTime, nullable=False),
+        Column("user_name", String(80)),  # None where the source does not say (performance_schema)
+        Column("client_host", String(255)),
+        Column("schema_name", String(64)),
+        Column("tags", String(1000), nullable=False, default=""),  # queries.tags' stored form: &key=value&...&
+        Column("slice_key", String(40), nullable=False),  # SHA-1 of user, host, schema and tags
+        Column("calls", Integer, nullable=False),
+        Column("query_time_sum", Float, nullable=False),
+        Column("lock_time_sum", Float),
+        Column("rows_examined_sum", BigInteger),
+        Column("rows_sent_sum", BigInteger),
+        Column("rows_affected_sum", BigInteger),
+        UniqueConstraint("source", "query_id", when, "slice_key"),
+        Index(None, when),
+    )
+
+
 #: What a query class's time is attributed to: one row per source, class, hour and slice (the
 #: client's user, host and schema, and the tags of its SQL comments); the sums of a class-hour's
 #: slices are its digest's. At most queries.analyze.MAX_SLICES per class and hour; the rest are
 #: summed in one slice whose user, host and schema are "(other)".
-query_slices = Table(
-    "ops_query_slices", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("source", String(32), nullable=False),
-    Column("query_id", String(32), nullable=False),
-    Column("window_start", UtcDateTime, nullable=False),
-    Column("user_name", String(80)),  # None where the source does not say (performance_schema)
-    Column("client_host", String(255)),
-    Column("schema_name", String(64)),
-    Column("tags", String(1000), nullable=False, default=""),  # queries.tags' stored form: &key=value&...&
-    Column("slice_key", String(40), nullable=False),  # SHA-1 of user, host, schema and tags
-    Column("calls", Integer, nullable=False),
-    Column("query_time_sum", Float, nullable=False),
-    Column("lock_time_sum", Float),
-    Column("rows_examined_sum", BigInteger),
-    Column("rows_sent_sum", BigInteger),
-    Column("rows_affected_sum", BigInteger),
-    UniqueConstraint("source", "query_id", "window_start", "slice_key"),
-    Index(None, "window_start"),
-)
-
-#: The slices summed per UTC day (0019): a week or a month of attribution is read from a row per
-#: class, slice and day, with only the hours at the window's edges from ops_query_slices. Rebuilt
-#: from the hourly rows of each class-day queries.analyze writes (never incremented on its own).
-query_slices_daily = Table(
-    "ops_query_slices_daily", metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("source", String(32), nullable=False),
-    Column("query_id", String(32), nullable=False),
-    Column("day", UtcDateTime, nullable=False),  # 00:00 UTC of the day
-    Column("user_name", String(80)),
-    Column("client_host", String(255)),
-    Column("schema_name", String(64)),
-    Column("tags", String(1000), nullable=False, default=""),
-    Column("slice_key", String(40), nullable=False),
-    Column("calls", Integer, nullable=False),
-    Column("query_time_sum", Float, nullable=False),
-    Column("lock_time_sum", Float),
-    Column("rows_examined_sum", BigInteger),
-    Column("rows_sent_sum", BigInteger),
-    Column("rows_affected_sum", BigInteger),
-    UniqueConstraint("source", "query_id", "day", "slice_key"),
-    Index(None, "day"),
-)
+query_slices = _slice_table("ops_query_slices", "window_start")
+#: The slices summed per UTC day (0019; ``day`` is its 00:00 UTC): a week or a month of
+#: attribution is read from a row per class, slice and day, with only the hours at the window's
+#: edges from ops_query_slices. Rebuilt from the hourly rows of each class-day queries.analyze
+#: writes (never incremented on its own).
+query_slices_daily = _slice_table("ops_query_slices_daily", "day")
 
 # --- reports ----------------------------------------------------------------------------------
 

@@ -356,12 +356,10 @@ def score_history(settings, hours: float = 24, now: dt.datetime | None = None,
     """Each host's score (and the overall one, "*") over the last hours as [(time, score)], oldest
     first, as many per host as a chart draws: each bucket's lowest (a one-minute dip still shows).
     ``hosts``: only these (a fleet's Overview charts the lowest few, not a hundred)."""
-    from ..lib.svgchart import MAX_POINTS
-
-    # no more points than a chart draws: it would thin them by their highest, losing the dips
     return {host: [(p["at"], p["score"]) for p in points]
             for host, points in score_trend(settings, hours * 60, now, hosts, lowest=True,
-                                            points=min(MAX_POINTS, TREND_POINTS)).items()}
+                                            points=history_points()).items()}
+
 
 
 def active_alerts(settings) -> list[dict]:
@@ -429,6 +427,21 @@ def open_manual_incident(settings, title: str, severity: str, host: str | None, 
 TREND_POINTS = 360
 
 
+def history_points() -> int:
+    """Points per host score_history gives: no more than a chart draws, which would thin them by
+    their highest and lose the dips."""
+    from ..lib.svgchart import MAX_POINTS
+
+    return min(MAX_POINTS, TREND_POINTS)
+
+
+def trend_step(minutes: float, points: int = TREND_POINTS) -> int:
+    """The seconds each point of score_trend stands for (a minute at least)."""
+    from ..db.engine import bucket_step
+
+    return bucket_step(minutes * 60, min(points, TREND_POINTS), 60)
+
+
 def score_trend(settings, minutes: float, now: dt.datetime | None = None, hosts: list[str] | None = None,
                 lowest: bool = False, points: int = TREND_POINTS) -> dict[str, list[dict]]:
     """Each host's score (and the overall one, "*") over the window, at most ``points`` points
@@ -436,12 +449,12 @@ def score_trend(settings, minutes: float, now: dt.datetime | None = None, hosts:
     oldest first; ``hosts``: only these."""
     from sqlalchemy import func
 
-    from ..db.engine import bucket_start, bucket_step, time_bucket
+    from ..db.engine import bucket_start, time_bucket
 
     h = health_scores.c
     since = (now or utcnow()) - dt.timedelta(minutes=minutes)
     engine = engine_for(settings.ops_db_url)
-    step = bucket_step(minutes * 60, min(points, TREND_POINTS), 60)
+    step = trend_step(minutes, points)
     bucket = time_bucket(engine, h.ts, step)
     # each point at its bucket's start, read as the bucket's number: a fleet's day is ten thousand
     # points, and a datetime per row costs the client more than the database's grouping

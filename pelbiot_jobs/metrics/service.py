@@ -120,18 +120,23 @@ def hosts_seen(settings, window_s: float, now: dt.datetime | None = None) -> lis
     hour, and the hourly rollups beyond it. Each host's latest row is read from the (host, time)
     index, one seek per host (a loose index scan), not the window's rows: a fleet's hour of
     samples is hundreds of thousands."""
-    from sqlalchemy import func, select
-
     from ..db.ops_models import metric_rollups, metric_samples
 
     now = now or utcnow()
-    s, r = metric_samples.c, metric_rollups.c
-    queries = [(select(s.host, func.max(s.ts)).group_by(s.host), now - dt.timedelta(seconds=min(window_s, 3600)))]
-    if window_s > 3600:
-        queries.append((select(r.host, func.max(r.hour)).group_by(r.host), now - dt.timedelta(seconds=window_s)))
     with engine_for(settings.ops_db_url).connect() as conn:
-        return sorted({host for query, since in queries for host, last in conn.execute(query)
-                       if as_datetime(last) >= since})
+        hosts = set(_newest_since(conn, metric_samples.c.ts, now - dt.timedelta(seconds=min(window_s, 3600))))
+        if window_s > 3600:
+            hosts.update(_newest_since(conn, metric_rollups.c.hour, now - dt.timedelta(seconds=window_s)))
+    return sorted(hosts)
+
+
+def _newest_since(conn, when, since: dt.datetime) -> list[str]:
+    """The hosts of ``when``'s table (samples or rollups) whose newest row is at or after ``since``:
+    each host's newest read from the (host, time) index, one seek per host (a loose index scan)."""
+    from sqlalchemy import func, select
+
+    host = when.table.c.host
+    return [h for h, last in conn.execute(select(host, func.max(when)).group_by(host)) if as_datetime(last) >= since]
 
 
 #: A raw-sample chart has at most this many points per metric: the database keeps each bucket's
@@ -179,8 +184,7 @@ def latest(settings, window_s: float, host: str | None = None, prefix: str | Non
     with engine_for(settings.ops_db_url).connect() as conn:
         # The hosts of the window first (one seek each), then each host's range of the (host, ts,
         # metric, value) index: the window's rows read from the index alone, not row by row.
-        hosts = [host] if host else [h for h, last in conn.execute(select(c.host, func.max(c.ts)).group_by(c.host))
-                                     if as_datetime(last) >= since]
+        hosts = [host] if host else _newest_since(conn, c.ts, since)
         if not hosts:
             return []
         where = [c.host.in_(hosts), c.ts >= since] + ([c.metric.like(prefix + "%")] if prefix else [])

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import gzip
-import logging
 import math
 import os
 from array import array
@@ -25,8 +24,6 @@ from pathlib import Path
 from .fingerprint import FingerprintCache, mask_literals, query_id
 from .slowlog import FLAGS, MAX_RECORD, SEPARATOR, chunk_bounds, parse_records, without_banners
 from .tags import tags_of
-
-log = logging.getLogger(__name__)
 
 #: Bytes read at a time by each process.
 BLOCK = 4 << 20
@@ -290,16 +287,10 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: F
     digest.count_raw()
 
 
-def _records_of_blocks(read, dropped=None):
+def _records_of_blocks(read, dropped):
     """Records of a stream read in blocks by ``read(size)``: each block is cut at its last separator,
     the rest waits for the next block (records never hold their separators, wherever a block ends).
     A record larger than MAX_RECORD is never held whole: ``dropped()`` is called for each one."""
-    def drop():
-        if dropped is not None:
-            dropped()
-        else:
-            log.error("a slow-log record larger than %d MB was skipped", MAX_RECORD >> 20)
-
     pending: list[bytes] = []  # the start of a record no block has ended yet (joined once it ends)
     held, dropping = 0, False
     while True:
@@ -318,7 +309,7 @@ def _records_of_blocks(read, dropped=None):
         cut = data.rfind(SEPARATOR)
         records = without_banners(data[:cut]).split(SEPARATOR)
         if dropping:  # the rest of a record larger than MAX_RECORD
-            drop()
+            dropped()
             records, dropping = records[1:], False
         yield from records
         rest = data[cut + len(SEPARATOR):]
@@ -327,10 +318,10 @@ def _records_of_blocks(read, dropped=None):
     if tail and not dropping:
         yield from without_banners(tail).split(SEPARATOR)
     elif dropping:
-        drop()
+        dropped()
 
 
-def _records_of_range(path: str, start: int, end: int, dropped=None):
+def _records_of_range(path: str, start: int, end: int, dropped):
     """Records between ``start`` and ``end`` of a plain file."""
     with open(path, "rb") as fh:
         fh.seek(start)
@@ -349,7 +340,7 @@ def _records_of_range(path: str, start: int, end: int, dropped=None):
 MAX_GZIP_RATIO = 200
 
 
-def _records_of_gzip(path: str, dropped=None):
+def _records_of_gzip(path: str, dropped):
     """Records of a .gz slow log, under the rule of plain files (a record over MAX_RECORD is
     skipped, never held whole), and no more than MAX_GZIP_RATIO times the file's size in all: more
     is an InputError as soon as it is read past, not after the whole bomb is inflated."""
@@ -417,9 +408,9 @@ def digest_files(paths: list[str | Path], workers: int | None = None, since: flo
     paths = [str(p) for p in paths]
     if workers is None:
         # Below SINGLE_BELOW a second process costs more (its start, the parts' pickling, the merge)
-        # than it saves: bench/slowlog.py --sizes measures where.
-        plain = sum(os.path.getsize(p) for p in paths if not p.endswith(".gz"))
-        workers = 1 if plain < SINGLE_BELOW and not any(p.endswith(".gz") for p in paths) else (os.cpu_count() or 1)
+        # than it saves: bench/slowlog.py --crossover measures where.
+        small = not any(p.endswith(".gz") for p in paths) and sum(os.path.getsize(p) for p in paths) < SINGLE_BELOW
+        workers = 1 if small else (os.cpu_count() or 1)
     parts = [(p, s, e, since) for p, s, e in plan_parts(paths, workers)]
     total = Digest()
     if workers == 1 or len(parts) <= 1:  # an empty file has no part: 0 events

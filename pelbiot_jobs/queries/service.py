@@ -227,7 +227,7 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
     (total, p95, calls). ``source``: file, table or performance_schema. ``user``, ``host``,
     ``schema``, ``tags`` ((name, value) pairs): only what those clients sent: calls, time and rows
     are then the matching slices' (the p95 and flags stay the whole class's)."""
-    from sqlalchemy import func, select, tuple_
+    from sqlalchemy import func, select
 
     from ..db.engine import engine_for
     from ..db.ops_models import query_digests
@@ -237,7 +237,7 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
     q = query_digests.c
     now = now or utcnow()
     since, before = now - dt.timedelta(seconds=window_s), now - dt.timedelta(seconds=2 * window_s)
-    filtered = any(v is not None for v in (user, host, schema)) or bool(tags)
+    filtered = bool(slice_filters(user, host, schema, tags))
 
     def summed(start, end, whole: bool):
         """Per class: its sums in [start, end) (``whole``: with p95, flags and rows; else calls and
@@ -292,11 +292,7 @@ def stored(settings, window_s: float = 86400, sort: str = "total", limit: int = 
         total = sum(r["time_s"] or 0 for r in rows) or 1.0
         rows.sort(key=lambda r: r[SORTS[sort]] or 0, reverse=True)
         rows = rows[:limit]
-        # each shown class's fingerprint from its latest row: a point read per class
-        shown = [(r["source"], r["query_id"], r["latest"]) for r in rows]
-        prints = {(src, qid): fp for src, qid, fp in conn.execute(
-            select(q.source, q.query_id, q.fingerprint).where(
-                tuple_(q.source, q.query_id, q.window_start).in_(shown)))} if shown else {}
+        prints = fingerprints_at(conn, [(r["source"], r["query_id"], r["latest"]) for r in rows])
     for r in rows:
         r["fingerprint"] = prints.get((r["source"], r["query_id"]))
         del r["latest"]
@@ -375,14 +371,22 @@ def fingerprints(conn, classes) -> dict:
 
     q = query_digests.c
     classes = list(classes)
-    if not classes:
-        return {}
     latest = conn.execute(select(q.source, q.query_id, func.max(q.window_start)).where(
-        tuple_(q.source, q.query_id).in_(classes)).group_by(q.source, q.query_id)).all()
-    if not latest:
+        tuple_(q.source, q.query_id).in_(classes)).group_by(q.source, q.query_id)).all() if classes else []
+    return fingerprints_at(conn, [tuple(r) for r in latest])
+
+
+def fingerprints_at(conn, hours) -> dict:
+    """{(source, query_id): fingerprint} read from the digest row of each (source, query_id, hour)."""
+    from sqlalchemy import select, tuple_
+
+    from ..db.ops_models import query_digests
+
+    q = query_digests.c
+    if not hours:
         return {}
     return {(src, qid): fp for src, qid, fp in conn.execute(select(q.source, q.query_id, q.fingerprint).where(
-        tuple_(q.source, q.query_id, q.window_start).in_([tuple(r) for r in latest])))}
+        tuple_(q.source, q.query_id, q.window_start).in_(hours)))}
 
 
 def resolve_query_id(settings, prefix: str) -> str:

@@ -153,9 +153,8 @@ OVERVIEW_CHARTS = 8
 
 class Overview(Page):
     async def get(self):
-        from ..db.engine import bucket_step
-        from ..health.service import TREND_POINTS, component_units, current_health, list_incidents, score_history
-        from ..lib.svgchart import MAX_POINTS
+        from ..health.service import (component_units, current_health, history_points, list_incidents,
+                                      score_history, trend_step)
         from ..jobs.service import overview
         from ..lib.svgchart import line_chart
         from ..reports.service import list_reports
@@ -179,7 +178,7 @@ class Overview(Page):
         by_severity = await self.call(finding_counts)
         counts = {s: by_severity.get(s, 0) for s in ("critical", "warning", "info")}
         self.page("overview.html.j2", health=health, charts=charts, charted_of=len(health["hosts"]) if charted else None,
-                  bucket_min=round(bucket_step(86400, min(MAX_POINTS, TREND_POINTS), 60) / 60), units=await self.call(component_units),
+                  bucket_min=round(trend_step(24 * 60, history_points()) / 60), units=await self.call(component_units),
                   incidents=await self.call(list_incidents), findings=open_findings, finding_counts=counts,
                   trouble=trouble, reports=(await self.call(list_reports, 1)))
 
