@@ -21,9 +21,14 @@ from array import array
 from collections import Counter
 from pathlib import Path
 
-from .fingerprint import FingerprintCache, mask_literals, query_id
-from .slowlog import FLAGS, MAX_RECORD, SEPARATOR, chunk_bounds, parse_records, without_banners
+from .fingerprint import FingerprintCache, fingerprint, mask_literals, query_id
+from .slowlog import FLAGS, MAX_RECORD, SEPARATOR, _time_value, _who, chunk_bounds, parse_records, without_banners
 from .tags import tags_of
+
+try:  # the C reader of the usual layouts (_scan.c), built when the package was installed with a C compiler
+    from ._scan import Scanner, banner_hint
+except ImportError:  # pragma: no cover - a build without a compiler: the Python reader alone, same results
+    Scanner = banner_hint = None
 
 #: Bytes read at a time by each process.
 BLOCK = 4 << 20
@@ -255,10 +260,102 @@ class Digest(_Slotted):
         self.fold_if_needed()
 
 
+def reader() -> str:
+    """Which reader digests files: "c" (_scan.c for the usual layouts, Python for the rest) or "python"
+    (``PELBIOT_SLOWLOG_READER=python``, or a build without a C compiler)."""
+    return "python" if Scanner is None or os.environ.get("PELBIOT_SLOWLOG_READER") == "python" else "c"
+
+
 def digest_records(records, digest: Digest, since: float | None = None, cache: FingerprintCache | None = None,
                    banners: bool = True) -> None:
     """Add records (bytes between separators) to ``digest`` (``banners``: whether records may hold
     server start-up banners still)."""
+    if banners:
+        _digest_events(records, digest, since, cache, banners=True)
+    else:
+        _digest_batches(_in_batches(records), digest, since, cache)
+
+
+def _in_batches(records, size: int = 4096):
+    batch = []
+    for record in records:
+        batch.append(record)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _digest_batches(batches, digest: Digest, since: float | None, cache: FingerprintCache | None) -> None:
+    """Add records holding no banners to ``digest``, by the C reader when there is one: ``batches`` are
+    lists of records or, for the C reader only, ``(buffer, start, end)`` (see _blocks)."""
+    if reader() == "python":
+        from itertools import chain
+
+        _digest_events(chain.from_iterable(batches), digest, since, cache, banners=False)
+        return
+    fingerprint_of = FingerprintCache() if cache is None else cache
+
+    def fp_of(query: bytes) -> bytes:  # the queries the C reader leaves to Python: as _digest_events reads them
+        query = query if len(query) <= MAX_QUERY else query[:MAX_QUERY]
+        return fingerprint_of(query, tags_of(query)[1]) if b"/*" in query else fingerprint_of(query)
+
+    def general(run: list, final: bool):
+        """Records of other layouts, read by the Python parser; None when the last of them still looks ahead
+        and more records may follow (the scanner then hands them again with the next ones)."""
+        state = {"open": False}
+        out = [None if e is None else (fp_of(e.query), e) for e in parse_records(run, state, banners=False)]
+        return None if state["open"] and not final else out
+
+    scanner = Scanner(since=since, fp_of=fp_of, fingerprint=fingerprint, time_of=_time_value, who_of=_who,
+                      general=general, cache_size=fingerprint_of.size, cache_bytes=fingerprint_of.max_bytes,
+                      max_query=MAX_QUERY)
+    for batch in batches:
+        if batch.__class__ is list:
+            scanner.feed(batch)
+        else:
+            scanner.feed_block(*batch)
+        if scanner.counts()["since_take"] >= FOLD_CHECK:
+            _take(scanner, digest)
+    scanner.finish()
+    _take(scanner, digest)
+    counts = scanner.counts()
+    digest.events += counts["events"]
+    digest.skipped += counts["skipped"]
+    digest.filtered += counts["filtered"]
+    for hour, (calls, seconds) in scanner.hours().items():
+        digest.hour_calls[hour] += calls
+        digest.hour_time[hour] += seconds
+
+
+def _take(scanner, digest: Digest) -> None:
+    """Merge the classes the scanner read since its last take into ``digest``, then fold if needed."""
+    classes = digest.classes
+    for fp, count, values, flags, ts_min, ts_max, dbs, users, hosts, example, example_time, example_ts in scanner.take():
+        qc = QueryClass(fp)
+        qc.count = count
+        for name, raw in values.items():
+            arr = qc.values[name] = array("d")
+            arr.frombytes(raw)
+        qc.flags.update(flags)
+        qc.ts_min, qc.ts_max = ts_min, ts_max
+        qc.dbs.update(dbs)
+        qc.users.update(users)
+        qc.hosts.update(hosts)
+        qc.example, qc.example_time, qc.example_ts = example, example_time, example_ts
+        mine = classes.get(fp)
+        if mine is None:
+            classes[fp] = qc
+        else:
+            mine.merge(qc)
+    digest.count_raw()
+    digest.fold_if_needed()
+
+
+def _digest_events(records, digest: Digest, since: float | None, cache: FingerprintCache | None,
+                   banners: bool) -> None:
+    """The Python reader: every record through slowlog.parse_records."""
     fingerprint_of = FingerprintCache() if cache is None else cache
     classes = digest.classes
     hour_calls, hour_time = digest.hour_calls, digest.hour_time
@@ -287,52 +384,70 @@ def digest_records(records, digest: Digest, since: float | None = None, cache: F
     digest.count_raw()
 
 
-def _records_of_blocks(read, dropped):
-    """Records of a stream read in blocks by ``read(size)``: each block is cut at its last separator,
-    the rest waits for the next block (records never hold their separators, wherever a block ends).
-    A record larger than MAX_RECORD is never held whole: ``dropped()`` is called for each one."""
-    pending: list[bytes] = []  # the start of a record no block has ended yet (joined once it ends)
-    held, dropping = 0, False
+def _blocks(readinto, dropped):
+    """What a stream read by ``readinto(view)`` holds, a block at a time: each item is a list of records
+    or ``(buffer, start, end)``, whose records are ``buffer[start:end].split(SEPARATOR)``, read in place
+    by the C reader (the buffer is reused once the next item is asked for). Each block is cut at its last
+    separator, the rest waits for the next block (records never hold their separators, wherever a block
+    ends). Banner lines are removed block by block. A record larger than MAX_RECORD is never held
+    whole: ``dropped()`` is called for each one."""
+    buf = bytearray(2 * BLOCK)
+    filled, dropping = 0, False
     while True:
-        block = read(BLOCK)
-        if not block:
+        if len(buf) < filled + BLOCK:
+            buf.extend(bytes(filled + BLOCK - len(buf)))
+        with memoryview(buf) as view:
+            n = readinto(view[filled:filled + BLOCK])
+        if not n:
             break
-        cut = block.rfind(SEPARATOR)
-        if cut < 0 and not (pending and SEPARATOR in pending[-1][-2:] + block[:2]):
-            held += len(block)
-            if held > MAX_RECORD:  # never held whole: dropped up to its end
-                pending, held, dropping = [], 0, True
-            else:
-                pending.append(block)
+        searched = max(0, filled - len(SEPARATOR) + 1)  # what was there holds no separator (but at its end)
+        filled += n
+        cut = buf.rfind(SEPARATOR, searched, filled)
+        if cut < 0:
+            if filled > MAX_RECORD:  # never held whole: dropped up to its end (a separator may straddle)
+                keep = len(SEPARATOR) - 1
+                buf[:keep] = buf[filled - keep:filled]
+                filled, dropping = keep, True
             continue
-        data = b"".join(pending) + block
-        cut = data.rfind(SEPARATOR)
-        records = without_banners(data[:cut]).split(SEPARATOR)
+        start = 0
         if dropping:  # the rest of a record larger than MAX_RECORD
             dropped()
-            records, dropping = records[1:], False
-        yield from records
-        rest = data[cut + len(SEPARATOR):]
-        pending, held = ([rest], len(rest)) if rest else ([], 0)
-    tail = b"".join(pending)
-    if tail and not dropping:
-        yield from without_banners(tail).split(SEPARATOR)
-    elif dropping:
+            start, dropping = buf.find(SEPARATOR, 0, cut + len(SEPARATOR)) + len(SEPARATOR), False
+        if start <= cut:
+            yield _records_in(buf, start, cut)
+        rest = filled - cut - len(SEPARATOR)
+        buf[:rest] = buf[cut + len(SEPARATOR):filled]
+        filled = rest
+    if dropping:
         dropped()
+    elif filled:
+        yield _records_in(buf, 0, filled)
+
+
+def _records_in(buf: bytearray, start: int, end: int):
+    """The records of ``buf[start:end]``: in place for the C reader when no banner line may be there, else
+    as a list, banner lines removed."""
+    if reader() == "c" and not banner_hint(buf, start, end):
+        return buf, start, end
+    with memoryview(buf) as view:
+        return without_banners(view[start:end].tobytes()).split(SEPARATOR)
 
 
 def _records_of_range(path: str, start: int, end: int, dropped):
-    """Records between ``start`` and ``end`` of a plain file."""
-    with open(path, "rb") as fh:
+    """The records between ``start`` and ``end`` of a plain file (see _blocks)."""
+    with open(path, "rb", buffering=0) as fh:
         fh.seek(start)
-        remaining = [end - start]
+        remaining = end - start
 
-        def read(size: int) -> bytes:
-            block = fh.read(min(size, remaining[0])) if remaining[0] > 0 else b""
-            remaining[0] -= len(block)
-            return block
+        def readinto(view) -> int:
+            nonlocal remaining
+            if remaining <= 0:
+                return 0
+            n = fh.readinto(view[:remaining])
+            remaining -= n
+            return n
 
-        yield from _records_of_blocks(read, dropped)
+        yield from _blocks(readinto, dropped)
 
 
 #: A .gz slow log may hold at most this many times its own size (deflate reaches about 1000 on
@@ -341,7 +456,7 @@ MAX_GZIP_RATIO = 200
 
 
 def _records_of_gzip(path: str, dropped):
-    """Records of a .gz slow log, under the rule of plain files (a record over MAX_RECORD is
+    """The records of a .gz slow log (see _blocks), under the rule of plain files (a record over MAX_RECORD is
     skipped, never held whole), and no more than MAX_GZIP_RATIO times the file's size in all: more
     is an InputError as soon as it is read past, not after the whole bomb is inflated."""
     from ..lib.errors import InputError
@@ -349,16 +464,16 @@ def _records_of_gzip(path: str, dropped):
     limit = max(os.path.getsize(path), 1 << 20) * MAX_GZIP_RATIO
     seen = 0
 
-    def read(size: int) -> bytes:
+    def readinto(view) -> int:
         nonlocal seen
-        block = fh.read(size)
-        seen += len(block)
+        n = fh.readinto(view)
+        seen += n
         if seen > limit:
             raise InputError(f"{path}: inflates to more than {MAX_GZIP_RATIO} times its size; not a slow log")
-        return block
+        return n
 
     with gzip.open(path, "rb") as fh:
-        yield from _records_of_blocks(read, dropped)
+        yield from _blocks(readinto, dropped)
 
 
 def _digest_part(args) -> Digest:
@@ -374,7 +489,7 @@ def _digest_part(args) -> Digest:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        digest_records(records, digest, since, banners=False)  # removed block by block
+        _digest_batches(records, digest, since, None)  # banners removed block by block
     finally:
         if collecting:
             gc.enable()

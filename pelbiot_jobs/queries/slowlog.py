@@ -56,6 +56,16 @@ class Event:
         return f"Event(query={self.query[:60]!r}, ts={self.ts}, attrs={len(self.attrs)})"
 
 
+#: The last second an event's time may be (9999-12-31 23:59:59 UTC): a SET timestamp of 10^17 or of
+#: 400 digits is not a time (it would stop the digest where the hour or the report's date is made).
+MAX_EPOCH = 253402300799.0
+
+
+def epoch(ts: float | None) -> float | None:
+    """``ts`` when it is a time from 1970 to 9999 (seconds since the epoch), else None."""
+    return ts if ts is not None and 0.0 <= ts <= MAX_EPOCH else None
+
+
 #: "# Time:" values parsed (events of one second share one; the cache is bounded).
 _TIMES: dict[bytes, float | None] = {}
 
@@ -63,7 +73,7 @@ _TIMES: dict[bytes, float | None] = {}
 def _parse_time(raw: bytes) -> float | None:
     ts = _TIMES.get(raw, _TIMES)
     if ts is _TIMES:
-        ts = _parse_time_text(raw)
+        ts = epoch(_parse_time_text(raw))
         if len(_TIMES) > 100_000:
             _TIMES.clear()
         _TIMES[raw] = ts
@@ -358,7 +368,7 @@ def _fast_mysql(record: bytes) -> Event | None:
         if value is not None:
             attrs[b"Bytes_sent"] = value
     user, host = _who(uh)
-    return Event(query, attrs, float(ts) if ts else _time_value(time_), user, host, db or None)
+    return Event(query, attrs, epoch(float(ts)) if ts else _time_value(time_), user, host, db or None)
 
 
 def _fast(record: bytes) -> Event | None:
@@ -384,7 +394,7 @@ def _fast(record: bytes) -> Event | None:
         attrs[b"Tmp_table_on_disk"] = tdisk
         attrs[b"Filesort"] = fsort
     user, host = _who(uh)
-    return Event(query, attrs, float(ts) if ts else _time_value(time_), user, host, db or schema or None)
+    return Event(query, attrs, epoch(float(ts)) if ts else _time_value(time_), user, host, db or schema or None)
 
 
 def parse_record(record: bytes, banners_removed: bool = False, keep_header_only: bool = False,
@@ -427,7 +437,7 @@ def parse_record(record: bytes, banners_removed: bool = False, keep_header_only:
         elif first == b"S" and line.startswith(_SET_HEADERS):
             if line.startswith(b"SET timestamp="):
                 try:
-                    event.ts = float(line[14:].split(b";", 1)[0].split(b",", 1)[0])
+                    event.ts = epoch(float(line[14:].split(b";", 1)[0].split(b",", 1)[0]))
                 except ValueError:
                     pass
         else:
