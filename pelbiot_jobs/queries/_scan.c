@@ -428,7 +428,7 @@ typedef struct {
     PyObject *times;  /* "# Time:" values read -> their time (or None) */
     PyObject *last_fp;  /* the fingerprint of the last event, and its class's index */
     Py_ssize_t last_cls;
-    Py_ssize_t events, skipped, filtered, taken_at;
+    Py_ssize_t events, skipped, filtered, taken_at, handed;  /* handed: records read by the Python parser */
     /* the last values read, and what they gave */
     PyObject *last_time_raw, *last_time, *last_uh_raw, *last_who, *last_db;
 } Scanner;
@@ -719,6 +719,7 @@ static int flush_run(Scanner *s, int final) {
     PyObject *seq = PySequence_Fast(out, "general() must give a list");
     Py_DECREF(out);
     if (seq == NULL) return -1;
+    s->handed += PyList_GET_SIZE(s->run);
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++)
         if (add_event(s, PySequence_Fast_GET_ITEM(seq, i)) < 0) { Py_DECREF(seq); return -1; }
     Py_DECREF(seq);
@@ -856,8 +857,8 @@ fail:
 
 static PyObject *Scanner_counts(Scanner *s, PyObject *unused) {
     (void)unused;
-    return Py_BuildValue("{snsnsnsn}", "events", s->events, "skipped", s->skipped, "filtered", s->filtered,
-                         "since_take", s->events - s->taken_at);
+    return Py_BuildValue("{snsnsnsnsn}", "events", s->events, "skipped", s->skipped, "filtered", s->filtered,
+                         "since_take", s->events - s->taken_at, "python_records", s->handed);
 }
 
 static PyObject *Scanner_hours(Scanner *s, PyObject *unused) {

@@ -217,7 +217,8 @@ class QueryClass(_Slotted):
 class Digest(_Slotted):
     """Classes by fingerprint, and what was read."""
 
-    __slots__ = ("classes", "events", "skipped", "oversized", "filtered", "bytes", "raw", "hour_calls", "hour_time")
+    __slots__ = ("classes", "events", "skipped", "oversized", "filtered", "bytes", "raw", "hour_calls", "hour_time",
+                 "python_records")
 
     def __init__(self):
         self.classes: dict = {}  # fingerprint -> QueryClass
@@ -229,6 +230,7 @@ class Digest(_Slotted):
         self.filtered = 0  # events before --since
         self.bytes = 0
         self.raw = 0  # raw attribute values held by the classes (see RAW_BUDGET)
+        self.python_records = 0  # records the Python parser read (all of them without the C reader)
 
     def count_raw(self) -> None:
         self.raw = sum(qc.raw() for qc in self.classes.values())
@@ -255,6 +257,7 @@ class Digest(_Slotted):
         self.filtered += other.filtered
         self.bytes += other.bytes
         self.raw += other.raw
+        self.python_records += other.python_records
         self.hour_calls.update(other.hour_calls)
         self.hour_time.update(other.hour_time)
         self.fold_if_needed()
@@ -324,9 +327,16 @@ def _digest_batches(batches, digest: Digest, since: float | None, cache: Fingerp
     digest.events += counts["events"]
     digest.skipped += counts["skipped"]
     digest.filtered += counts["filtered"]
+    digest.python_records += counts["python_records"]
     for hour, (calls, seconds) in scanner.hours().items():
         digest.hour_calls[hour] += calls
         digest.hour_time[hour] += seconds
+
+
+def _counted(records, digest: Digest):
+    for record in records:
+        digest.python_records += 1
+        yield record
 
 
 def _take(scanner, digest: Digest) -> None:
@@ -357,6 +367,7 @@ def _digest_events(records, digest: Digest, since: float | None, cache: Fingerpr
                    banners: bool) -> None:
     """The Python reader: every record through slowlog.parse_records."""
     fingerprint_of = FingerprintCache() if cache is None else cache
+    records = _counted(records, digest)
     classes = digest.classes
     hour_calls, hour_time = digest.hour_calls, digest.hour_time
     for event in parse_records(records, banners=banners):
@@ -601,6 +612,8 @@ def summarize(digest: Digest, limit: int | None = None, mask_example: bool = Tru
             "global": {"query_count": counted, "unique_query_count": len(classes),
                        "query_time_sum": total_time, "skipped_events": digest.skipped,
                        "oversized_events": digest.oversized,
+                       # records the Python parser read: those of layouts the C reader does not know
+                       "python_records": digest.python_records,
                        "untimed_events": digest.events - counted,
                        "filtered_events": digest.filtered, "bytes": digest.bytes,
                        "ts_min": _iso(min(starts)) if starts else None, "ts_max": _iso(max(ends)) if ends else None,

@@ -126,6 +126,17 @@ def _collapse_in_lists(key: bytes) -> bytes:
     return b"".join(out)
 
 
+def cache_key(query: bytes) -> bytes:
+    """The key FingerprintCache files a query under: every digit a marker byte, IN lists of numbers
+    collapsed (queries over 200 bytes), runs of markers one marker. (_scan.c computes the same.)"""
+    key = query.translate(_DIGITS_TO_MARK)
+    if len(key) > _LONG:  # first: what is left to squeeze is then short
+        key = _collapse_in_lists(key)
+    while b"\x00\x00" in key:
+        key = key.replace(b"\x00\x00", b"\x00")
+    return key
+
+
 class FingerprintCache:
     """Fingerprints of many queries, each computed once per shape of query.
 
@@ -163,11 +174,7 @@ class FingerprintCache:
                     keyed = k.group(1) if k else None
         if keyed is not None and _keeps_digits(query, keyed):
             keyed = None  # keyed by its own text, as any query that keeps digits
-        key = (query if keyed is None else keyed).translate(_DIGITS_TO_MARK)
-        if len(key) > _LONG:  # first: what is left to squeeze is then short
-            key = _collapse_in_lists(key)
-        while b"\x00\x00" in key:
-            key = key.replace(b"\x00\x00", b"\x00")
+        key = cache_key(query if keyed is None else keyed)
         cache = self.cache
         fp = cache.get(key)
         if fp is self._EXACT:
