@@ -11,7 +11,6 @@ import argparse
 import sys
 
 from .. import __version__
-from ..config import load_settings
 from ..lib.errors import ConfigError, InputError, ScheduleError, ServiceUnavailable, is_transient, unreachable
 from ..lib.redact import scrub
 from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE, Exit, Fail
@@ -20,6 +19,7 @@ from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNAVAILABLE, EXIT_USAGE,
 GROUPS = ("processes", "jobs", "observe", "incidents", "queries", "reports", "indexes", "cache", "db", "api")
 #: Commands run often from scripts whose group alone is loaded to parse them: `pelbiot-jobs
 #: slowlog` on an hourly 4 MB log starts in a third less time without the other groups' imports.
+#: (It reads no configuration either: a command that sets ``no_settings`` gets ``settings`` None.)
 ALONE = {"slowlog": "queries"}
 
 EPILOG = """\
@@ -69,20 +69,23 @@ def main(argv: list[str] | None = None) -> int:
 
     private_files()  # outbox mails, reports, var/: for this user only (and for what up starts)
     try:
-        settings = load_settings()
-        for folder in (settings.var_dir, settings.reports_dir):  # made by an earlier version, or by hand
-            if folder.is_dir():
-                from ..lib.paths import private_dir
+        if not getattr(args, "no_settings", False):  # files in, a report out: no settings, no logging set up
+            from ..config import load_settings
 
-                private_dir(folder, follow=True)
-        from ..logs import setup_logging
+            settings = load_settings()
+            for folder in (settings.var_dir, settings.reports_dir):  # made by an earlier version, or by hand
+                if folder.is_dir():
+                    from ..lib.paths import private_dir
 
-        setup_logging(settings)
+                    private_dir(folder, follow=True)
+            from ..logs import setup_logging
+
+            setup_logging(settings)
         if getattr(args, "wide", False):
             from . import common
 
             common.WIDE = True
-        if getattr(args, "reads_ops", False):
+        if getattr(args, "reads_ops", False) and settings is not None:
             from .common import require_ops_db
 
             require_ops_db(settings)
@@ -137,6 +140,13 @@ def _unexpected(settings, exc: BaseException) -> int:
                       EXIT_USAGE)
     if is_transient(exc) or unreachable(exc):
         return _error(settings, f"error: a service does not answer: {one_line(exc, secrets)}", EXIT_UNAVAILABLE)
+    if settings is None and not isinstance(exc, ImportError):  # a command that reads no settings: now, for the level
+        try:
+            from ..config import load_settings
+
+            settings = load_settings()
+        except Exception:  # noqa: BLE001 (the error being reported matters, not this one)
+            pass
     if settings is not None and settings.log_level == "DEBUG":
         import traceback
 

@@ -23,12 +23,16 @@ def register(sub) -> None:
     p.add_argument("--limit", type=positive, help="only the N classes with the most total time")
     p.add_argument("--since", help="only events at or after this time (ISO 8601, UTC unless given)")
     p.add_argument("--output", help="write here instead of standard output")
-    p.add_argument("--workers", type=positive, help="processes (default: one for less than 5 MB of plain logs, else every core)")
+    p.add_argument("--workers", type=positive, help="processes (default: one for less than 24 MB of plain logs, else every core)")
     p.add_argument("--show-literals", action="store_true",
                    help="show example queries with their literal values (masked by default)")
     p.add_argument("--explain", nargs="?", const="", metavar="DATABASE_URL",
                    help="EXPLAIN the 10 classes with the most time on this database (default: the app DB, "
                         "PELBIOT_APP_DB_URL); only examples proven plain reads are explained")
+    p.add_argument("--reader", choices=("c", "python"),
+                   help="how records are read: c (the default when built: the usual layouts in C, the rest in "
+                        "Python) or python (the Python parser alone, 5-10 times slower; the same digest)")
+    p.set_defaults(no_settings=True)  # reads no configuration (but the app DB's URL for --explain)
 
 
 def cmd_slowlog(settings, args) -> int:
@@ -51,11 +55,16 @@ def cmd_slowlog(settings, args) -> int:
 
         with Progress(console=console(stderr=True), transient=True) as bar:
             task = bar.add_task("digesting", total=total)
-            digest = digest_logs(paths, args.workers, since, progress=lambda done: bar.update(task, completed=done))
+            digest = digest_logs(paths, args.workers, since, progress=lambda done: bar.update(task, completed=done),
+                                 use=args.reader)
     else:
-        digest = digest_logs(paths, args.workers, since)
+        digest = digest_logs(paths, args.workers, since, use=args.reader)
     explain_url = None
     if args.explain is not None:
+        if not args.explain:
+            from ..config import load_settings
+
+            settings = load_settings()
         explain_url = args.explain or settings.app_db_url
     summary, text = render_digest(digest, args.limit, args.show_literals, args.format,
                                   title=", ".join(str(p) for p in paths), explain_url=explain_url)

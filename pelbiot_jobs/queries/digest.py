@@ -34,9 +34,9 @@ except ImportError:  # pragma: no cover - a build without a compiler: the Python
 BLOCK = 4 << 20
 FLAG_SET = frozenset(FLAGS)
 #: Plain logs smaller than this (in all) are digested in the calling process, without a pool:
-#: measured with bench/slowlog.py --crossover on the recorded log, two processes take as long
-#: as one at 4 MB (0.216 s and 0.218 s) and pay from 6 MB (0.222 s against 0.271 s).
-SINGLE_BELOW = 5 << 20
+#: measured with bench/slowlog.py --crossover on the recorded log (C reader), one process is faster
+#: up to 16 MB (0.169 s against 0.188 s) and two pay at 34 MB (0.248 s against 0.269 s).
+SINGLE_BELOW = 24 << 20
 #: Parts a file is cut into per worker process.
 PARTS_PER_WORKER = 2
 #: A query longer than this is cut before fingerprinting (a multi-megabyte INSERT stays cheap).
@@ -263,20 +263,30 @@ class Digest(_Slotted):
         self.fold_if_needed()
 
 
-def reader() -> str:
-    """Which reader digests files: "c" (_scan.c for the usual layouts, Python for the rest) or "python"
-    (``PELBIOT_SLOWLOG_READER=python``, or a build without a C compiler)."""
-    return "python" if Scanner is None or os.environ.get("PELBIOT_SLOWLOG_READER") == "python" else "c"
+#: The readers: "c" (_scan.c for the usual layouts, the Python parser for the rest; the default when
+#: built) and "python" (the Python parser alone: `pelbiot-jobs slowlog --reader python`).
+READERS = ("c", "python")
+
+
+def reader(asked: str | None = None) -> str:
+    """The reader to use: ``asked``, else "c" when the extension was built, else "python"."""
+    if asked not in (None, *READERS):
+        raise ValueError(f"reader {asked!r}: one of {', '.join(READERS)}")
+    if asked == "c" and Scanner is None:
+        from ..lib.errors import InputError
+
+        raise InputError("the C reader was not built (no C compiler at install time): use --reader python")
+    return asked or ("c" if Scanner is not None else "python")
 
 
 def digest_records(records, digest: Digest, since: float | None = None, cache: FingerprintCache | None = None,
-                   banners: bool = True) -> None:
+                   banners: bool = True, use: str | None = None) -> None:
     """Add records (bytes between separators) to ``digest`` (``banners``: whether records may hold
-    server start-up banners still)."""
+    server start-up banners still; they are read by the Python parser; ``use``: the reader)."""
     if banners:
         _digest_events(records, digest, since, cache, banners=True)
     else:
-        _digest_batches(_in_batches(records), digest, since, cache)
+        _digest_batches(_in_batches(records), digest, since, cache, reader(use))
 
 
 def _in_batches(records, size: int = 4096):
@@ -290,10 +300,11 @@ def _in_batches(records, size: int = 4096):
         yield batch
 
 
-def _digest_batches(batches, digest: Digest, since: float | None, cache: FingerprintCache | None) -> None:
+def _digest_batches(batches, digest: Digest, since: float | None, cache: FingerprintCache | None,
+                    use: str) -> None:
     """Add records holding no banners to ``digest``, by the C reader when there is one: ``batches`` are
     lists of records or, for the C reader only, ``(buffer, start, end)`` (see _blocks)."""
-    if reader() == "python":
+    if use == "python":
         from itertools import chain
 
         _digest_events(chain.from_iterable(batches), digest, since, cache, banners=False)
@@ -395,22 +406,26 @@ def _digest_events(records, digest: Digest, since: float | None, cache: Fingerpr
     digest.count_raw()
 
 
-def _blocks(readinto, dropped):
+def _blocks(readinto, dropped, use: str, size: int | None = None):
     """What a stream read by ``readinto(view)`` holds, a block at a time: each item is a list of records
     or ``(buffer, start, end)``, whose records are ``buffer[start:end].split(SEPARATOR)``, read in place
     by the C reader (the buffer is reused once the next item is asked for). Each block is cut at its last
     separator, the rest waits for the next block (records never hold their separators, wherever a block
     ends). Banner lines are removed block by block. A record larger than MAX_RECORD is never held
-    whole: ``dropped()`` is called for each one."""
-    buf = bytearray(2 * BLOCK)
+    whole: ``dropped()`` is called for each one. ``size``: what the stream holds, when known."""
+    want = BLOCK if size is None else max(1, min(size, BLOCK))  # a small file in a buffer of its size
+    buf = bytearray(want)
     filled, dropping = 0, False
     while True:
-        if len(buf) < filled + BLOCK:
-            buf.extend(bytes(filled + BLOCK - len(buf)))
+        if len(buf) < filled + want:
+            buf.extend(bytes(filled + want - len(buf)))
         with memoryview(buf) as view:
-            n = readinto(view[filled:filled + BLOCK])
+            n = readinto(view[filled:filled + want])
         if not n:
             break
+        if size is not None:
+            size -= n
+            want = max(1, min(size, BLOCK))
         searched = max(0, filled - len(SEPARATOR) + 1)  # what was there holds no separator (but at its end)
         filled += n
         cut = buf.rfind(SEPARATOR, searched, filled)
@@ -425,26 +440,28 @@ def _blocks(readinto, dropped):
             dropped()
             start, dropping = buf.find(SEPARATOR, 0, cut + len(SEPARATOR)) + len(SEPARATOR), False
         if start <= cut:
-            yield _records_in(buf, start, cut)
+            yield _records_in(buf, start, cut, use)
         rest = filled - cut - len(SEPARATOR)
         buf[:rest] = buf[cut + len(SEPARATOR):filled]
         filled = rest
     if dropping:
         dropped()
     elif filled:
-        yield _records_in(buf, 0, filled)
+        yield _records_in(buf, 0, filled, use)
 
 
-def _records_in(buf: bytearray, start: int, end: int):
-    """The records of ``buf[start:end]``: in place for the C reader when no banner line may be there, else
-    as a list, banner lines removed."""
-    if reader() == "c" and not banner_hint(buf, start, end):
+def _records_in(buf: bytearray, start: int, end: int, use: str):
+    """The records of ``buf[start:end]``, banner lines removed: in place for the C reader (a copy without
+    them when a banner line may be there), a list for the Python reader."""
+    c = use == "c"
+    if c and not banner_hint(buf, start, end):
         return buf, start, end
     with memoryview(buf) as view:
-        return without_banners(view[start:end].tobytes()).split(SEPARATOR)
+        data = without_banners(view[start:end].tobytes())
+    return (data, 0, len(data)) if c else data.split(SEPARATOR)
 
 
-def _records_of_range(path: str, start: int, end: int, dropped):
+def _records_of_range(path: str, start: int, end: int, dropped, use: str):
     """The records between ``start`` and ``end`` of a plain file (see _blocks)."""
     with open(path, "rb", buffering=0) as fh:
         fh.seek(start)
@@ -458,7 +475,7 @@ def _records_of_range(path: str, start: int, end: int, dropped):
             remaining -= n
             return n
 
-        yield from _blocks(readinto, dropped)
+        yield from _blocks(readinto, dropped, use, end - start)
 
 
 #: A .gz slow log may hold at most this many times its own size (deflate reaches about 1000 on
@@ -466,7 +483,7 @@ def _records_of_range(path: str, start: int, end: int, dropped):
 MAX_GZIP_RATIO = 200
 
 
-def _records_of_gzip(path: str, dropped):
+def _records_of_gzip(path: str, dropped, use: str):
     """The records of a .gz slow log (see _blocks), under the rule of plain files (a record over MAX_RECORD is
     skipped, never held whole), and no more than MAX_GZIP_RATIO times the file's size in all: more
     is an InputError as soon as it is read past, not after the whole bomb is inflated."""
@@ -484,23 +501,24 @@ def _records_of_gzip(path: str, dropped):
         return n
 
     with gzip.open(path, "rb") as fh:
-        yield from _blocks(readinto, dropped)
+        yield from _blocks(readinto, dropped, use)
 
 
 def _digest_part(args) -> Digest:
-    path, start, end, since = args
+    path, start, end, since, use = args
     digest = Digest()
 
     def dropped():
         digest.oversized += 1
 
-    records = _records_of_gzip(path, dropped) if end is None else _records_of_range(path, start, end, dropped)
+    records = (_records_of_gzip(path, dropped, use) if end is None
+               else _records_of_range(path, start, end, dropped, use))
     # Events, their attributes and the classes hold no reference cycles: refcounting frees them,
     # and the cycle collector's passes over millions of young objects are only cost (5-15 %).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _digest_batches(records, digest, since, None)  # banners removed block by block
+        _digest_batches(records, digest, since, None, use)  # banners removed block by block
     finally:
         if collecting:
             gc.enable()
@@ -529,15 +547,17 @@ def plan_parts(paths: list[str], workers: int) -> list[tuple]:
 
 
 def digest_files(paths: list[str | Path], workers: int | None = None, since: float | None = None,
-                 progress=None) -> Digest:
-    """Digest slow-log files (plain or .gz) on ``workers`` processes (default: every core)."""
+                 progress=None, use: str | None = None) -> Digest:
+    """Digest slow-log files (plain or .gz) on ``workers`` processes (default: one below SINGLE_BELOW,
+    else every core), by the reader ``use`` (see READERS; default: the C reader when built)."""
     paths = [str(p) for p in paths]
     if workers is None:
         # Below SINGLE_BELOW a second process costs more (its start, the parts' pickling, the merge)
         # than it saves: bench/slowlog.py --crossover measures where.
         small = not any(p.endswith(".gz") for p in paths) and sum(os.path.getsize(p) for p in paths) < SINGLE_BELOW
         workers = 1 if small else (os.cpu_count() or 1)
-    parts = [(p, s, e, since) for p, s, e in plan_parts(paths, workers)]
+    use = reader(use)
+    parts = [(p, s, e, since, use) for p, s, e in plan_parts(paths, workers)]
     total = Digest()
     if workers == 1 or len(parts) <= 1:  # an empty file has no part: 0 events
         for part in parts:

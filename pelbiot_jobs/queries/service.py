@@ -52,7 +52,8 @@ def slow_log_input(name: str) -> Path:
     return path
 
 
-def digest_logs(paths: list[Path], workers: int | None = None, since: float | None = None, progress=None):
+def digest_logs(paths: list[Path], workers: int | None = None, since: float | None = None, progress=None,
+                use: str | None = None):
     """Digest slow-log files (no database), turning a damaged file (truncated or fake .gz, a read
     error) into one line."""
     import gzip
@@ -61,7 +62,7 @@ def digest_logs(paths: list[Path], workers: int | None = None, since: float | No
     from .digest import digest_files
 
     try:
-        return digest_files(paths, workers=workers, since=since, progress=progress)
+        return digest_files(paths, workers=workers, since=since, progress=progress, use=use)
     except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeError, OSError) as exc:
         names = ", ".join(str(p) for p in paths)
         raise InputError(f"{names}: not a readable slow log ({type(exc).__name__}: {' '.join(str(exc).split())})") from None

@@ -31,12 +31,10 @@ def both(tmp_path, data: bytes, monkeypatch, name: str = "slow.log"):
     path.write_bytes(data)
     out = {}
     for reader in ("c", "python"):
-        monkeypatch.setenv("PELBIOT_SLOWLOG_READER", reader)
-        d = digest_files([path], workers=1)
+        d = digest_files([path], workers=1, use=reader)
         s = summarize(d, mask_example=False)
         s["global"].pop("python_records")
         out[reader] = (s, d)
-    monkeypatch.delenv("PELBIOT_SLOWLOG_READER")
     return out["c"][0], out["python"][0], out["c"][1]
 
 
@@ -140,8 +138,7 @@ def test_records_straddling_small_blocks_and_records_over_the_limit_digest_the_s
         assert_equal(c, py, i)
         gz = tmp_path / "slow.log.gz"
         gz.write_bytes(gzip.compress(data))
-        monkeypatch.setenv("PELBIOT_SLOWLOG_READER", "c")
-        zc = summarize(digest_files([gz], workers=1), mask_example=False)
+        zc = summarize(digest_files([gz], workers=1, use="c"), mask_example=False)
         zc["global"].pop("python_records")
         zc["global"]["bytes"] = c["global"]["bytes"]
         assert_equal(zc, c, ("gz", i))
@@ -292,3 +289,25 @@ def test_each_line_the_c_reader_checks_reads_as_in_python(base, old, new, tmp_pa
     for data in (base + edge + base, edge, edge + mariadb_event(r, 3), no_query(r, 1) + edge + old_event(r, 2)):
         c, py, _ = both(tmp_path, data, monkeypatch)
         assert_equal(c, py, (old, new, data))
+
+
+def test_the_command_reads_the_same_with_either_reader(tmp_path):
+    """`pelbiot-jobs slowlog --reader python` (the fallback should the C reader ever misread) gives the
+    default's digest; the command reads no settings (a broken PELBIOT_* variable does not stop it)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "slow.log"
+    log.write_bytes(shapes()["mariadb"] + shapes()["mysql8-log-slow-extra"] + BANNER + shapes()["no-query-and-admin-events"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PELBIOT_")} | {"PELBIOT_WORKER_CONCURRENCY": "x"}
+    out = {}
+    for reader in ("c", "python"):
+        done = subprocess.run([sys.executable, "-m", "pelbiot_jobs.cli", "slowlog", "--format", "json", "--reader",
+                               reader, "--show-literals", str(log)], capture_output=True, env=env, cwd=tmp_path,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        out[reader] = json.loads(done.stdout)
+        out[reader]["global"].pop("python_records")
+    assert out["c"] == out["python"] and out["c"]["global"]["query_count"] > 1000
