@@ -4,7 +4,7 @@
 
 Builds (in bench/.cache/) COPIES copies of the 34 MB log bench/slowlog.py recorded from MariaDB,
 end to end (about 1 GB), with a 50 MB INSERT on one line in the middle and the last event cut
-off. Times `pelbiot-jobs slowlog --format json` on the 34 MB log and on the big one, samples the
+off. Times `pelbiot-jobs slowlog --format json` on the 34 MB log (best of 3) and on the big one, samples the
 peak PSS of all its processes (shared pages counted once), and prints both times, the ratio of
 time to size (linear: the big log takes about COPIES times the small one), the lines on stderr,
 and, unless --no-pt, whether its classes and counts equal pt-query-digest's on the same big log
@@ -65,9 +65,11 @@ def main() -> int:
     if not big.exists():
         build(small, big, args.copies)
     cmd = [sys.executable, "-m", "pelbiot_jobs.cli", "slowlog", "--format", "json"]
-    small_s, small_out, small_mb = sl.timed(cmd + [str(small)], ROOT)
+    sl.timed(cmd + [str(small)], ROOT, env=sl.OURS_ENV)  # bytecode written, the small log in the page cache
+    small_s, small_out, small_mb = min((sl.timed(cmd + [str(small)], ROOT, env=sl.OURS_ENV) for _ in range(3)),
+                                       key=lambda r: r[0])
     with tempfile.TemporaryFile() as err:
-        big_s, big_out, big_mb = sl.timed(cmd + [str(big)], ROOT, err)
+        big_s, big_out, big_mb = sl.timed(cmd + [str(big)], ROOT, err, env=sl.OURS_ENV)
         err.seek(0)
         stderr = err.read().decode(errors="replace")
     ours = json.loads(big_out)

@@ -120,16 +120,21 @@ def _parse_time_slow(raw: bytes) -> float | None:
 #: "Query_time:", "User@Host:"...
 _HEADER_START = re.compile(rb"^\s*(?:[A-Z][a-z_]+|User@Host): ")
 _LEADING_NUMBER = re.compile(rb"\d+(?:\.\d+)?")
+#: The largest number an attribute may hold: no counter a server writes passes 2^64 (1.8e19; a wrapped
+#: timer reads 18446744073708.79 s). A value of 400 digits is no number: it would make sums infinite
+#: (or overflow them) and stop the digest; it is left out, as text that is not a number is.
+MAX_NUMBER = 1e20
 
 
 def number(value: bytes) -> float | None:
     """A header value as a number; a broken one (``18446744073708.796870.000036``, a timer that
     wrapped) by its leading number, as pt-query-digest reads it; None when it has none."""
     try:
-        return float(value)
+        x = float(value)
     except ValueError:
         m = _LEADING_NUMBER.match(value)
-        return float(m.group()) if m else None
+        x = float(m.group()) if m else None
+    return x if x is None or x <= MAX_NUMBER else None
 
 
 def _may_have_banner(record: bytes) -> bool:
@@ -359,6 +364,8 @@ def _fast_mysql(record: bytes) -> Event | None:
     except ValueError:
         return None
     attrs = {b"Query_time": qt, b"Lock_time": lt, b"Rows_sent": float(rs), b"Rows_examined": float(rx)}
+    if max(attrs.values()) > MAX_NUMBER:
+        return None  # the general path leaves out what is not a number
     if extra:
         if any(name in extra for name in _NOT_IN_EXTRA):
             return None
@@ -386,7 +393,10 @@ def _fast(record: bytes) -> Event | None:
         if qt is None or lt is None:
             return None  # the general path drops what is not a number
     attrs = {b"Query_time": qt, b"Lock_time": lt, b"Rows_sent": float(rs),
-             b"Rows_examined": float(rx), b"Rows_affected": float(ra), b"Bytes_sent": float(bs), b"QC_hit": qc}
+             b"Rows_examined": float(rx), b"Rows_affected": float(ra), b"Bytes_sent": float(bs)}
+    if max(attrs.values()) > MAX_NUMBER:
+        return None  # the general path leaves out what is not a number
+    attrs[b"QC_hit"] = qc
     if schema:
         attrs[b"Schema"] = schema
     if fscan is not None:

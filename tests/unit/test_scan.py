@@ -311,3 +311,27 @@ def test_the_command_reads_the_same_with_either_reader(tmp_path):
         out[reader] = json.loads(done.stdout)
         out[reader]["global"].pop("python_records")
     assert out["c"] == out["python"] and out["c"]["global"]["query_count"] > 1000
+
+
+@pytest.mark.parametrize("value", [b"9" * 400, b"9" * 60, b"1" + b"0" * 300, b"123456789012345678901"])
+def test_a_number_no_server_writes_is_left_out_by_either_reader(value, tmp_path, monkeypatch):
+    """Before: 400 digits made an infinite sum (invalid JSON), and folding it stopped the digest
+    (OverflowError); 10^300 twice overflowed the sum. Over 10^20 (no counter passes 2^64) it is
+    left out, as text that is not a number is; the event is kept."""
+    import json
+
+    r = random.Random(3)
+    bad = _MARIADB.replace(b"Rows_examined: 300", b"Rows_examined: " + value).replace(
+        b"Query_time: 0.250000", b"Query_time: " + value[:30])
+    data = b"".join(mariadb_event(r, i) + bad for i in range(40))
+    c, py, d = both(tmp_path, data, monkeypatch)
+    assert_equal(c, py, value)
+    devices = [x for x in c["classes"] if x["fingerprint"] == "select * from devices where id = ?"][0]
+    assert devices["query_count"] >= 40 and all(m["max"] <= 1e20 for m in devices["metrics"].values())
+    monkeypatch.setattr(digest_module, "RAW_BUDGET", 50)  # folded into buckets, as a big log's values are
+    monkeypatch.setattr(digest_module, "FOLD_CHECK", 10)
+    for reader in ("c", "python"):
+        folded = summarize(digest_files([tmp_path / "slow.log"], workers=1, use=reader))
+        json.loads(json.dumps(folded, allow_nan=False))  # no Infinity: a JSON every reader takes
+        assert {x["checksum"]: x["query_count"] for x in folded["classes"]} == \
+            {x["checksum"]: x["query_count"] for x in c["classes"]}
