@@ -123,7 +123,7 @@ OURS_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE
 
 def timed(cmd: list[str], cwd: Path | None = None, err=None, env: dict | None = None) -> tuple[float, bytes, float]:
     """Wall seconds, standard output and the peak of the summed PSS (MB: shared pages counted once)
-    of the command's process tree, sampled every 20 ms beside the wait (``err``: a file for its standard error)."""
+    of the command's process tree, sampled every 50 ms beside the wait (the first after 30 ms) (``err``: a file for its standard error)."""
     import tempfile
     import threading
 
@@ -135,12 +135,15 @@ def timed(cmd: list[str], cwd: Path | None = None, err=None, env: dict | None = 
         peak, done = [0], threading.Event()
 
         def sample() -> None:  # beside the wait, so the wall time is not rounded to the sampling period
-            while not done.is_set():
+            # The first after 30 ms, then every 50 ms: reading smaps_rollup takes the process's memory-map
+            # lock, which its page faults wait on (every 20 ms from the start slowed a 0.07 s run to 0.11 s).
+            wait = 0.03
+            while not done.wait(wait):
+                wait = 0.05
                 try:
                     peak[0] = max(peak[0], sum(pss(p.pid) for p in [proc, *proc.children(recursive=True)]))
                 except psutil.Error:
                     pass
-                done.wait(0.02)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -255,7 +258,8 @@ def main() -> None:
               f"{pt_s:>7.2f} {row['ratio']:>5.1f}x " + (f"{pmm_s:>7.2f} {row['vs_pmm']:>5.1f}x " if pmm else "")
               + f"{peak:>11.0f} {c_share:>6.1%}  {'yes' if a == b else 'NO'}")
     worst = min(rows, key=lambda r: r["ratio"])
-    print(f"worst ratio              {worst['ratio']:.1f}x on {worst['log']}  (goal >= 10, on {os.cpu_count()} cores)")
+    goal = 10 if args.size_mb >= 34 else 5  # issue 26: 10x on the 34 MB shapes, 5x on the 4 MB ones
+    print(f"worst ratio              {worst['ratio']:.1f}x on {worst['log']}  (goal >= {goal}, on {os.cpu_count()} cores)")
     if pmm:
         behind = min(rows, key=lambda r: r["vs_pmm"])
         print(f"worst against PMM        {behind['vs_pmm']:.1f}x on {behind['log']}  (goal > 1: ahead on every log)")
