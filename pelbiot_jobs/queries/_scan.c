@@ -4,7 +4,7 @@
  *
  * What this file accepts is exactly what slowlog._fast and slowlog._fast_mysql accept, read the same
  * way; a record that differs from those layouts in any byte this code does not expect is handed to
- * Python whole, with the records after it up to one that ends every look-ahead (see Scanner.feed).
+ * Python whole, with the records after it up to one that ends every look-ahead (see process()).
  * tests/unit/test_scan.py digests logs both ways, mutated at random, and requires equal results.
  *
  * Every slow log is written by an attacker: all reads are bounded by the record's length (no fixed
@@ -18,6 +18,7 @@
 
 #define N_NUM 6
 #define MAX_EPOCH 253402300799.0
+#define RUN_CAP 256  /* records waiting for the Python parser at most */
 #define MAX_NUMBER 1e20  /* slowlog.MAX_NUMBER: a larger value is left to Python, which leaves it out */
 #define N_FLAG 7
 static const char *NUM_NAMES[N_NUM] = {"Query_time", "Lock_time", "Rows_sent", "Rows_examined",
@@ -421,7 +422,7 @@ typedef struct {
     Cls *cls;
     Py_ssize_t ncls, capcls;
     PyObject *run;  /* records waiting for the Python parser */
-    Py_ssize_t run_cap;
+    int python_open;  /* the Python parser still looks ahead: the next records go to it */
     PyObject *hours;  /* hour -> (events, Query_time summed), but for the hour being counted: */
     long long hour;
     int hour_set;
@@ -707,18 +708,20 @@ done:
     return rc;
 }
 
-/* Hand the waiting records to the Python parser; 1 when it took them, 0 when it wants more. */
+/* Hand the waiting records to the Python parser and add the events it read. It may keep the last of
+ * them, still looking ahead: then the records that follow go to it too (python_open), up to one that
+ * ends the look-ahead. Records are never held in a growing list: at most RUN_CAP wait at a time. */
 static int flush_run(Scanner *s, int final) {
-    if (PyList_GET_SIZE(s->run) == 0) return 1;
+    if (PyList_GET_SIZE(s->run) == 0 && !s->python_open) return 0;
     PyObject *out = PyObject_CallFunctionObjArgs(s->general, s->run, final ? Py_True : Py_False, NULL);
     if (out == NULL) return -1;
-    if (out == Py_None) {
+    if (!PyTuple_Check(out) || PyTuple_GET_SIZE(out) != 2) {
         Py_DECREF(out);
-        if (final) { PyErr_SetString(PyExc_RuntimeError, "general() refused the last records"); return -1; }
-        s->run_cap *= 2;
-        return 0;
+        PyErr_SetString(PyExc_TypeError, "general() must give (events, still_looking_ahead)");
+        return -1;
     }
-    PyObject *seq = PySequence_Fast(out, "general() must give a list");
+    int open = PyObject_IsTrue(PyTuple_GET_ITEM(out, 1));
+    PyObject *seq = open < 0 ? NULL : PySequence_Fast(PyTuple_GET_ITEM(out, 0), "general() must give a list");
     Py_DECREF(out);
     if (seq == NULL) return -1;
     s->handed += PyList_GET_SIZE(s->run);
@@ -727,8 +730,8 @@ static int flush_run(Scanner *s, int final) {
     Py_DECREF(seq);
     Py_SETREF(s->run, PyList_New(0));
     if (s->run == NULL) return -1;
-    s->run_cap = 256;
-    return 1;
+    s->python_open = open && !final;
+    return 0;
 }
 
 static int has_semicolon_line(Buf r) {  /* b";\n" in record: ends the look-ahead of a record before it */
@@ -745,15 +748,17 @@ static int has_semicolon_line(Buf r) {  /* b";\n" in record: ends the look-ahead
 static int process(Scanner *s, Buf r, PyObject *rec) {
     Fast f;
     int fast = parse_fast(r, &f);
-    if (fast && PyList_GET_SIZE(s->run) == 0) return add_fast(s, r, &f);
+    if (fast && PyList_GET_SIZE(s->run) == 0 && !s->python_open) return add_fast(s, r, &f);
     PyObject *item = rec ? Py_NewRef(rec) : PyBytes_FromStringAndSize(r.s, r.n);
     if (item == NULL) return -1;
     int rc = PyList_Append(s->run, item);
     Py_DECREF(item);
     if (rc < 0) return -1;
     /* After records for Python, a record of the usual layout that holds ";\n" ends every look-ahead
-     * (slowlog.parse_records reads it as itself): it goes with them. */
-    if (PyList_GET_SIZE(s->run) > 1 && ((fast && has_semicolon_line(r)) || PyList_GET_SIZE(s->run) >= s->run_cap))
+     * (slowlog.parse_records reads it as itself): it goes with them, and they are handed over (so are
+     * RUN_CAP waiting records). The Python parser says whether it still looks ahead after them. */
+    if ((PyList_GET_SIZE(s->run) > 1 || s->python_open) && ((fast && has_semicolon_line(r))
+                                                             || PyList_GET_SIZE(s->run) >= RUN_CAP))
         if (flush_run(s, 0) < 0) return -1;
     return 0;
 }
@@ -893,7 +898,7 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kw) {
     Py_XSETREF(s->run, PyList_New(0));
     Py_XSETREF(s->hours, PyDict_New());
     Py_XSETREF(s->times, PyDict_New());
-    s->run_cap = 256;
+    s->python_open = 0;
     if (!s->keys || !s->index || !s->run || !s->hours || !s->times) return -1;
     return 0;
 }

@@ -320,12 +320,22 @@ def _digest_batches(batches, digest: Digest, since: float | None, cache: Fingerp
         query = query if len(query) <= MAX_QUERY else query[:MAX_QUERY]
         return fingerprint_of(query, tags_of(query)[1]) if b"/*" in query else fingerprint_of(query)
 
-    def general(run: list, final: bool):
-        """Records of other layouts, read by the Python parser; None when the last of them still looks ahead
-        and more records may follow (the scanner then hands them again with the next ones)."""
-        state = {"open": False}
-        out = [None if e is None else (fp_of(e.query), e) for e in parse_records(run, state, banners=False)]
-        return None if state["open"] and not final else out
+    carry: list = []  # what the Python parser must read first with the next records (see parse_records)
+
+    def general(run: list, final: bool) -> tuple[list, bool]:
+        """Records of other layouts, read by the Python parser: their events (fingerprint, event) or None
+        (skipped), and whether the last of them still looks ahead (then the scanner hands the records
+        that follow here too, until it does not)."""
+        if carry:
+            (kind, record), = carry
+            carry.clear()
+            if kind == "join" and run:
+                run = [record + SEPARATOR + run[0], *run[1:]]
+            else:
+                run = [record, *run]
+        resume = None if final else carry
+        out = [None if e is None else (fp_of(e.query), e) for e in parse_records(run, banners=False, resume=resume)]
+        return out, bool(carry)
 
     scanner = Scanner(since=since, fp_of=fp_of, fingerprint=fingerprint, time_of=_time_value, who_of=_who,
                       general=general, cache_size=fingerprint_of.size, cache_bytes=fingerprint_of.max_bytes,

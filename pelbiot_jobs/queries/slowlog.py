@@ -191,7 +191,7 @@ def without_banners(data: bytes) -> bytes:
     return b"".join(kept)
 
 
-def parse_records(records, state: dict | None = None, banners: bool = True):
+def parse_records(records, state: dict | None = None, banners: bool = True, resume: list | None = None):
     """Events of records (None for a record that holds no event), as pt-query-digest reads them.
 
     Records are what lies between separators, without them (the ``#`` that starts the next
@@ -206,7 +206,10 @@ def parse_records(records, state: dict | None = None, banners: bool = True):
     skipped. What is left of a record whose first line was taken is read as a record of its own,
     and may look ahead in turn. ``state["open"]`` tells whether the records ran out while a
     look-ahead was still wanted (reading should have gone on past them). ``banners=False``: the
-    records are known to hold none (see without_banners).
+    records are known to hold none (see without_banners). ``resume``: when the records run out while a
+    look-ahead is still wanted, nothing is yielded for it; what must be read first with the records that
+    follow is appended instead: ``("again", record)`` (read it again) or ``("join", record)`` (it and the
+    next record are one, as pt reads on to the next ``;\n``). Everything yielded is final either way.
 
     One deliberate difference: pt-query-digest 3.x tells a following header line by
     ``^\\s*[A-Z][a-z_]+: ``, which ``User@Host:`` does not match, so it takes the next event's
@@ -240,6 +243,9 @@ def parse_records(records, state: dict | None = None, banners: bool = True):
             continue
         following = pending.pop() if pending else next(it, None)
         if following is None:
+            if resume is not None:
+                resume.append(("again", record))
+                return
             if state is not None:
                 state["open"] = True
             yield None
@@ -253,6 +259,9 @@ def parse_records(records, state: dict | None = None, banners: bool = True):
                 pending.append(following)
             else:  # pt reads on to the next separator: the record after joins this one
                 after = pending.pop() if pending else next(it, None)
+                if after is None and resume is not None:
+                    resume.append(("join", following))
+                    return
                 if after is None and state is not None:
                     state["open"] = True
                 pending.append(following if after is None else following + SEPARATOR + after)
