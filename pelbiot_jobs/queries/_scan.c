@@ -325,9 +325,10 @@ static PyObject *cache_key(const char *q, Py_ssize_t n) {
 }
 
 /* Whether the query goes through the Python fingerprint path: comments (tags, pt-table-checksum's),
- * multi-row INSERTs keyed by their first row, CALL names and administrator commands kept. */
+ * multi-row INSERTs keyed by their first row, CALL names and administrator commands kept, NUL bytes. */
 static int needs_python(const char *q, Py_ssize_t n, Py_ssize_t max_query) {
     if (n > max_query) return 1;
+    if (memchr(q, 0, (size_t)n) != NULL) return 1;  /* a NUL would read as a digit's marker: never keyed */
     if (n >= 2) {
         const char *p = q;
         while ((p = memchr(p, '/', (size_t)(q + n - 1 - p))) != NULL) {

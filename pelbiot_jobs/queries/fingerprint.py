@@ -164,6 +164,8 @@ class FingerprintCache:
     def __call__(self, query: bytes, keyed: bytes | None = None) -> bytes:
         """The fingerprint of ``query``; ``keyed``: the same query with its tag comments' text
         replaced (queries.tags.tags_of), so that queries differing in their tags share an entry."""
+        if b"\x00" in query:  # a NUL byte would read as a digit's marker in the key: never keyed (rare: binary bytes)
+            return fingerprint(query)
         first = query[:7].lower()
         if first.startswith((b"insert", b"replace")):
             m = _MULTI_INSERT.match(query)

@@ -163,11 +163,11 @@ def test_the_queries_c_leaves_to_python_are_those_keyed_otherwise():
     from pelbiot_jobs.queries.fingerprint import _keeps_digits
 
     r = random.Random(6)
-    heads = [b"insert", b"INSERT", b"Replace", b"replac", b"inser", b" insert", b"call", b"  CALL", b"\tcall",
+    heads = [b"insert", b"INSERT", b"Replace", b"replac", b"inser", b" insert", b"call", b"  CALL", b"\tcall", b"\x00",
              b"administrator", b" Administrator", b"administrato", b"select", b"/", b"*", b"/*", b"*/", b""]
     for _ in range(3000):
         q = b"".join(r.choice(heads) for _ in range(r.randint(0, 4))) + b" x " + r.choice(heads)
-        expected = b"/*" in q or q[:7].lower().startswith((b"insert", b"replace")) or _keeps_digits(q)
+        expected = b"/*" in q or q[:7].lower().startswith((b"insert", b"replace")) or _keeps_digits(q) or b"\x00" in q
         assert _scan.needs_python(q) == expected, q
 
 
@@ -357,3 +357,21 @@ def test_a_look_ahead_that_never_ends_holds_no_more_than_a_few_records(tmp_path,
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 16 << 20, f"{peak >> 20} MB held for a {len(data) >> 20} MB log"
+
+
+def test_a_nul_byte_in_a_query_is_not_read_as_a_digit(tmp_path, monkeypatch):
+    """The cache key turns digits into NUL bytes: a query holding a NUL byte where another holds a digit
+    had the other's fingerprint from the cache (found by a longer run of the mutation test: an IN list
+    with a NUL in it took the collapsed IN list's class). Such a query is never keyed."""
+    from pelbiot_jobs.queries.fingerprint import FingerprintCache, fingerprint
+
+    ids = ", ".join(str(i) for i in range(80)).encode()
+    q1 = b"SELECT id FROM sensor_data WHERE sensor_id IN (" + ids + b")"
+    q2 = q1.replace(b"7, ", b"\x00, ", 1)
+    cache = FingerprintCache()
+    assert cache(q1) == fingerprint(q1) and cache(q2) == fingerprint(q2) != fingerprint(q1)
+    r = random.Random(8)
+    data = mariadb_event(r, 1, q1) + mariadb_event(r, 2, q2) + old_event(r, 3, q2) + no_query(r, 4) + old_event(r, 5, q1)
+    c, py, _ = both(tmp_path, data, monkeypatch)
+    assert_equal(c, py, "nul")
+    assert len([x for x in c["classes"] if x["fingerprint"]]) == 2  # (and the no-query event's class)
