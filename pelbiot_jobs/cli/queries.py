@@ -31,7 +31,7 @@ def register(sub) -> None:
                         "PELBIOT_APP_DB_URL); only examples proven plain reads are explained")
     p.add_argument("--reader", choices=("c", "python"),
                    help="how records are read: c (the default when built: the usual layouts in C, the rest in "
-                        "Python) or python (the Python parser alone, 5-10 times slower; the same digest)")
+                        "Python) or python (the Python parser alone, 3-10 times slower; the same digest)")
     p.set_defaults(no_settings=True)  # reads no configuration (but the app DB's URL for --explain)
 
 
