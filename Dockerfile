@@ -4,7 +4,7 @@
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY pelbiot_jobs ./pelbiot_jobs
 RUN pip wheel --no-deps --wheel-dir /wheels . && python -c "import zipfile, glob; \
     names = zipfile.ZipFile(glob.glob('/wheels/*.whl')[0]).namelist(); \

