@@ -27,7 +27,7 @@ static const char *FLAG_NAMES[N_FLAG] = {"Full_scan", "Full_join", "Filesort", "
                                          "Tmp_table", "Tmp_table_on_disk", "QC_hit"};
 enum { QT, LT, RS, RX, RA, BS };
 enum { F_FULL_SCAN, F_FULL_JOIN, F_FILESORT, F_FILESORT_DISK, F_TMP, F_TMP_DISK, F_QC_HIT };
-static PyObject *num_names[N_NUM], *flag_names[N_FLAG], *yes_bytes, *query_time_name;
+static PyObject *num_names[N_NUM], *flag_names[N_FLAG], *yes_bytes;
 static PyObject *s_query, *s_attrs, *s_ts, *s_user, *s_host, *s_db;
 
 /* --- what one record holds ------------------------------------------------------------------ */
@@ -55,34 +55,20 @@ static int lit(Buf r, Py_ssize_t *i, const char *w) {
     *i += n;
     return 1;
 }
-static int ws1(Buf r, Py_ssize_t *i) {  /* \s+ */
+static int is_decimal(unsigned char c) { return is_d(c) || c == '.'; }
+
+/* A run of one or more bytes that ``in`` takes, from *i: its span, and *i past it. */
+static int run_of(Buf r, Py_ssize_t *i, Span *sp, int (*in)(unsigned char)) {
     Py_ssize_t j = *i;
-    while (j < r.n && is_ws((unsigned char)r.s[j])) j++;
-    if (j == *i) return 0;
-    *i = j;
-    return 1;
-}
-static int digits(Buf r, Py_ssize_t *i, Span *sp) {  /* \d+ */
-    Py_ssize_t j = *i;
-    while (j < r.n && is_d((unsigned char)r.s[j])) j++;
+    while (j < r.n && in((unsigned char)r.s[j])) j++;
     if (j == *i) return 0;
     sp->a = *i; sp->b = j; *i = j;
     return 1;
 }
-static int word(Buf r, Py_ssize_t *i, Span *sp) {  /* \w+ */
-    Py_ssize_t j = *i;
-    while (j < r.n && is_w((unsigned char)r.s[j])) j++;
-    if (j == *i) return 0;
-    sp->a = *i; sp->b = j; *i = j;
-    return 1;
-}
-static int decimal(Buf r, Py_ssize_t *i, Span *sp) {  /* [\d.]+ */
-    Py_ssize_t j = *i;
-    while (j < r.n && (is_d((unsigned char)r.s[j]) || r.s[j] == '.')) j++;
-    if (j == *i) return 0;
-    sp->a = *i; sp->b = j; *i = j;
-    return 1;
-}
+static int ws1(Buf r, Py_ssize_t *i) { Span sp; return run_of(r, i, &sp, is_ws); }       /* \s+ */
+static int digits(Buf r, Py_ssize_t *i, Span *sp) { return run_of(r, i, sp, is_d); }     /* \d+ */
+static int word(Buf r, Py_ssize_t *i, Span *sp) { return run_of(r, i, sp, is_w); }       /* \w+ */
+static int decimal(Buf r, Py_ssize_t *i, Span *sp) { return run_of(r, i, sp, is_decimal); }  /* [\d.]+ */
 static int to_eol(Buf r, Py_ssize_t *i, Span *sp) {  /* [^\n]*\n */
     const char *nl = memchr(r.s + *i, '\n', (size_t)(r.n - *i));
     if (nl == NULL) return 0;
@@ -1059,7 +1045,6 @@ PyMODINIT_FUNC PyInit__scan(void) {
         if (!(num_names[k] = PyBytes_FromString(NUM_NAMES[k]))) return NULL;
     for (int k = 0; k < N_FLAG; k++)
         if (!(flag_names[k] = PyBytes_FromString(FLAG_NAMES[k]))) return NULL;
-    query_time_name = num_names[QT];
     yes_bytes = PyBytes_FromString("Yes");
     s_query = PyUnicode_InternFromString("query");
     s_attrs = PyUnicode_InternFromString("attrs");
